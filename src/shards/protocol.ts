@@ -1,0 +1,75 @@
+/**
+ * The shard protocol: messages between the main thread (shard-handle.ts) and a shard actor
+ * (shard-worker.ts). Typed once here and imported by both sides.
+ */
+import type { QueryPlan } from '../query/plan.js';
+import type { ShardRingBuffers } from './shard-ring.js';
+
+export interface ShardWorkerData {
+  entry: string;
+  shard: number;
+  buffers: ShardRingBuffers;
+  flushIntervalMs: number;
+  maxBatchRows: number;
+  polarsTimeoutMs: number;
+}
+
+export type ShardRequest =
+  | { id: number; kind: 'query'; plan: QueryPlan }
+  | { id: number; kind: 'stats' }
+  | { id: number; kind: 'flush' }
+  | { id: number; kind: 'shutdown' };
+
+export type ShardRequestKind = ShardRequest['kind'];
+
+/** A partial answer: Arrow IPC stream bytes, transferred (not copied) to the main thread. */
+export interface QueryResult {
+  ipc: Uint8Array;
+  rows: number;
+}
+
+export interface ShardStats {
+  shard: number;
+  state: 'starting' | 'ready' | 'failed' | 'stopped';
+  events_received: number;
+  rows_held: number;
+  rows_handed_to_polars: number;
+  batches_sealed: number;
+  last_seal_ms: number | null;
+  last_seal_age_ms: number | null;
+  polars_pid: number | null;
+  polars_rss_bytes: number | null;
+  polars_chunks: number | null;
+  queries_served: number;
+  errors: number;
+  last_error: string | null;
+}
+
+export interface FlushResult {
+  rows_handed_to_polars: number;
+  rows_held: number;
+}
+
+export interface ShutdownResult extends FlushResult {
+  events_received: number;
+  batches_sealed: number;
+}
+
+export interface ShardResultMap {
+  query: QueryResult;
+  stats: ShardStats;
+  flush: FlushResult;
+  shutdown: ShutdownResult;
+}
+
+export type ShardResponse =
+  | { type: 'response'; id: number; ok: true; result: ShardResultMap[ShardRequestKind] }
+  | { type: 'response'; id: number; ok: false; error: { code: string; message: string } };
+
+/** Unsolicited messages from a shard: readiness, failure and log lines for the main logger. */
+export type ShardEvent =
+  | { type: 'ready'; pid: number | undefined }
+  | { type: 'failed'; code: string; message: string }
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
+
+export type ShardMessage = ShardResponse | ShardEvent;

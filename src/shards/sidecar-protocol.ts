@@ -1,0 +1,106 @@
+/**
+ * Frames between a shard and its polars process (stdin/stdout). The Python side is
+ * `python/engine_polars/protocol.py`; `test/vectors/frames.json` is read by both test suites.
+ *
+ *   u32 LE headerBytes | u32 LE bodyBytes | header: UTF-8 JSON | body: bytes (Arrow IPC stream or empty)
+ *
+ * Requests carry `{id, op, plan?}`; responses carry the same `id` and either `ok: true` with
+ * op-specific fields, or `ok: false` with a stable `code` and a `message`. The Python process
+ * writes nothing else to stdout (its logs go to stderr).
+ */
+
+export type SidecarOp = 'append' | 'query' | 'stats' | 'ping' | 'shutdown';
+
+export interface SidecarRequest {
+  id: number;
+  op: SidecarOp;
+  plan?: unknown;
+}
+
+/** Stable error codes a polars process can answer with. */
+export type SidecarErrorCode = 'BAD_FRAME' | 'BAD_PLAN' | 'UNKNOWN_OP' | 'INTERNAL';
+
+export interface SidecarOk {
+  id: number;
+  ok: true;
+  /** append/stats/shutdown: rows the process holds afterwards. */
+  rows?: number;
+  /** append: rows added by this frame. */
+  appended?: number;
+  /** stats: DataFrame chunks held, process RSS bytes and pid. */
+  chunks?: number;
+  rss_bytes?: number;
+  pid?: number;
+}
+
+export interface SidecarError {
+  id: number;
+  ok: false;
+  code: SidecarErrorCode;
+  message: string;
+}
+
+export type SidecarResponse = SidecarOk | SidecarError;
+
+export const FRAME_PREFIX_BYTES = 8;
+
+export function encodeFrame(header: object, body?: Uint8Array): Buffer {
+  const head = Buffer.from(JSON.stringify(header), 'utf8');
+  const bodyLen = body?.byteLength ?? 0;
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + head.length + bodyLen);
+  out.writeUInt32LE(head.length, 0);
+  out.writeUInt32LE(bodyLen, 4);
+  head.copy(out, FRAME_PREFIX_BYTES);
+  if (body && bodyLen > 0) out.set(body, FRAME_PREFIX_BYTES + head.length);
+  return out;
+}
+
+export interface DecodedFrame {
+  header: Record<string, unknown>;
+  body: Uint8Array;
+}
+
+/**
+ * Incremental frame reader for a byte stream: push chunks, take whole frames.
+ * Bodies are copied out into their own ArrayBuffer so they can be transferred to another thread.
+ */
+export class FrameReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): DecodedFrame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: DecodedFrame[] = [];
+    for (;;) {
+      if (this.buffered < FRAME_PREFIX_BYTES) break;
+      const prefix = this.peek(FRAME_PREFIX_BYTES);
+      const headLen = prefix.readUInt32LE(0);
+      const bodyLen = prefix.readUInt32LE(4);
+      const total = FRAME_PREFIX_BYTES + headLen + bodyLen;
+      if (this.buffered < total) break;
+      const all = this.take(total);
+      const header = JSON.parse(all.toString('utf8', FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + headLen)) as Record<string, unknown>;
+      const body = new Uint8Array(bodyLen);
+      body.set(all.subarray(FRAME_PREFIX_BYTES + headLen));
+      frames.push({ header, body });
+    }
+    return frames;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length >= n) return this.chunks[0]!;
+    const joined = Buffer.concat(this.chunks);
+    this.chunks = [joined];
+    return joined;
+  }
+
+  private take(n: number): Buffer {
+    const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = joined.subarray(0, n);
+    const rest = joined.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered -= n;
+    return out;
+  }
+}
