@@ -1,0 +1,102 @@
+/**
+ * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --json out.json]
+ *
+ * For each mode (POST /ingest/batch with 1000 events per request, and POST /ingest with one):
+ *   1. baseline: a bare Hono server that only JSON-parses the same bodies (bench/baseline-server.ts)
+ *   2. engine: `src/main.ts` with its defaults, driven by autocannon for the same duration; then
+ *      waits until every accepted event is queryable (POST /query/aggregate count).
+ * Prints events/s accepted and stored, and the engine/baseline ratio. Engine and baseline run as
+ * child processes so the load generator never shares their event loop.
+ */
+import { ROOT, parseArgs, printTable, runLoad, spawnServer, writeJson } from './bench-util.js';
+import { join } from 'node:path';
+
+const args = parseArgs(process.argv.slice(2));
+const duration = Number(args.duration ?? 10);
+const connections = Number(args.connections ?? 16);
+const shardsArg = args.shards ? ['--shards', String(args.shards)] : [];
+
+function makeBodies(count: number, eventsPerBody: number, seed: number): string[] {
+  let s = seed;
+  const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+  const types = ['page_view', 'click', 'add_to_cart', 'checkout', 'purchase'];
+  const bodies: string[] = [];
+  for (let b = 0; b < count; b++) {
+    const events = Array.from({ length: eventsPerBody }, () => ({
+      timestamp: Date.now() - Math.floor(rand() * 3_600_000),
+      event_type: types[Math.floor(rand() * types.length)],
+      user_id: `user-${Math.floor(rand() * 100_000)}`,
+      value: Math.round(rand() * 10_000) / 100,
+      ...(rand() < 0.2 ? { metadata: { plan: rand() < 0.5 ? 'free' : 'pro' } } : {}),
+    }));
+    bodies.push(JSON.stringify(eventsPerBody === 1 ? events[0] : { events }));
+  }
+  return bodies;
+}
+
+async function postJson(url: string, body: unknown): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res.json();
+}
+
+interface ModeResult {
+  mode: string;
+  baseline_events_per_s: number;
+  engine_accepted_per_s: number;
+  engine_stored_per_s: number;
+  ratio_accepted: number;
+  ratio_stored: number;
+  engine_non2xx: number;
+  engine_p99_ms: number;
+  engine_rss_mb: number;
+}
+
+async function runMode(mode: 'batch' | 'single'): Promise<ModeResult> {
+  const eventsPerBody = mode === 'batch' ? 1000 : 1;
+  const path = mode === 'batch' ? '/ingest/batch' : '/ingest';
+  const bodies = makeBodies(mode === 'batch' ? 16 : 256, eventsPerBody, 42);
+
+  const base = await spawnServer(join(ROOT, 'bench/baseline-server.ts'), ['0'], (l) => l.msg === 'baseline listening');
+  const baseLoad = await runLoad(`http://127.0.0.1:${base.line.port}`, bodies, { connections, duration, path });
+  await base.server.stop();
+  const baselineEps = ((baseLoad.requests - baseLoad.non2xx) * eventsPerBody) / baseLoad.durationS;
+
+  const eng = await spawnServer(join(ROOT, 'src/main.ts'), ['--ingest-port', '0', '--query-port', '0', ...shardsArg], (l) => l.msg === 'engine listening', { ENGINE_LOG_LEVEL: 'info' });
+  const { ingestUrl, queryUrl } = eng.line as { ingestUrl: string; queryUrl: string };
+  const started = performance.now();
+  const load = await runLoad(ingestUrl, bodies, { connections, duration, path });
+  const metrics = (await (await fetch(`${ingestUrl}/metrics/ingestion`)).json()) as any;
+  const accepted = metrics.total_events as number;
+  let stored = 0;
+  for (;;) {
+    const agg = await postJson(`${queryUrl}/query/aggregate`, {});
+    stored = agg.results[0].count;
+    if (stored >= accepted) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const storedAt = (performance.now() - started) / 1000;
+  const rss = (await fetch(`${ingestUrl}/stats/shards`).then((r) => r.json())) as any;
+  const polarsRss = (rss.shards as Array<{ polars_rss_bytes: number }>).reduce((n, s) => n + (s.polars_rss_bytes ?? 0), 0);
+  const mainRss = Number((await import('node:fs')).readFileSync(`/proc/${eng.server.child.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+  await eng.server.stop();
+
+  const acceptedEps = accepted / load.durationS;
+  const storedEps = stored / storedAt;
+  return {
+    mode: `${mode} (${eventsPerBody}/req)`,
+    baseline_events_per_s: Math.round(baselineEps),
+    engine_accepted_per_s: Math.round(acceptedEps),
+    engine_stored_per_s: Math.round(storedEps),
+    ratio_accepted: acceptedEps / baselineEps,
+    ratio_stored: storedEps / baselineEps,
+    engine_non2xx: load.non2xx,
+    engine_p99_ms: load.latencyP99,
+    engine_rss_mb: Math.round((mainRss + polarsRss) / 1048576),
+  };
+}
+
+const results: ModeResult[] = [];
+for (const mode of ['batch', 'single'] as const) results.push(await runMode(mode));
+console.log(`\nbench:ingest — ${duration}s per run, ${connections} connections, baseline = bare Hono + JSON.parse\n`);
+printTable(results as unknown as Array<Record<string, string | number>>);
+if (typeof args.json === 'string') writeJson(args.json, { duration, connections, results, at: new Date().toISOString() });

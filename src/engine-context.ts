@@ -1,0 +1,18 @@
+/** What the HTTP apps share: config, shards, the ring writer, metrics and the merge pool. */
+import type { Logger } from 'pino';
+import type { EngineConfig } from './config/schema.js';
+import type { IngestMetrics } from './router/ingest-metrics.js';
+import type { IngestWriter } from './router/ingest-writer.js';
+import type { ShardHandle } from './shards/shard-handle.js';
+import type { MergePool } from './query/merge-pool.js';
+
+export interface EngineContext {
+  config: EngineConfig;
+  logger: Logger;
+  shards: ShardHandle[];
+  writer: IngestWriter;
+  metrics: IngestMetrics;
+  mergePool: MergePool;
+  startedAt: number;
+  stopping: boolean;
+}

@@ -1,0 +1,155 @@
+/**
+ * The engine: shards, rings, merge pool and the two HTTP servers, with an orderly start and stop.
+ */
+import { createAdaptorServer } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { EngineConfig } from './config/schema.js';
+import type { EngineContext } from './engine-context.js';
+import { errorHandler } from './router/http-error.js';
+import { makeIngestApp } from './router/ingest-app.js';
+import { IngestMetrics } from './router/ingest-metrics.js';
+import { IngestWriter } from './router/ingest-writer.js';
+import { addOpsRoutes } from './router/ops-routes.js';
+import { makeQueryApp } from './router/query-app.js';
+import { MergePool } from './query/merge-pool.js';
+import { ShardHandle } from './shards/shard-handle.js';
+
+export interface EngineAddresses {
+  ingestUrl: string;
+  queryUrl: string;
+}
+
+export interface StopReport {
+  accepted_events: number;
+  shards: Array<{ shard: number; events_received: number; rows_handed_to_polars: number; rows_held: number } | { shard: number; error: string }>;
+}
+
+function finishApp(app: Hono): Hono {
+  app.onError(errorHandler);
+  app.notFound((c) => c.json({ error: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` }, 404));
+  return app;
+}
+
+async function listen(app: Hono, host: string, port: number): Promise<Server> {
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host, port }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}
+
+function urlOf(server: Server, host: string): string {
+  const { port } = server.address() as AddressInfo;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export class Engine {
+  readonly ctx: EngineContext;
+  private servers: Server[] = [];
+  private addresses: EngineAddresses | null = null;
+  private stopped: Promise<StopReport> | null = null;
+
+  constructor(config: EngineConfig, logger: Logger) {
+    const shards = Array.from(
+      { length: config.shards },
+      (_, shard) =>
+        new ShardHandle({
+          shard,
+          ringBytes: config.ringBytes,
+          flushIntervalMs: config.flushIntervalMs,
+          maxBatchRows: config.maxBatchRows,
+          requestTimeoutMs: config.queryTimeoutMs,
+          logger,
+        }),
+    );
+    this.ctx = {
+      config,
+      logger,
+      shards,
+      writer: new IngestWriter(shards),
+      metrics: new IngestMetrics(),
+      mergePool: new MergePool(Math.max(1, Math.min(2, config.shards))),
+      startedAt: Date.now(),
+      stopping: false,
+    };
+  }
+
+  /** Waits for every shard and its polars process, then opens the HTTP ports. */
+  async start(): Promise<EngineAddresses> {
+    const { config, logger } = this.ctx;
+    try {
+      await Promise.all(this.ctx.shards.map((s) => s.ready));
+    } catch (err) {
+      logger.error({ err }, 'a shard failed to start; stopping');
+      await this.stop();
+      throw err;
+    }
+    const ingest = makeIngestApp(this.ctx);
+    const query = makeQueryApp(this.ctx);
+    if (config.ingestPort === config.queryPort && config.ingestPort !== 0) {
+      const both = new Hono();
+      both.route('/', ingest);
+      both.route('/', query);
+      addOpsRoutes(both, this.ctx);
+      const server = await listen(finishApp(both), config.host, config.ingestPort);
+      this.servers = [server];
+      this.addresses = { ingestUrl: urlOf(server, config.host), queryUrl: urlOf(server, config.host) };
+    } else {
+      addOpsRoutes(ingest, this.ctx);
+      addOpsRoutes(query, this.ctx);
+      const a = await listen(finishApp(ingest), config.host, config.ingestPort);
+      const b = await listen(finishApp(query), config.host, config.queryPort);
+      this.servers = [a, b];
+      this.addresses = { ingestUrl: urlOf(a, config.host), queryUrl: urlOf(b, config.host) };
+    }
+    logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
+    return this.addresses;
+  }
+
+  get urls(): EngineAddresses {
+    if (!this.addresses) throw new Error('engine not started');
+    return this.addresses;
+  }
+
+  /**
+   * Stops accepting ingest (503), drains every ring into polars, stops the polars processes and
+   * the workers, closes the ports. Idempotent.
+   */
+  stop(): Promise<StopReport> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<StopReport> {
+    const { logger, shards, config } = this.ctx;
+    this.ctx.stopping = true;
+    logger.info({ buffered: this.ctx.writer.buffered() }, 'stopping: draining rings into polars');
+    const results = await Promise.all(
+      shards.map(async (s) => {
+        try {
+          const r = await s.shutdown(Math.max(config.queryTimeoutMs, 30_000));
+          if (!r) return { shard: s.shard, error: s.failure()?.message ?? 'shard was down' };
+          return { shard: s.shard, events_received: r.events_received, rows_handed_to_polars: r.rows_handed_to_polars, rows_held: r.rows_held };
+        } catch (err) {
+          return { shard: s.shard, error: (err as Error).message };
+        }
+      }),
+    );
+    for (const server of this.servers) {
+      server.close();
+      server.closeAllConnections();
+    }
+    await this.ctx.mergePool.close();
+    const report: StopReport = { accepted_events: this.ctx.metrics.totalEvents, shards: results };
+    const handed = results.reduce((n, r) => n + ('error' in r ? 0 : (r.rows_handed_to_polars ?? 0)), 0);
+    logger.info({ ...report, rows_handed_to_polars: handed }, 'stopped: every shard flushed to polars');
+    return report;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Aggregate partials → answer rows. Each shard's partial has one row per group with the event
+ * count and per-metric moments (see src/query/plan.ts); groups are keyed by their key tuple and
+ * merged with Chan's formula.
+ */
+import { emptyMoments, finishMoments, mergeMoments, type Moments } from './moments.js';
+import { requireColumn, type DecodedPartial } from './decode-partial.js';
+
+export interface AggregateGroup {
+  keys: Array<string | null>;
+  count: number;
+  metrics: Moments[];
+}
+
+export interface AggregateSpec {
+  groupBy: string[];
+  metrics: string[];
+}
+
+/** Reads a decoded partial into groups. */
+export function aggregateGroupsFromPartial(p: DecodedPartial, spec: AggregateSpec): AggregateGroup[] {
+  const keyCols = spec.groupBy.map((k) => requireColumn(p, k));
+  const count = requireColumn(p, 'count');
+  const metricCols = spec.metrics.map((m) => ({
+    count: requireColumn(p, `${m}__count`),
+    sum: requireColumn(p, `${m}__sum`),
+    min: requireColumn(p, `${m}__min`),
+    max: requireColumn(p, `${m}__max`),
+    mean: requireColumn(p, `${m}__mean`),
+    m2: requireColumn(p, `${m}__m2`),
+  }));
+  const groups: AggregateGroup[] = [];
+  for (let i = 0; i < p.rows; i++) {
+    groups.push({
+      keys: keyCols.map((c) => (c[i] === null ? null : String(c[i]))),
+      count: Number(count[i]),
+      metrics: metricCols.map((c) => {
+        const n = Number(c.count[i] ?? 0);
+        if (n === 0) return emptyMoments();
+        return { count: n, sum: Number(c.sum[i]), min: Number(c.min[i]), max: Number(c.max[i]), mean: Number(c.mean[i]), m2: Number(c.m2[i]) };
+      }),
+    });
+  }
+  return groups;
+}
+
+/** Merges groups from any number of shards; equal key tuples are combined. Pure. */
+export function mergeAggregateGroups(parts: AggregateGroup[][], metricCount: number): AggregateGroup[] {
+  const byKey = new Map<string, AggregateGroup>();
+  for (const part of parts) {
+    for (const g of part) {
+      const key = JSON.stringify(g.keys);
+      let acc = byKey.get(key);
+      if (!acc) {
+        acc = { keys: g.keys, count: 0, metrics: Array.from({ length: metricCount }, emptyMoments) };
+        byKey.set(key, acc);
+      }
+      acc.count += g.count;
+      for (let m = 0; m < metricCount; m++) mergeMoments(acc.metrics[m]!, g.metrics[m]!);
+    }
+  }
+  return [...byKey.values()];
+}
+
+/** Compares key tuples: ascending, nulls last. */
+export function compareKeys(a: Array<string | null>, b: Array<string | null>): number {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] ?? null;
+    const y = b[i] ?? null;
+    if (x === y) continue;
+    if (x === null) return 1;
+    if (y === null) return -1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
+}
+
+export type AggregateRow = Record<string, string | number | null>;
+
+/**
+ * Answer rows: the group keys, `count` (events), and per metric m `m_count` (non-null values),
+ * `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` (population). Sorted by keys. With no group
+ * keys there is always exactly one row, even on an empty engine.
+ */
+export function finishAggregate(groups: AggregateGroup[], spec: AggregateSpec): AggregateRow[] {
+  if (spec.groupBy.length === 0 && groups.length === 0) {
+    groups = [{ keys: [], count: 0, metrics: spec.metrics.map(emptyMoments) }];
+  }
+  const sorted = [...groups].sort((a, b) => compareKeys(a.keys, b.keys));
+  return sorted.map((g) => {
+    const row: AggregateRow = {};
+    spec.groupBy.forEach((k, i) => (row[k] = g.keys[i] ?? null));
+    row.count = g.count;
+    spec.metrics.forEach((m, i) => {
+      const f = finishMoments(g.metrics[i]!);
+      row[`${m}_count`] = f.count;
+      row[`${m}_sum`] = f.sum;
+      row[`${m}_mean`] = f.mean;
+      row[`${m}_min`] = f.min;
+      row[`${m}_max`] = f.max;
+      row[`${m}_stddev`] = f.stddev;
+    });
+    return row;
+  });
+}

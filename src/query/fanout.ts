@@ -1,0 +1,15 @@
+/**
+ * Sends one plan to every shard and collects the partials. Read-your-writes comes from the
+ * shards: each drains its ring and hands everything to polars before running the plan, and the
+ * plan is posted after every acknowledged ingest request has finished pushing.
+ */
+import type { EngineContext } from '../engine-context.js';
+import type { QueryPlan } from './plan.js';
+import { unavailable } from '../router/http-error.js';
+
+export async function fanOut(ctx: EngineContext, plan: QueryPlan): Promise<Uint8Array[]> {
+  const down = ctx.shards.find((s) => !s.isReady());
+  if (down) throw unavailable(`shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+  const results = await Promise.all(ctx.shards.map((s) => s.query(plan, ctx.config.queryTimeoutMs)));
+  return results.map((r) => r.ipc);
+}

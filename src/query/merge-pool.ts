@@ -1,0 +1,35 @@
+/**
+ * The stateless merge pool (piscina). Shards are plain worker threads because they are
+ * long-lived actors with a drain loop and state; merging partials is the opposite (stateless,
+ * bursty CPU), which is what piscina is for. Small merges run inline: a thread hop costs more
+ * than merging a few rows.
+ */
+import { Piscina } from 'piscina';
+import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
+import { runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
+
+const INLINE_BYTES = 64 * 1024;
+
+export class MergePool {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    this.pool = new Piscina({
+      filename: WORKER_BOOT_URL.href,
+      workerData: { entry: workerEntry('../merge/merge-task.ts') },
+      minThreads: 1,
+      maxThreads: Math.max(1, threads),
+      idleTimeout: 60_000,
+    });
+  }
+
+  async merge(task: MergeTask): Promise<MergeOutput> {
+    const bytes = task.partials.reduce((n, p) => n + p.byteLength, 0);
+    if (bytes <= INLINE_BYTES) return runMerge(task);
+    return (await this.pool.run(task, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as MergeOutput;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * The router's one error type and its catalogue. Every client-visible failure is an HttpError
+ * with a status, a stable `code` and a message naming the field; `errorHandler` renders it.
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { ShardError } from '../shards/shard-errors.js';
+
+export interface FieldError {
+  index?: number;
+  field: string;
+  reason: string;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: { errors?: FieldError[]; retryAfterSeconds?: number },
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+export const badRequest = (message: string, errors?: FieldError[]) =>
+  new HttpError(400, 'BAD_REQUEST', message, errors ? { errors } : undefined);
+export const invalidEvents = (errors: FieldError[], total: number) =>
+  new HttpError(400, 'INVALID_EVENT', `${total} invalid field(s); first: ${describe(errors[0]!)}`, { errors });
+export const malformedJson = (detail: string) => new HttpError(400, 'MALFORMED_JSON', `body is not valid JSON: ${detail}`);
+export const unsupportedMediaType = (expected: string, actual: string | undefined) =>
+  new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected Content-Type ${expected}, got ${actual ?? 'none'}`);
+export const payloadTooLarge = (limit: number) => new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds maxBodyBytes (${limit} bytes)`);
+export const overloaded = (message: string, retryAfterSeconds = 1) =>
+  new HttpError(503, 'OVERLOADED', message, { retryAfterSeconds });
+export const unavailable = (message: string, retryAfterSeconds = 1) =>
+  new HttpError(503, 'UNAVAILABLE', message, { retryAfterSeconds });
+export const notFound = (message: string) => new HttpError(404, 'NOT_FOUND', message);
+
+function describe(e: FieldError): string {
+  return `${e.index !== undefined ? `events[${e.index}].` : ''}${e.field}: ${e.reason}`;
+}
+
+/** Hono onError: HttpError → its status; ShardError → 503/504/400; anything else → 500. */
+export function errorHandler(err: Error, c: Context): Response {
+  if (err instanceof HttpError) {
+    if (err.details?.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.details.retryAfterSeconds));
+    return c.json({ error: err.code, message: err.message, ...(err.details?.errors ? { errors: err.details.errors } : {}) }, err.status);
+  }
+  if (err instanceof ShardError) {
+    const status = err.code === 'SHARD_TIMEOUT' || err.code === 'POLARS_TIMEOUT' ? 504 : err.code === 'BAD_PLAN' ? 400 : 503;
+    if (status === 503) c.header('Retry-After', '1');
+    return c.json({ error: err.code, message: err.message }, status);
+  }
+  return c.json({ error: 'INTERNAL', message: err.message }, 500);
+}

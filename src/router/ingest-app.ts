@@ -1,0 +1,119 @@
+/**
+ * The ingest API (default port 3000): POST /ingest, /ingest/batch, /ingest/ndjson plus the
+ * ingestion metrics. Thin: read, validate the whole request, write it to the rings, answer 202.
+ */
+import { Hono } from 'hono';
+import type { EngineContext } from '../engine-context.js';
+import type { EncodableEvent } from '../shards/ring-record.js';
+import { badRequest, invalidEvents, unavailable, type FieldError } from './http-error.js';
+import { parseJson, readBodyText, requireContentType } from './read-body.js';
+import { MAX_REPORTED_ERRORS, validateBatch, validateEvent } from './validate-event.js';
+
+function parseNdjson(text: string): { raws: unknown[]; errors: FieldError[] } {
+  const raws: unknown[] = [];
+  const errors: FieldError[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    try {
+      raws.push(JSON.parse(line));
+    } catch (err) {
+      if (errors.length < MAX_REPORTED_ERRORS) errors.push({ index: raws.length, field: '(line)', reason: `line ${i + 1} is not valid JSON: ${(err as Error).message}` });
+      raws.push(undefined);
+    }
+  }
+  return { raws, errors };
+}
+
+export function makeIngestApp(ctx: EngineContext): Hono {
+  const app = new Hono();
+  const { config, metrics, writer } = ctx;
+
+  app.use('*', async (c, next) => {
+    if (ctx.stopping && c.req.path.startsWith('/ingest')) throw unavailable('engine is shutting down; nothing of this request was stored', 5);
+    await next();
+  });
+
+  /** Validates and writes; counts the outcome either way. */
+  const store = (raws: unknown[], started: number, preErrors: FieldError[] = []) => {
+    if (raws.length === 0) throw badRequest('no events in request', [{ field: 'events', reason: 'empty batch' }]);
+    if (raws.length > config.maxBatchEvents) {
+      metrics.recordRejected(raws.length, true);
+      throw badRequest(`batch of ${raws.length} events exceeds maxBatchEvents (${config.maxBatchEvents})`, [
+        { field: 'events', reason: `more than ${config.maxBatchEvents} events` },
+      ]);
+    }
+    const result = validateBatch(raws, Date.now());
+    if (preErrors.length > 0 || 'errors' in result) {
+      const errors = [...preErrors, ...('errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
+      metrics.recordRejected(raws.length, true);
+      // An unparseable NDJSON line is one error, reported as the line's error instead of '(event)'.
+      throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), 'errors' in result ? result.total : preErrors.length);
+    }
+    try {
+      writer.write(result.events as EncodableEvent[]);
+    } catch (err) {
+      metrics.recordRejected(raws.length, false);
+      throw err;
+    }
+    const latency = performance.now() - started;
+    metrics.recordAccepted(raws.length, latency);
+    return { accepted: raws.length, buffered: writer.buffered(), timestamp: new Date().toISOString(), latency };
+  };
+
+  app.post('/ingest', async (c) => {
+    const started = performance.now();
+    requireContentType(c, ['application/json']);
+    const body = parseJson(await readBodyText(c, config.maxBodyBytes));
+    const errors: FieldError[] = [];
+    const event = validateEvent(body, Date.now(), errors);
+    if (!event) {
+      metrics.recordRejected(1, true);
+      throw invalidEvents(errors, errors.length);
+    }
+    writer.write([event]);
+    metrics.recordAccepted(1, performance.now() - started);
+    return c.json({ accepted: 1, buffered: writer.buffered(), timestamp: new Date().toISOString() }, 202);
+  });
+
+  app.post('/ingest/batch', async (c) => {
+    const started = performance.now();
+    requireContentType(c, ['application/json']);
+    const body = parseJson(await readBodyText(c, config.maxBodyBytes));
+    let raws: unknown;
+    if (Array.isArray(body)) raws = body;
+    else if (typeof body === 'object' && body !== null) {
+      const keys = Object.keys(body);
+      const extra = keys.filter((k) => k !== 'events');
+      if (extra.length > 0) throw badRequest(`unknown field \`${extra[0]}\`; expected {"events": [...]}`, [{ field: extra[0]!, reason: 'unknown field' }]);
+      raws = (body as { events?: unknown }).events;
+    }
+    if (!Array.isArray(raws)) throw badRequest('expected {"events": [...]} or a JSON array of events', [{ field: 'events', reason: 'missing or not an array' }]);
+    return c.json(store(raws, started), 202);
+  });
+
+  app.post('/ingest/ndjson', async (c) => {
+    const started = performance.now();
+    requireContentType(c, ['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
+    const { raws, errors } = parseNdjson(await readBodyText(c, config.maxBodyBytes));
+    return c.json(store(raws, started, errors), 202);
+  });
+
+  app.get('/metrics/ingestion', (c) => c.json(metrics.snapshot()));
+
+  app.get('/status/buffer', (c) => {
+    const shards = ctx.shards.map((s) => ({
+      shard: s.shard,
+      size: s.ring.usedBytes(),
+      capacity: s.ring.capacity(),
+      utilization: s.ring.usedBytes() / s.ring.capacity(),
+      events: s.ring.pushed() - s.ring.consumed(),
+    }));
+    const size = shards.reduce((n, s) => n + s.size, 0);
+    const capacity = shards.reduce((n, s) => n + s.capacity, 0);
+    return c.json({ size, capacity, utilization: size / capacity, buffered_events: writer.buffered(), shards });
+  });
+
+  return app;
+}

@@ -1,0 +1,42 @@
+/**
+ * Routes served on both ports: /health, /ready, /stats/shards.
+ */
+import type { Hono } from 'hono';
+import type { EngineContext } from '../engine-context.js';
+
+export function addOpsRoutes(app: Hono, ctx: EngineContext): void {
+  app.get('/health', (c) =>
+    c.json({
+      status: ctx.stopping ? 'stopping' : 'healthy',
+      timestamp: new Date().toISOString(),
+      buffered: ctx.writer.buffered(),
+      uptime: (Date.now() - ctx.startedAt) / 1000,
+      shards: ctx.shards.length,
+    }),
+  );
+
+  app.get('/ready', (c) => {
+    const shards = ctx.shards.map((s) => ({ shard: s.shard, ready: s.isReady(), error: s.failure()?.message ?? null }));
+    const ready = !ctx.stopping && shards.every((s) => s.ready);
+    return c.json({ ready, stopping: ctx.stopping, shards }, ready ? 200 : 503);
+  });
+
+  app.get('/stats/shards', async (c) => {
+    const shards = await Promise.all(
+      ctx.shards.map(async (s) => {
+        const ring = {
+          ring_used_bytes: s.ring.usedBytes(),
+          ring_capacity_bytes: s.ring.capacity(),
+          ring_utilization: s.ring.usedBytes() / s.ring.capacity(),
+          events_pushed: s.ring.pushed(),
+        };
+        try {
+          return { ...(await s.request('stats', {}, 5000)), ...ring };
+        } catch (err) {
+          return { shard: s.shard, state: 'failed', error: (err as Error).message, ...ring };
+        }
+      }),
+    );
+    return c.json({ shards, timestamp: new Date().toISOString() });
+  });
+}
