@@ -1,24 +1,23 @@
 /**
- * Piscina task: decode every shard's Arrow IPC partial and merge them into the answer rows.
+ * Piscina task: decode every shard's Arrow IPC partial and merge them into the answer.
  * Stateless and CPU-bound (a by-user aggregate can carry hundreds of thousands of groups), so it
  * runs in the merge pool instead of on the main thread that serves HTTP.
  */
-import { decodePartial } from './decode-partial.js';
-import { aggregateGroupsFromPartial, finishAggregate, mergeAggregateGroups, type AggregateSpec } from './aggregate.js';
+import { MERGERS, type MergeKind } from './mergers.js';
 
-export type MergeTask = { kind: 'aggregate'; spec: AggregateSpec; partials: Uint8Array[] };
-
-export type MergeOutput = { rows: Array<Record<string, unknown>> };
-
-export function runMerge(task: MergeTask): MergeOutput {
-  switch (task.kind) {
-    case 'aggregate': {
-      const parts = task.partials.map((ipc) => aggregateGroupsFromPartial(decodePartial(ipc), task.spec));
-      return { rows: finishAggregate(mergeAggregateGroups(parts, task.spec.metrics.length), task.spec) };
-    }
-  }
+export interface MergeTask<K extends MergeKind = MergeKind> {
+  kind: K;
+  spec: Parameters<(typeof MERGERS)[K]>[0];
+  partials: Uint8Array[];
 }
 
-export default function mergeTask(task: MergeTask): MergeOutput {
+export type MergeOutput<K extends MergeKind = MergeKind> = ReturnType<(typeof MERGERS)[K]>;
+
+export function runMerge<K extends MergeKind>(task: MergeTask<K>): MergeOutput<K> {
+  const merge = MERGERS[task.kind] as (spec: unknown, partials: Uint8Array[]) => MergeOutput<K>;
+  return merge(task.spec, task.partials);
+}
+
+export default function mergeTask(task: MergeTask): unknown {
   return runMerge(task);
 }

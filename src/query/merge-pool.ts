@@ -7,6 +7,7 @@
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import { runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
+import type { MergeKind } from '../merge/mergers.js';
 
 const INLINE_BYTES = 64 * 1024;
 
@@ -23,10 +24,10 @@ export class MergePool {
     });
   }
 
-  async merge(task: MergeTask): Promise<MergeOutput> {
+  async merge<K extends MergeKind>(task: MergeTask<K>): Promise<MergeOutput<K>> {
     const bytes = task.partials.reduce((n, p) => n + p.byteLength, 0);
     if (bytes <= INLINE_BYTES) return runMerge(task);
-    return (await this.pool.run(task, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as MergeOutput;
+    return (await this.pool.run(task, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as MergeOutput<K>;
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,18 @@
 /**
  * Query plans: the JSON a shard sends to its polars process in a `query` frame (`header.plan`).
- * Keys are snake_case because they cross into Python. The Python side of this contract is
- * `python/engine_polars/plan.py`; every kind here has a handler in `python/engine_polars/ops/`.
+ * Keys are snake_case because they cross into Python. Each kind's plan type lives beside its
+ * request parser (`src/query/<kind>-request.ts`); its Python handler is
+ * `python/engine_polars/ops/<kind>.py`, and its partial schema is documented in both.
  */
+import type { AnomaliesPlan } from './anomalies-request.js';
+import type { CustomPlan } from './custom-request.js';
+import type { EnrichmentPlan } from './enrichment-request.js';
+import type { ExportPlan } from './export-request.js';
+import type { FunnelPlan } from './funnel-request.js';
+import type { PercentilesPlan } from './percentiles-request.js';
+import type { SummaryPlan } from './summary-request.js';
+import type { TopNPlan } from './topn-request.js';
+import type { WindowPlan } from './window-request.js';
 
 /** Row filter shared by every plan. Bounds are epoch ms, `from` inclusive, `to` exclusive. */
 export interface PlanFilter {
@@ -12,7 +22,7 @@ export interface PlanFilter {
   user_ids?: string[];
 }
 
-/** Group-by keys: event columns (`event_type`, `user_id`). */
+/** Group-by keys: `event_type`, `user_id`, `metadata.<key>`, `<table>.<column>` (src/query/dimensions.ts). */
 export type GroupKey = string;
 
 /**
@@ -32,7 +42,19 @@ export interface AggregatePlan {
   filter: PlanFilter;
   group_by: GroupKey[];
   metrics: string[];
+  /** With a `window` group key: the tumbling window size in ms (window start = floor(ts / size) * size). */
+  window_ms?: number;
 }
 
-export type QueryPlan = AggregatePlan;
+export type QueryPlan =
+  | AggregatePlan
+  | WindowPlan
+  | PercentilesPlan
+  | TopNPlan
+  | AnomaliesPlan
+  | FunnelPlan
+  | SummaryPlan
+  | EnrichmentPlan
+  | CustomPlan
+  | ExportPlan;
 export type QueryKind = QueryPlan['kind'];

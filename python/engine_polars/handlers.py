@@ -1,0 +1,65 @@
+"""The ops a shard may ask for: one function per ``op``, each returning the fields of its
+``ok: true`` response (after ``id`` and ``ok``), an optional body, and whether to stop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine_polars._utils.ipc import to_ipc_stream
+from engine_polars._utils.proc import rss_bytes
+from engine_polars.errors import BadPlan
+from engine_polars.ops import run_plan
+from engine_polars.plan import parse_plan
+from engine_polars.store import EventStore
+
+__all__ = ["OPS", "Reply"]
+
+
+@dataclass
+class Reply:
+    fields: dict[str, Any]
+    body: bytes = b""
+    #: the process exits after sending this reply
+    stop: bool = False
+    #: the store may need compacting once this reply is sent
+    compact: bool = False
+
+
+def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    appended = store.append(body)
+    return Reply({"appended": appended, "rows": store.rows}, compact=appended > 0)
+
+
+def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    if "plan" not in header:
+        raise BadPlan("query needs a `plan` in its header")
+    plan = parse_plan(header["plan"])
+    result = run_plan(plan, store.frame())
+    return Reply({"kind": plan.kind, "rows": result.height}, body=to_ipc_stream(result))
+
+
+def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply(
+        {"rows": store.rows, "chunks": store.chunks, "rss_bytes": rss_bytes(), "pid": os.getpid()}
+    )
+
+
+def _ping(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply({})
+
+
+def _shutdown(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply({"rows": store.rows}, stop=True)
+
+
+#: op → handler; the names are ``SidecarOp`` in sidecar-protocol.ts.
+OPS: dict[str, Callable[[dict[str, Any], bytes, EventStore], Reply]] = {
+    "append": _append,
+    "query": _query,
+    "stats": _stats,
+    "ping": _ping,
+    "shutdown": _shutdown,
+}

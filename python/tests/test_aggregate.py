@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+
+import pyarrow as pa
+import pytest
+
+from engine_polars._utils.ipc import to_ipc_stream
+from engine_polars.ops.aggregate import run_aggregate
+from engine_polars.plan import AggregatePlan, Filter
+from engine_polars.store import EventStore
+from event_batches import T0, Event, events_ipc, random_events, read_ipc
+
+GROUPINGS = [(), ("event_type",), ("user_id",), ("event_type", "user_id")]
+FILTERS = {
+    "none": Filter(),
+    "from": Filter(start=T0 + 2_500),
+    "to": Filter(end=T0 + 7_000),
+    "window": Filter(start=T0 + 1_000, end=T0 + 4_000),
+    "fractional window": Filter(start=T0 + 999.5, end=T0 + 4_000.25),  # keeps 4000, not 999
+    "event types": Filter(event_types=("click", "purchase", "no_such_type")),
+    "users": Filter(user_ids=("user_1", "user_3", "ünïcode ✓")),
+    "everything": Filter(start=T0 + 500, end=T0 + 9_000, event_types=("click", "page_view"), user_ids=("user_2", "user_5")),
+    "nothing matches": Filter(start=T0 + 20_000),
+}
+
+
+def passes(e: Event, f: Filter) -> bool:
+    return (
+        (f.start is None or e.timestamp >= f.start)
+        and (f.end is None or e.timestamp < f.end)
+        and (f.event_types is None or e.event_type in f.event_types)
+        and (f.user_ids is None or e.user_id in f.user_ids)
+    )
+
+
+def brute_force(events: Iterable[Event], plan: AggregatePlan) -> dict[tuple[str, ...], dict[str, object]]:
+    """The partial computed independently, in plain Python with exact sums."""
+    groups: dict[tuple[str, ...], list[Event]] = {}
+    for e in events:
+        if passes(e, plan.filter):
+            groups.setdefault(tuple(getattr(e, k) for k in plan.group_by), []).append(e)
+    if not plan.group_by and not groups:
+        groups[()] = []
+    out = {}
+    for key, members in groups.items():
+        row: dict[str, object] = {"count": len(members)}
+        values = [e.value for e in members if e.value is not None]
+        n = len(values)
+        mean = math.fsum(values) / n if n else None
+        row.update(
+            {
+                "value__count": n,
+                "value__sum": math.fsum(values) if n else None,
+                "value__min": min(values) if n else None,
+                "value__max": max(values) if n else None,
+                "value__mean": mean,
+                "value__m2": math.fsum((v - mean) ** 2 for v in values) if n else None,
+            }
+        )
+        out[key] = row
+    return out
+
+
+def close(actual: object, expected: object, scale: float) -> bool:
+    if expected is None or actual is None:
+        return actual is expected
+    if isinstance(expected, int):
+        return actual == expected
+    assert isinstance(actual, float) and isinstance(expected, float)
+    return math.isclose(actual, expected, rel_tol=1e-9, abs_tol=1e-9 * scale)
+
+
+@pytest.fixture(scope="module")
+def loaded() -> tuple[EventStore, list[Event]]:
+    rng = random.Random(20240601)
+    store = EventStore()
+    events: list[Event] = []
+    for size in (400, 1, 250, 0, 349):  # several chunks, one of one row, one empty append
+        batch = random_events(rng, size)
+        store.append(events_ipc(batch))
+        events.extend(batch)
+    # a group whose values are all null, to check the null moments
+    nulls = [Event(T0 + 5, "refund", "user_0", None, None) for _ in range(3)]
+    # events on and beside every filter bound, so inclusive/exclusive and rounding show
+    edges = [Event(T0 + d, "click", "user_2", float(d), None) for d in (499, 500, 999, 1_000, 2_500, 3_999, 4_000, 4_001, 6_999, 7_000, 8_999, 9_000)]
+    store.append(events_ipc(nulls + edges))
+    return store, events + nulls + edges
+
+
+@pytest.mark.parametrize("group_by", GROUPINGS, ids=lambda g: "[" + ",".join(g) + "]")
+@pytest.mark.parametrize("filter_name", list(FILTERS))
+def test_partial_matches_brute_force(loaded: tuple[EventStore, list[Event]], group_by: tuple[str, ...], filter_name: str) -> None:
+    store, events = loaded
+    plan = AggregatePlan(filter=FILTERS[filter_name], group_by=group_by, metrics=("value",))
+    table = read_ipc(to_ipc_stream(run_aggregate(plan, store.frame())))
+    expected = brute_force(events, plan)
+    rows = table.to_pylist()
+    keys = [tuple(r[k] for k in group_by) for r in rows]
+    assert keys == sorted(expected), "one row per group, sorted by the group keys"
+    scale = max((abs(e.value) for e in events if e.value is not None), default=1.0) * len(events)
+    for key, row in zip(keys, rows):
+        for column, want in expected[key].items():
+            assert close(row[column], want, scale), f"{key} {column}: {row[column]} != {want}"
+
+
+def test_partial_schema_is_keys_utf8_then_int64_counts_then_float64_moments(loaded: tuple[EventStore, list[Event]]) -> None:
+    store, _ = loaded
+    plan = AggregatePlan(group_by=("user_id", "event_type"), metrics=("value",))
+    schema = read_ipc(to_ipc_stream(run_aggregate(plan, store.frame()))).schema
+    assert [(f.name, f.type) for f in schema] == [
+        ("user_id", pa.string()),
+        ("event_type", pa.string()),
+        ("count", pa.int64()),
+        ("value__count", pa.int64()),
+        ("value__sum", pa.float64()),
+        ("value__min", pa.float64()),
+        ("value__max", pa.float64()),
+        ("value__mean", pa.float64()),
+        ("value__m2", pa.float64()),
+    ]
+
+
+def test_a_group_with_only_null_values_has_null_moments(loaded: tuple[EventStore, list[Event]]) -> None:
+    store, _ = loaded
+    plan = AggregatePlan(filter=Filter(event_types=("refund",)), group_by=("event_type",), metrics=("value",))
+    [row] = run_aggregate(plan, store.frame()).to_dicts()
+    assert row == {
+        "event_type": "refund", "count": 3, "value__count": 0, "value__sum": None,
+        "value__min": None, "value__max": None, "value__mean": None, "value__m2": None,
+    }
+
+
+def test_global_partial_on_an_empty_store_is_one_row_with_count_zero() -> None:
+    plan = AggregatePlan(group_by=(), metrics=("value",))
+    table = read_ipc(to_ipc_stream(run_aggregate(plan, EventStore().frame())))
+    assert table.to_pylist() == [
+        {"count": 0, "value__count": 0, "value__sum": None, "value__min": None,
+         "value__max": None, "value__mean": None, "value__m2": None},
+    ]
+
+
+def test_grouped_partial_on_an_empty_store_has_no_rows_but_the_full_schema() -> None:
+    plan = AggregatePlan(group_by=("event_type",), metrics=("value",))
+    table = read_ipc(to_ipc_stream(run_aggregate(plan, EventStore().frame())))
+    assert table.num_rows == 0
+    assert table.schema.names == ["event_type", "count", "value__count", "value__sum", "value__min", "value__max", "value__mean", "value__m2"]
+
+
+def test_without_metrics_the_partial_has_only_keys_and_count(loaded: tuple[EventStore, list[Event]]) -> None:
+    store, events = loaded
+    plan = AggregatePlan(group_by=("event_type",), metrics=())
+    df = run_aggregate(plan, store.frame())
+    assert df.columns == ["event_type", "count"]
+    assert df["count"].sum() == len(events)
+
+
+def test_m2_stays_accurate_for_large_values_with_small_spread() -> None:
+    # sum(x^2) - n*mean^2 would lose every digit here; the two-pass m2 must not
+    base = 1e9
+    deltas = [0.25 * i for i in range(-20, 21)]
+    events = [Event(T0 + i, "click", "u", base + d, None) for i, d in enumerate(deltas)]
+    store = EventStore()
+    store.append(events_ipc(events))
+    [row] = run_aggregate(AggregatePlan(metrics=("value",)), store.frame()).to_dicts()
+    assert math.isclose(row["value__m2"], math.fsum(d * d for d in deltas), rel_tol=1e-9)

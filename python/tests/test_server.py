@@ -1,0 +1,270 @@
+"""The real process (`python -m engine_polars`) spoken to over real pipes with real frames."""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from engine_polars.protocol import encode_frame, read_frame
+from event_batches import events_ipc, events_table, ipc_stream, random_events, read_ipc
+
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+#: Generous: only reached when the process hangs, which must fail the test rather than block it.
+TIMEOUT_S = 60.0
+
+
+class Sidecar:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.stderr_path = workdir / "stderr.log"
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine_polars"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            cwd=workdir,
+            env=env,
+        )
+        self.frames: queue.Queue[object] = queue.Queue()
+        self.trailing = b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            while (frame := read_frame(self.proc.stdout)) is not None:
+                self.frames.put(frame)
+            self.frames.put(None)
+        except Exception as exc:  # surfaced to the test through the queue
+            self.frames.put(exc)
+
+    def send(self, header: dict[str, Any], body: bytes = b"") -> None:
+        self.send_raw(encode_frame(header, body))
+
+    def send_raw(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+
+    def receive(self) -> tuple[dict[str, Any], bytes]:
+        try:
+            item = self.frames.get(timeout=TIMEOUT_S)
+        except queue.Empty:
+            pytest.fail(f"no response within {TIMEOUT_S}s")
+        if isinstance(item, Exception):
+            raise item
+        assert item is not None, "stdout closed before a response"
+        return item  # type: ignore[return-value]
+
+    def request(self, header: dict[str, Any], body: bytes = b"") -> tuple[dict[str, Any], bytes]:
+        self.send(header, body)
+        return self.receive()
+
+    def close_stdin(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+
+    def wait(self) -> int:
+        return self.proc.wait(timeout=TIMEOUT_S)
+
+    def stdout_closed_cleanly(self) -> bool:
+        return self.frames.get(timeout=TIMEOUT_S) is None
+
+    def stop(self) -> None:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        try:
+            self.proc.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=TIMEOUT_S)
+        self._reader.join(timeout=TIMEOUT_S)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+    def stderr_lines(self) -> list[str]:
+        return self.stderr_path.read_text(encoding="utf-8").splitlines()
+
+
+def sidecar_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("POLARS_MAX_THREADS", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(PYTHON_DIR)
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path) -> Iterator[Sidecar]:
+    s = Sidecar(tmp_path, sidecar_env())
+    yield s
+    s.stop()
+
+
+def aggregate_plan(group_by: list[str], **filter_: Any) -> dict[str, Any]:
+    return {"kind": "aggregate", "filter": filter_, "group_by": group_by, "metrics": ["value"]}
+
+
+def test_answers_ping_with_the_request_id(sidecar: Sidecar) -> None:
+    assert sidecar.request({"id": 41, "op": "ping"}) == ({"id": 41, "ok": True}, b"")
+
+
+def test_appends_a_batch_and_answers_an_aggregate_query_over_it(sidecar: Sidecar) -> None:
+    events = random_events(random.Random(7), 300)
+    header, body = sidecar.request({"id": 1, "op": "append"}, events_ipc(events))
+    assert header == {"id": 1, "ok": True, "appended": 300, "rows": 300}
+    assert list(header) == ["id", "ok", "appended", "rows"]
+    assert body == b""
+
+    header, body = sidecar.request({"id": 2, "op": "query", "plan": aggregate_plan([])})
+    assert header == {"id": 2, "ok": True, "kind": "aggregate", "rows": 1}
+    [row] = read_ipc(body).to_pylist()
+    values = [e.value for e in events if e.value is not None]
+    assert row["count"] == 300
+    assert row["value__count"] == len(values)
+    assert row["value__min"] == min(values) and row["value__max"] == max(values)
+
+    header, body = sidecar.request({"id": 3, "op": "query", "plan": aggregate_plan(["event_type"], event_types=["click"])})
+    assert header == {"id": 3, "ok": True, "kind": "aggregate", "rows": 1}
+    [row] = read_ipc(body).to_pylist()
+    assert (row["event_type"], row["count"]) == ("click", sum(e.event_type == "click" for e in events))
+
+
+def test_answers_a_query_on_an_empty_shard_with_the_empty_partial(sidecar: Sidecar) -> None:
+    header, body = sidecar.request({"id": 1, "op": "query", "plan": aggregate_plan([])})
+    assert header == {"id": 1, "ok": True, "kind": "aggregate", "rows": 1}
+    assert read_ipc(body).to_pylist()[0]["count"] == 0
+    header, body = sidecar.request({"id": 2, "op": "query", "plan": aggregate_plan(["user_id"])})
+    assert header == {"id": 2, "ok": True, "kind": "aggregate", "rows": 0}
+    assert read_ipc(body).num_rows == 0
+
+
+def test_reports_stats_with_rows_chunks_rss_and_pid(sidecar: Sidecar) -> None:
+    sidecar.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(8), 10)))
+    header, _ = sidecar.request({"id": 2, "op": "stats"})
+    assert list(header) == ["id", "ok", "rows", "chunks", "rss_bytes", "pid"]
+    assert header["ok"] is True
+    assert (header["rows"], header["chunks"], header["pid"]) == (10, 1, sidecar.proc.pid)
+    assert header["rss_bytes"] > 0
+
+
+def test_compacts_between_frames_so_many_appends_hold_few_chunks(sidecar: Sidecar) -> None:
+    rng = random.Random(9)
+    for i in range(80):
+        header, _ = sidecar.request({"id": i, "op": "append"}, events_ipc(random_events(rng, 3)))
+        assert header["ok"] is True
+    header, _ = sidecar.request({"id": 100, "op": "stats"})
+    assert header["rows"] == 240
+    assert 1 <= header["chunks"] <= 32
+
+
+def test_answers_a_bad_plan_with_bad_plan_and_keeps_serving(sidecar: Sidecar) -> None:
+    header, body = sidecar.request({"id": 5, "op": "query", "plan": aggregate_plan(["country"])})
+    assert header == {
+        "id": 5,
+        "ok": False,
+        "code": "BAD_PLAN",
+        "message": "unknown group key `country` in `plan.group_by`; expected one of `event_type`, `user_id`",
+    }
+    assert body == b""
+    assert sidecar.request({"id": 6, "op": "query"})[0]["code"] == "BAD_PLAN"
+    assert sidecar.request({"id": 7, "op": "ping"})[0] == {"id": 7, "ok": True}
+
+
+def test_answers_an_unknown_op_with_unknown_op_and_keeps_serving(sidecar: Sidecar) -> None:
+    header, _ = sidecar.request({"id": 8, "op": "explode"})
+    assert header == {
+        "id": 8,
+        "ok": False,
+        "code": "UNKNOWN_OP",
+        "message": "unknown op `explode`; expected one of `append`, `query`, `stats`, `ping`, `shutdown`",
+    }
+    assert sidecar.request({"id": 9, "op": "ping"})[0] == {"id": 9, "ok": True}
+
+
+def test_rejects_a_body_with_the_wrong_schema_as_bad_frame_and_stores_nothing(sidecar: Sidecar) -> None:
+    table = events_table(random_events(random.Random(10), 4))
+    table = table.set_column(0, "timestamp", pa.array(["2024-01-01"] * 4))
+    header, _ = sidecar.request({"id": 10, "op": "append"}, ipc_stream(table))
+    assert header["code"] == "BAD_FRAME" and header["ok"] is False and header["id"] == 10
+    assert header["message"] == "column `timestamp` has type `String`; expected `Float64` or `Int64`"
+    assert sidecar.request({"id": 11, "op": "stats"})[0]["rows"] == 0
+
+
+def test_answers_an_unparseable_header_with_bad_frame_id_zero_and_keeps_serving(sidecar: Sidecar) -> None:
+    sidecar.send_raw(struct.pack("<II", 9, 0) + b"not json!")
+    header, _ = sidecar.receive()
+    assert (header["id"], header["ok"], header["code"]) == (0, False, "BAD_FRAME")
+    header, _ = sidecar.request({"op": "ping"})
+    assert header == {"id": 0, "ok": False, "code": "BAD_FRAME", "message": "header field `id` must be an integer; got null"}
+    assert sidecar.request({"id": 12, "op": "ping"})[0] == {"id": 12, "ok": True}
+
+
+def test_answers_pipelined_requests_in_order(sidecar: Sidecar) -> None:
+    batch = events_ipc(random_events(random.Random(11), 5))
+    sidecar.send_raw(b"".join(encode_frame({"id": i, "op": "append"}, batch) for i in range(1, 6)))
+    assert [sidecar.receive()[0]["rows"] for _ in range(5)] == [5, 10, 15, 20, 25]
+
+
+def test_shutdown_answers_then_exits_zero_writing_nothing_else(sidecar: Sidecar) -> None:
+    sidecar.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(12), 6)))
+    assert sidecar.request({"id": 2, "op": "shutdown"}) == ({"id": 2, "ok": True, "rows": 6}, b"")
+    assert sidecar.wait() == 0
+    assert sidecar.stdout_closed_cleanly()
+
+
+def test_exits_zero_on_a_clean_end_of_stdin(sidecar: Sidecar) -> None:
+    sidecar.close_stdin()
+    assert sidecar.wait() == 0
+    assert sidecar.stdout_closed_cleanly()
+
+
+def test_answers_a_truncated_frame_with_bad_frame_then_exits_nonzero(sidecar: Sidecar) -> None:
+    sidecar.send_raw(encode_frame({"id": 1, "op": "ping"}, b"abcdef")[:-2])
+    sidecar.close_stdin()
+    header, _ = sidecar.receive()
+    assert (header["id"], header["code"]) == (0, "BAD_FRAME")
+    assert header["message"].startswith("truncated frame")
+    assert sidecar.wait() == 1
+
+
+def test_logs_only_to_stderr_with_a_pid_prefix(sidecar: Sidecar) -> None:
+    sidecar.request({"id": 1, "op": "explode"})
+    sidecar.request({"id": 2, "op": "shutdown"})
+    assert sidecar.wait() == 0
+    lines = sidecar.stderr_lines()
+    assert lines, "expected start-up and shutdown lines"
+    assert all(line.startswith(f"engine_polars[{sidecar.proc.pid}] ") for line in lines)
+    assert any("UNKNOWN_OP" in line for line in lines)
+
+
+def test_runs_polars_on_one_thread_when_the_environment_does_not_say(tmp_path: Path) -> None:
+    s = Sidecar(tmp_path, sidecar_env())
+    try:
+        assert s.request({"id": 1, "op": "shutdown"})[0]["ok"] is True
+        assert s.wait() == 0
+    finally:
+        s.stop()
+    assert any(", 1 thread(s)" in line for line in s.stderr_lines())
+
+
+def test_importing_the_package_does_not_import_polars() -> None:
+    # `__main__` must pin POLARS_MAX_THREADS before polars loads; the package `__init__` runs first
+    code = "import sys, engine_polars; print('polars' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], env=sidecar_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert out.stdout.strip() == "False"

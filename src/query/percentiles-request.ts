@@ -1,0 +1,4 @@
+/** The `percentiles` plan. (Stub: to be defined with its route.) */
+export interface PercentilesPlan {
+  kind: 'percentiles';
+}
