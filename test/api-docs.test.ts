@@ -1,6 +1,6 @@
-/** docs/API.md documents exactly the routes the server serves (and nothing else). */
+/** docs/API.md (with docs/api/*.md) documents exactly the routes the server serves (and nothing else). */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Hono } from 'hono';
 import { makeIngestApp } from '../src/router/ingest-app.js';
@@ -21,7 +21,10 @@ function servedRoutes(): Set<string> {
 }
 
 function documentedRoutes(): Set<string> {
-  const text = readFileSync(join(import.meta.dirname, '..', 'docs', 'API.md'), 'utf8');
+  const docs = join(import.meta.dirname, '..', 'docs');
+  // docs/API.md plus one page per query kind in docs/api/.
+  const pages = [join(docs, 'API.md'), ...readdirSync(join(docs, 'api')).filter((f) => f.endsWith('.md')).map((f) => join(docs, 'api', f))];
+  const text = pages.map((p) => readFileSync(p, 'utf8')).join('\n');
   return new Set([...text.matchAll(/^### `(GET|POST|PUT|DELETE) ([^`]+)`/gm)].map((m) => `${m[1]} ${m[2]}`));
 }
 

@@ -108,7 +108,10 @@ export class PolarsProcess {
       return;
     }
     for (const frame of frames) {
-      const id = Number(frame.header.id);
+      let id = Number(frame.header.id);
+      // id 0 is the process saying it could not read a request's id (BAD_FRAME): requests are
+      // answered in order, so it belongs to the oldest one still waiting.
+      if (id === 0 && this.pending.size > 0) id = this.pending.keys().next().value!;
       const pending = this.pending.get(id);
       if (!pending) continue; // answered after its timeout: already rejected
       this.pending.delete(id);
