@@ -28,6 +28,10 @@ class Staging {
   }
 }
 
+// user_id is at most 128 UTF-16 units → at most 384 UTF-8 bytes.
+const USER_ID_SCRATCH = new Uint8Array(512);
+const encoder = new TextEncoder();
+
 export class IngestWriter {
   private readonly staging: Staging[];
 
@@ -46,11 +50,11 @@ export class IngestWriter {
       s.records = 0;
     }
     for (const e of events) {
-      const shard = shardForUserBytes(e.userId, n);
+      const userId = USER_ID_SCRATCH.subarray(0, encoder.encodeInto(e.userId, USER_ID_SCRATCH).written);
+      const shard = shardForUserBytes(userId, n);
       const s = this.staging[shard]!;
-      const size = recordSize(e);
-      s.reserve(size);
-      s.length = encodeRecord(e, s.buf, s.view, s.length);
+      s.reserve(recordSize(e, userId.length));
+      s.length = encodeRecord(e, userId, s.buf, s.view, s.length);
       s.records++;
     }
     for (let i = 0; i < n; i++) {

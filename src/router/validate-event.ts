@@ -111,7 +111,7 @@ export function validateEvent(raw: unknown, receivedAt: number, errors: FieldErr
   }
 
   if (errors.length > before || eventType === null || userId === null) return null;
-  return { timestamp, value, eventType: encodeEventType(eventType), userId: encoder.encode(userId), metadata };
+  return { timestamp, value, eventType: encodeEventType(eventType), userId, metadata };
 }
 
 /** Errors reported per rejected batch: enough to fix a client, bounded for a huge bad batch. */

@@ -12,7 +12,7 @@ function event(i: number): EncodableEvent {
     timestamp: 1_700_000_000_000 + i,
     value: i % 3 === 0 ? null : i * 1.5,
     eventType: enc.encode(i % 2 ? 'click' : 'pâge_view'),
-    userId: enc.encode(`user-${i}-✓`),
+    userId: `user-${i}-✓`,
     metadata: i % 4 === 0 ? enc.encode(JSON.stringify({ i })) : null,
   };
 }
@@ -20,11 +20,11 @@ function event(i: number): EncodableEvent {
 describe('ring record codec', () => {
   it('round-trips events with nulls, UTF-8 and optional metadata', () => {
     const events = Array.from({ length: 50 }, (_, i) => event(i));
-    const total = events.reduce((n, e) => n + recordSize(e), 0);
+    const total = events.reduce((n, e) => n + recordSize(e, enc.encode(e.userId).length), 0);
     const buf = new Uint8Array(total);
     const view = new DataView(buf.buffer);
     let off = 0;
-    for (const e of events) off = encodeRecord(e, buf, view, off);
+    for (const e of events) off = encodeRecord(e, enc.encode(e.userId), buf, view, off);
     expect(off).toBe(total);
     off = 0;
     for (const e of events) {
@@ -32,7 +32,7 @@ describe('ring record codec', () => {
       expect(r.timestamp).toBe(e.timestamp);
       expect(r.value).toBe(e.value);
       expect(dec.decode(buf.subarray(r.eventTypeStart, r.eventTypeStart + r.eventTypeLen))).toBe(dec.decode(e.eventType));
-      expect(dec.decode(buf.subarray(r.userIdStart, r.userIdStart + r.userIdLen))).toBe(dec.decode(e.userId));
+      expect(dec.decode(buf.subarray(r.userIdStart, r.userIdStart + r.userIdLen))).toBe(e.userId);
       expect(r.hasMetadata).toBe(e.metadata !== null);
       off = r.next;
     }
@@ -40,9 +40,9 @@ describe('ring record codec', () => {
 
   it('returns null for a partial record instead of reading past the end', () => {
     const e = event(1);
-    const buf = new Uint8Array(recordSize(e));
+    const buf = new Uint8Array(recordSize(e, enc.encode(e.userId).length));
     const view = new DataView(buf.buffer);
-    encodeRecord(e, buf, view, 0);
+    encodeRecord(e, enc.encode(e.userId), buf, view, 0);
     expect(decodeRecord(view, 0, buf.length - 1)).toBeNull();
     expect(decodeRecord(view, 0, 10)).toBeNull();
     expect(decodeRecord(view, 0, buf.length)).not.toBeNull();
@@ -65,11 +65,11 @@ describe('shard ring', () => {
 describe('column builder', () => {
   it('seals rows into an Arrow IPC batch with the append schema', () => {
     const events = Array.from({ length: 3000 }, (_, i) => event(i));
-    const total = events.reduce((n, e) => n + recordSize(e), 0);
+    const total = events.reduce((n, e) => n + recordSize(e, enc.encode(e.userId).length), 0);
     const buf = new Uint8Array(total);
     const view = new DataView(buf.buffer);
     let off = 0;
-    for (const e of events) off = encodeRecord(e, buf, view, off);
+    for (const e of events) off = encodeRecord(e, enc.encode(e.userId), buf, view, off);
     const builder = new ColumnBuilder();
     off = 0;
     for (let i = 0; i < events.length; i++) {
@@ -88,7 +88,7 @@ describe('column builder', () => {
       const e = events[i]!;
       expect(row.timestamp).toBe(e.timestamp);
       expect(row.event_type).toBe(dec.decode(e.eventType));
-      expect(row.user_id).toBe(dec.decode(e.userId));
+      expect(row.user_id).toBe(e.userId);
       expect(row.value).toBe(e.value);
       expect(row.metadata).toBe(e.metadata ? dec.decode(e.metadata) : null);
     }

@@ -22,36 +22,40 @@ export const RECORD_HEADER_BYTES = 4 + 8 + 8 + 1 + 1 + 2 + 2 + 4;
 export const FLAG_VALUE = 1;
 export const FLAG_METADATA = 2;
 
-/** An event after validation, ready to encode. Strings are already UTF-8 bytes. */
+/**
+ * An event after validation, ready to encode. `event_type` and metadata are UTF-8 bytes; the
+ * user id stays a string until the writer encodes it into a reused scratch buffer (it is needed
+ * as bytes for routing anyway, and encoding it per event into fresh arrays was a hot spot).
+ */
 export interface EncodableEvent {
   timestamp: number;
   value: number | null;
   eventType: Uint8Array;
-  userId: Uint8Array;
+  userId: string;
   metadata: Uint8Array | null;
 }
 
-export function recordSize(e: EncodableEvent): number {
-  return RECORD_HEADER_BYTES + e.eventType.length + e.userId.length + (e.metadata?.length ?? 0);
+export function recordSize(e: EncodableEvent, userIdBytes: number): number {
+  return RECORD_HEADER_BYTES + e.eventType.length + userIdBytes + (e.metadata?.length ?? 0);
 }
 
-/** Writes `e` at `offset` of `buf`; returns the offset after the record. */
-export function encodeRecord(e: EncodableEvent, buf: Uint8Array, view: DataView, offset: number): number {
+/** Writes `e` (with its user id as `userId` bytes) at `offset` of `buf`; returns the offset after it. */
+export function encodeRecord(e: EncodableEvent, userId: Uint8Array, buf: Uint8Array, view: DataView, offset: number): number {
   const metaLen = e.metadata?.length ?? 0;
-  const body = RECORD_HEADER_BYTES - 4 + e.eventType.length + e.userId.length + metaLen;
+  const body = RECORD_HEADER_BYTES - 4 + e.eventType.length + userId.length + metaLen;
   view.setUint32(offset, body, true);
   view.setFloat64(offset + 4, e.timestamp, true);
   view.setFloat64(offset + 12, e.value ?? 0, true);
   view.setUint8(offset + 20, (e.value === null ? 0 : FLAG_VALUE) | (e.metadata ? FLAG_METADATA : 0));
   view.setUint8(offset + 21, 0);
   view.setUint16(offset + 22, e.eventType.length, true);
-  view.setUint16(offset + 24, e.userId.length, true);
+  view.setUint16(offset + 24, userId.length, true);
   view.setUint32(offset + 26, metaLen, true);
   let p = offset + RECORD_HEADER_BYTES;
   buf.set(e.eventType, p);
   p += e.eventType.length;
-  buf.set(e.userId, p);
-  p += e.userId.length;
+  buf.set(userId, p);
+  p += userId.length;
   if (e.metadata) {
     buf.set(e.metadata, p);
     p += metaLen;

@@ -7,6 +7,12 @@
  *   [SIGNAL] bumped by the producer after every push, then Atomics.notify'd; the consumer
  *            sleeps in Atomics.waitAsync on it (ringbuf.js has no wait/notify of its own).
  *   [STATE]  shard state, written by the consumer: STARTING, READY, FAILED, STOPPED.
+ *   [SLEEPING] 1 while the consumer is (about to be) parked in waitAsync. The producer always
+ *            bumps SIGNAL but only pays for Atomics.notify (a cross-thread task post, ~0.1 ms)
+ *            when this is set. Both words are seq-cst atomics: the consumer stores SLEEPING=1
+ *            and then waits on SIGNAL; the producer adds to SIGNAL and then loads SLEEPING. At
+ *            least one of them sees the other's write, so either the wait returns "not-equal"
+ *            at once or the producer notifies: no lost wake-up.
  * Counters (BigInt64Array view on the same buffer, after the Int32 words):
  *   [PUSHED]   records pushed, written only by the producer.
  *   [CONSUMED] records decoded into the column builder, written only by the consumer.
@@ -15,6 +21,7 @@ import { RingBuffer } from 'ringbuf.js';
 
 export const SIGNAL = 0;
 export const STATE = 1;
+export const SLEEPING = 2;
 export const PUSHED = 0;
 export const CONSUMED = 1;
 
@@ -70,7 +77,8 @@ export class ShardRing {
   setState(state: ShardStateValue): void {
     Atomics.store(this.control, STATE, state);
     // Wake the consumer too: a state change (e.g. STOPPED) must not wait for the next push.
-    this.wake();
+    Atomics.add(this.control, SIGNAL, 1);
+    Atomics.notify(this.control, SIGNAL);
   }
 
   pushed(): number {
@@ -95,7 +103,7 @@ export class ShardRing {
   /** Producer side: wakes the consumer once after a request's pushes. */
   wake(): void {
     Atomics.add(this.control, SIGNAL, 1);
-    Atomics.notify(this.control, SIGNAL);
+    if (Atomics.load(this.control, SLEEPING) === 1) Atomics.notify(this.control, SIGNAL);
   }
 
   /** Consumer side: the signal value to wait on (read it before checking the ring). */
@@ -105,8 +113,13 @@ export class ShardRing {
 
   /** Consumer side: sleeps until the signal moves from `seen` or `timeoutMs` passes. */
   async waitForSignal(seen: number, timeoutMs: number): Promise<void> {
-    const result = Atomics.waitAsync(this.control, SIGNAL, seen, timeoutMs);
-    if (result.async) await result.value;
+    Atomics.store(this.control, SLEEPING, 1);
+    try {
+      const result = Atomics.waitAsync(this.control, SIGNAL, seen, timeoutMs);
+      if (result.async) await result.value;
+    } finally {
+      Atomics.store(this.control, SLEEPING, 0);
+    }
   }
 
   addConsumed(records: number): void {
