@@ -8,6 +8,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, parseArgs, printTable, spawnServer, writeJson } from './bench-util.js';
+import { ingestEvents } from './ingest-events.js';
 
 const args = parseArgs(process.argv.slice(2));
 const total = Number(args.events ?? 1_000_000);
@@ -53,27 +54,8 @@ const { ingestUrl, queryUrl } = eng.line as { ingestUrl: string; queryUrl: strin
 const pid = eng.server.child.pid!;
 const idle = treeRss(pid);
 
-let s = 12345;
-const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
-const types = ['page_view', 'click', 'add_to_cart', 'checkout', 'purchase'];
 const started = performance.now();
-for (let sent = 0; sent < total; ) {
-  const n = Math.min(5000, total - sent);
-  const events = Array.from({ length: n }, () => ({
-    timestamp: 1_795_000_000_000 + Math.floor(rand() * 86_400_000),
-    event_type: types[Math.floor(rand() * types.length)],
-    user_id: `user-${Math.floor(rand() * 100_000)}`,
-    value: Math.round(rand() * 10_000) / 100,
-    ...(rand() < 0.2 ? { metadata: { plan: rand() < 0.5 ? 'free' : 'pro' } } : {}),
-  }));
-  const res = await fetch(`${ingestUrl}/ingest/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
-  if (res.status === 503) {
-    await new Promise((r) => setTimeout(r, 50));
-    continue;
-  }
-  if (res.status !== 202) throw new Error(`ingest failed: ${res.status} ${await res.text()}`);
-  sent += n;
-}
+await ingestEvents(ingestUrl, { total });
 let stored = 0;
 while (stored < total) {
   const res = await fetch(`${queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });

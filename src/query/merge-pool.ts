@@ -30,6 +30,13 @@ export class MergePool {
     return (await this.pool.run(task, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as MergeOutput<K>;
   }
 
+  /** Like `merge`, but answers the merged output as JSON text (serialized off the main thread). */
+  async mergeToJson<K extends MergeKind>(task: MergeTask<K>): Promise<string> {
+    const bytes = task.partials.reduce((n, p) => n + p.byteLength, 0);
+    if (bytes <= INLINE_BYTES) return JSON.stringify(runMerge(task));
+    return (await this.pool.run({ ...task, asJson: true }, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as string;
+  }
+
   async close(): Promise<void> {
     await this.pool.destroy();
   }
