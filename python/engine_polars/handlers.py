@@ -33,12 +33,28 @@ def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     return Reply({"appended": appended, "rows": store.rows}, compact=appended > 0)
 
 
+#: Most sub-plans one `query_many` may carry.
+MAX_SUBPLANS = 32
+
+
 def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
     plan = parse_plan(header["plan"])
     result = run_plan(plan, store.frame())
     return Reply({"kind": plan.kind, "rows": result.height}, body=to_ipc_stream(result))
+
+
+def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    """Several plans in one round trip (e.g. a dashboard). The body is the partials' IPC streams
+    back to back; ``parts`` gives each one's byte length, in plan order."""
+    raw = header.get("plans")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_SUBPLANS:
+        raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
+    plans = [parse_plan(p, f"plans[{i}]") for i, p in enumerate(raw)]
+    frame = store.frame()
+    streams = [to_ipc_stream(run_plan(p, frame)) for p in plans]
+    return Reply({"kinds": [p.kind for p in plans], "parts": [len(b) for b in streams]}, body=b"".join(streams))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
@@ -59,6 +75,7 @@ def _shutdown(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
 OPS: dict[str, Callable[[dict[str, Any], bytes, EventStore], Reply]] = {
     "append": _append,
     "query": _query,
+    "query_many": _query_many,
     "stats": _stats,
     "ping": _ping,
     "shutdown": _shutdown,

@@ -75,7 +75,9 @@ export class PolarsProcess {
         reject(polarsTimeout(this.options.shard, op, timeoutMs));
       }, timeoutMs);
       this.pending.set(id, { op, resolve, reject, timer });
-      this.child.stdin.write(encodeFrame(plan === undefined ? { id, op } : { id, op, plan }, body));
+      // query_many carries a list of plans under `plans`; every other op at most one `plan`.
+      const header = op === 'query_many' ? { id, op, plans: plan } : plan === undefined ? { id, op } : { id, op, plan };
+      this.child.stdin.write(encodeFrame(header, body));
     });
   }
 

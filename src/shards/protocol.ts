@@ -16,6 +16,7 @@ export interface ShardWorkerData {
 
 export type ShardRequest =
   | { id: number; kind: 'query'; plan: QueryPlan }
+  | { id: number; kind: 'query_many'; plans: QueryPlan[] }
   | { id: number; kind: 'stats' }
   | { id: number; kind: 'flush' }
   | { id: number; kind: 'shutdown' };
@@ -55,8 +56,15 @@ export interface ShutdownResult extends FlushResult {
   batches_sealed: number;
 }
 
+/** Several partials in one buffer: `parts[i]` bytes each, in plan order. */
+export interface QueryManyResult {
+  ipc: Uint8Array;
+  parts: number[];
+}
+
 export interface ShardResultMap {
   query: QueryResult;
+  query_many: QueryManyResult;
   stats: ShardStats;
   flush: FlushResult;
   shutdown: ShutdownResult;

@@ -114,6 +114,11 @@ export class ShardHandle {
     return this.request('query', { plan }, timeoutMs);
   }
 
+  /** Several plans in one round trip; the partials come back in one buffer (see QueryManyResult). */
+  queryMany(plans: QueryPlan[], timeoutMs?: number): Promise<ShardResultMap['query_many']> {
+    return this.request('query_many', { plans }, timeoutMs);
+  }
+
   /** Drains, hands everything to polars, stops the polars process and the worker. */
   async shutdown(timeoutMs: number): Promise<ShardResultMap['shutdown'] | null> {
     try {

@@ -178,6 +178,13 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
       stats.queriesServed++;
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0) } };
     }
+    case 'query_many': {
+      await handOver();
+      if (!polars.alive) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: polars process is not running`);
+      const reply = await polars.request('query_many', req.plans);
+      stats.queriesServed++;
+      return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [] } };
+    }
     case 'flush': {
       await handOver();
       return { type: 'response', id: req.id, ok: true, result: { rows_handed_to_polars: stats.rowsHanded, rows_held: stats.rowsHeld } };
@@ -227,7 +234,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
 port.on('message', (req: ShardRequest) => {
   handle(req).then(
     (res) => {
-      if (res.ok && req.kind === 'query') {
+      if (res.ok && (req.kind === 'query' || req.kind === 'query_many')) {
         const ipc = (res.result as { ipc: Uint8Array }).ipc;
         port.postMessage(res, [ipc.buffer as ArrayBuffer]);
       } else {

@@ -9,12 +9,14 @@
  * writes nothing else to stdout (its logs go to stderr).
  */
 
-export type SidecarOp = 'append' | 'query' | 'stats' | 'ping' | 'shutdown';
+export type SidecarOp = 'append' | 'query' | 'query_many' | 'stats' | 'ping' | 'shutdown';
 
 export interface SidecarRequest {
   id: number;
   op: SidecarOp;
   plan?: unknown;
+  /** query_many: the plans; the answer body is their partials back to back, `parts` their byte lengths. */
+  plans?: unknown[];
 }
 
 /** Stable error codes a polars process can answer with. */
@@ -31,6 +33,8 @@ export interface SidecarOk {
   chunks?: number;
   rss_bytes?: number;
   pid?: number;
+  /** query_many: byte length of each partial in the body, in plan order. */
+  parts?: number[];
 }
 
 export interface SidecarError {
