@@ -188,12 +188,10 @@ def test_answers_a_bad_plan_with_bad_plan_and_keeps_serving(sidecar: Sidecar) ->
 
 def test_answers_an_unknown_op_with_unknown_op_and_keeps_serving(sidecar: Sidecar) -> None:
     header, _ = sidecar.request({"id": 8, "op": "explode"})
-    assert header == {
-        "id": 8,
-        "ok": False,
-        "code": "UNKNOWN_OP",
-        "message": "unknown op `explode`; expected one of `append`, `query`, `stats`, `ping`, `shutdown`",
-    }
+    assert {k: header[k] for k in ("id", "ok", "code")} == {"id": 8, "ok": False, "code": "UNKNOWN_OP"}
+    assert header["message"].startswith("unknown op `explode`; expected one of `append`, `query`")
+    for op in ("stats", "ping", "shutdown"):
+        assert f"`{op}`" in header["message"]
     assert sidecar.request({"id": 9, "op": "ping"})[0] == {"id": 9, "ok": True}
 
 
