@@ -1,5 +1,5 @@
 /**
- * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --json out.json]
+ * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --modes batch,single --json out.json]
  *
  * For each mode (POST /ingest/batch with 1000 events per request, and POST /ingest with one):
  *   1. baseline: a bare Hono server that only JSON-parses the same bodies (bench/baseline-server.ts)
@@ -96,7 +96,8 @@ async function runMode(mode: 'batch' | 'single'): Promise<ModeResult> {
 }
 
 const results: ModeResult[] = [];
-for (const mode of ['batch', 'single'] as const) results.push(await runMode(mode));
+const modes = (typeof args.modes === 'string' ? args.modes.split(',') : ['batch', 'single']) as Array<'batch' | 'single'>;
+for (const mode of modes) results.push(await runMode(mode));
 console.log(`\nbench:ingest — ${duration}s per run, ${connections} connections, baseline = bare Hono + JSON.parse\n`);
 printTable(results as unknown as Array<Record<string, string | number>>);
 if (typeof args.json === 'string') writeJson(args.json, { duration, connections, results, at: new Date().toISOString() });

@@ -17,7 +17,7 @@ export class HttpError extends Error {
     readonly status: ContentfulStatusCode,
     readonly code: string,
     message: string,
-    readonly details?: { errors?: FieldError[]; retryAfterSeconds?: number },
+    readonly details?: { errors?: FieldError[]; retryAfterSeconds?: number; closeConnection?: boolean },
   ) {
     super(message);
     this.name = 'HttpError';
@@ -31,7 +31,8 @@ export const invalidEvents = (errors: FieldError[], total: number) =>
 export const malformedJson = (detail: string) => new HttpError(400, 'MALFORMED_JSON', `body is not valid JSON: ${detail}`);
 export const unsupportedMediaType = (expected: string, actual: string | undefined) =>
   new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', `expected Content-Type ${expected}, got ${actual ?? 'none'}`);
-export const payloadTooLarge = (limit: number) => new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds maxBodyBytes (${limit} bytes)`);
+export const payloadTooLarge = (limit: number) =>
+  new HttpError(413, 'PAYLOAD_TOO_LARGE', `body exceeds maxBodyBytes (${limit} bytes)`, { closeConnection: true });
 export const overloaded = (message: string, retryAfterSeconds = 1) =>
   new HttpError(503, 'OVERLOADED', message, { retryAfterSeconds });
 export const unavailable = (message: string, retryAfterSeconds = 1) =>
@@ -46,6 +47,8 @@ function describe(e: FieldError): string {
 export function errorHandler(err: Error, c: Context): Response {
   if (err instanceof HttpError) {
     if (err.details?.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.details.retryAfterSeconds));
+    // The unread rest of an oversized body is discarded by closing the connection after answering.
+    if (err.details?.closeConnection) c.header('Connection', 'close');
     return c.json({ error: err.code, message: err.message, ...(err.details?.errors ? { errors: err.details.errors } : {}) }, err.status);
   }
   if (err instanceof ShardError) {

@@ -3,12 +3,55 @@
  * without Content-Length cannot get past it (the @hono/node-server pitfall in ARCHITECTURE.md).
  */
 import type { Context } from 'hono';
+import type { IncomingMessage } from 'node:http';
 import { malformedJson, payloadTooLarge, unsupportedMediaType } from './http-error.js';
 
 export async function readBodyText(c: Context, limit: number): Promise<string> {
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
-  const stream = c.req.raw.body;
+  // On @hono/node-server read the Node request directly: touching `c.req.raw.body` makes the
+  // adapter build a full undici Request (AbortSignal, web stream transfer), which cost more than
+  // everything else on the single-event ingest path.
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const text = incoming ? await readIncoming(incoming, limit) : await readWebStream(c.req.raw.body, limit);
+  return text;
+}
+
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        cleanup();
+        // Discard the rest; the 413 answer closes the connection (see payloadTooLarge).
+        incoming.resume();
+        reject(payloadTooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, total).toString('utf8'));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const cleanup = () => {
+      incoming.off('data', onData);
+      incoming.off('end', onEnd);
+      incoming.off('error', onError);
+    };
+    incoming.on('data', onData);
+    incoming.on('end', onEnd);
+    incoming.on('error', onError);
+  });
+}
+
+async function readWebStream(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
   if (!stream) return '';
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];

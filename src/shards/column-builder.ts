@@ -83,11 +83,6 @@ export class ColumnBuilder {
     this.rows++;
   }
 
-  /** Age of the oldest unsealed row, in ms (0 when empty). */
-  ageMs(now: number): number {
-    return this.rows === 0 ? 0 : now - this.firstRowAt;
-  }
-
   /** Seals the rows so far into Arrow IPC stream bytes and starts a fresh batch. */
   seal(): SealedBatch | null {
     const n = this.rows;
