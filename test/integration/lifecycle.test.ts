@@ -59,7 +59,9 @@ describe('lifecycle', () => {
       accepted += res.body.accepted;
     }
     e.child.kill('SIGTERM');
-    expect(await e.exited).toBe(0);
+    const code = await e.exited;
+    // On failure, show what the engine logged at warn level and above.
+    expect(code, JSON.stringify(e.logs.filter((l) => l.level >= 40 || String(l.msg).startsWith('stop')))).toBe(0);
     const stopped = e.logs.find((l) => l.msg === 'stopped: every shard flushed to polars');
     expect(stopped, JSON.stringify(e.logs.slice(-5))).toBeDefined();
     expect(stopped!.accepted_events).toBe(accepted);
