@@ -1,22 +1,124 @@
-"""The ``topn`` plan. (Stub: parser and handler to be written with the route.)"""
+"""The ``topn`` plan: per-group event count and metric moments, for an exact top-N.
+
+Plan (``src/query/topn-request.ts``)::
+
+    {"kind": "topn", "filter": {...}, "group_by": "<dimension>", "metric": "value" | null,
+     "agg": "sum" | "count" | "mean" | "max", "n": 1..10000, "order": "desc" | "asc",
+     "shard_top": true | false}
+
+Partial (one row per group; the key column is named like the dimension)::
+
+    <group_by> Utf8   count Int64 (events)
+    with a metric: <m>__count Int64 (non-null values), <m>__sum, <m>__min, <m>__max,
+                   <m>__mean, <m>__m2 Float64 (null when <m>__count is 0)
+
+Events whose key is null (no such metadata key, no enrichment row) are left out. With
+``shard_top`` (ranking by the shard key ``user_id``: every group lives on this shard only) the
+partial holds only this shard's top ``n`` groups by score, ties broken by key ascending, and groups
+without a score (sum/mean/max over no non-null value) are dropped first. Without it the partial
+holds every group, so the merge can add up keys spread over many shards exactly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import polars as pl
 
-from engine_polars.errors import BadPlan
+from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.json_types import is_integer, json_type
+from engine_polars.dimensions import check_dimension, with_dimensions
+from engine_polars.errors import BadPlan, unknown_name
+from engine_polars.ops.aggregate import MOMENTS, metric_columns
+from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.store import MEASURES
 
-__all__ = ["KIND", "parse", "run"]
+__all__ = ["KIND", "TopNPlan", "parse", "partial_schema", "run"]
 
 KIND = "topn"
+AGGS = ("sum", "count", "mean", "max")
+ORDERS = ("desc", "asc")
+MAX_N = 10_000
 
 
-def parse(obj: Mapping[str, Any], path: str) -> Any:
-    raise BadPlan(f"plan kind `topn` is not implemented yet (at `{path}`)")
+@dataclass(frozen=True)
+class TopNPlan:
+    kind: ClassVar[str] = KIND
+    group_by: str
+    metric: str | None
+    agg: str
+    n: int
+    order: str = "desc"
+    shard_top: bool = False
+    filter: Filter = field(default_factory=Filter)
 
 
-def run(plan: Any, frame: pl.LazyFrame) -> pl.DataFrame:
-    raise BadPlan("plan kind `topn` is not implemented yet")
+def parse(obj: Mapping[str, Any], path: str) -> TopNPlan:
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metric", "agg", "n", "order", "shard_top"), path)
+    group_by = check_dimension(require_key(obj, "group_by", path), f"{path}.group_by")
+    agg = require_key(obj, "agg", path)
+    if agg not in AGGS:
+        raise BadPlan(unknown_name("aggregation", str(agg), AGGS) + f" (at `{path}.agg`)")
+    metric = obj.get("metric")
+    if metric is not None and metric not in MEASURES:
+        raise BadPlan(unknown_name("metric", str(metric), MEASURES) + f" (at `{path}.metric`)")
+    if metric is None and agg != "count":
+        raise BadPlan(f"`{path}.metric` is required for `{agg}`")
+    n = require_key(obj, "n", path)
+    if not is_integer(n) or not 1 <= n <= MAX_N:
+        got = repr(n) if is_integer(n) else json_type(n)
+        raise BadPlan(f"`{path}.n` must be an integer in 1..{MAX_N}; got {got}")
+    order = obj.get("order", "desc")
+    if order not in ORDERS:
+        raise BadPlan(unknown_name("order", str(order), ORDERS) + f" (at `{path}.order`)")
+    shard_top = obj.get("shard_top", False)
+    if not isinstance(shard_top, bool):
+        raise BadPlan(f"`{path}.shard_top` must be a boolean; got {json_type(shard_top)}")
+    return TopNPlan(
+        group_by=group_by,
+        metric=metric,
+        agg=agg,
+        n=n,
+        order=order,
+        shard_top=shard_top,
+        filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+    )
+
+
+def partial_schema(plan: TopNPlan) -> pl.Schema:
+    cols: dict[str, pl.DataType] = {plan.group_by: pl.String(), "count": pl.Int64()}
+    if plan.metric is not None:
+        cols[f"{plan.metric}__count"] = pl.Int64()
+        for moment in MOMENTS:
+            cols[f"{plan.metric}__{moment}"] = pl.Float64()
+    return pl.Schema(cols)
+
+
+def score_expr(plan: TopNPlan) -> pl.Expr:
+    """The ranking score of a partial row: events for count, else the metric's moment (null when
+    the group has no non-null value)."""
+    if plan.agg == "count":
+        return pl.col("count")
+    return pl.col(f"{plan.metric}__{plan.agg}")
+
+
+def run(plan: TopNPlan, frame: pl.LazyFrame) -> pl.DataFrame:
+    key = plan.group_by
+    rows = with_dimensions(frame.filter(filter_expr(plan.filter)), (key,)).filter(pl.col(key).is_not_null())
+    aggs = [pl.len().alias("count")]
+    if plan.metric is not None:
+        aggs.extend(metric_columns(plan.metric))
+    out = rows.group_by(key).agg(aggs)
+    if plan.shard_top:
+        score = score_expr(plan)
+        out = (
+            out.filter(score.is_not_null())
+            .sort([score, pl.col(key)], descending=[plan.order == "desc", False])
+            .head(plan.n)
+        )
+    else:
+        out = out.sort(key)
+    schema = partial_schema(plan)
+    return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
