@@ -5,6 +5,7 @@ import type { IngestMetrics } from './router/ingest-metrics.js';
 import type { IngestWriter } from './router/ingest-writer.js';
 import type { ShardHandle } from './shards/shard-handle.js';
 import type { MergePool } from './query/merge-pool.js';
+import type { EnrichmentTables } from './query/enrichment-catalog.js';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -15,4 +16,6 @@ export interface EngineContext {
   mergePool: MergePool;
   startedAt: number;
   stopping: boolean;
+  /** Enrichment tables known on the main thread (validates `<table>.<column>`); set by the engine. */
+  enrichment?: EnrichmentTables;
 }

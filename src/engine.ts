@@ -15,6 +15,7 @@ import { IngestWriter } from './router/ingest-writer.js';
 import { addOpsRoutes } from './router/ops-routes.js';
 import { makeQueryApp } from './router/query-app.js';
 import { MergePool } from './query/merge-pool.js';
+import { EnrichmentTables } from './query/enrichment-catalog.js';
 import { ShardHandle } from './shards/shard-handle.js';
 
 export interface EngineAddresses {
@@ -78,6 +79,7 @@ export class Engine {
       mergePool: new MergePool(Math.max(1, Math.min(2, config.shards))),
       startedAt: Date.now(),
       stopping: false,
+      enrichment: new EnrichmentTables(),
     };
   }
 

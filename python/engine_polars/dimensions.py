@@ -18,7 +18,7 @@ import polars as pl
 from engine_polars import enrichment_tables
 from engine_polars.errors import BadPlan
 
-__all__ = ["EVENT_DIMENSIONS", "check_dimension", "with_dimensions"]
+__all__ = ["EVENT_DIMENSIONS", "check_dimension", "dimension_predicate", "with_dimensions"]
 
 EVENT_DIMENSIONS: tuple[str, ...] = ("event_type", "user_id")
 _METADATA = re.compile(r"^metadata\.([A-Za-z_][A-Za-z0-9_-]{0,63})$")
@@ -66,3 +66,29 @@ def with_dimensions(frame: pl.LazyFrame, names: tuple[str, ...] | list[str]) -> 
             how="left",
         )
     return frame.with_columns(exprs) if exprs else frame
+
+
+def dimension_predicate(name: str, values: tuple[str | None, ...]) -> pl.Expr:
+    """Events whose ``metadata.<key>`` / ``<table>.<column>`` is one of ``values`` (``None``:
+    missing/null). Needs no join: a table column becomes a ``user_id`` set taken from the table
+    now, so the predicate works in any plan's ``filter`` over the plain event frame."""
+    wanted = [v for v in values if v is not None]
+    with_null = len(wanted) < len(values)
+    m = _METADATA.match(name)
+    if m:
+        cell = _metadata_expr(m.group(1), name)
+        hit = cell.is_in(wanted) if wanted else pl.lit(False)
+        return (hit | cell.is_null()) if with_null else hit.fill_null(False)
+    t = _TABLE_COLUMN.match(name)
+    if t is None:
+        raise BadPlan(f"unknown dimension `{name}`")
+    df = enrichment_tables.TABLES.get(t.group(1))
+    column = t.group(2)
+    if df is None or column not in df.columns:
+        return pl.lit(with_null)
+    users = pl.col("user_id")
+    hit = users.is_in(df.filter(pl.col(column).is_in(wanted))["user_id"].implode()) if wanted else pl.lit(False)
+    if not with_null:
+        return hit
+    present = df.filter(pl.col(column).is_not_null())["user_id"]
+    return hit | ~users.is_in(present.implode())

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine_polars import enrichment_tables
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars._utils.proc import rss_bytes
 from engine_polars.errors import BadPlan
+from engine_polars.ops import custom as custom_op
 from engine_polars.ops import run_plan
 from engine_polars.plan import parse_plan
 from engine_polars.store import EventStore
@@ -71,6 +73,23 @@ def _shutdown(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     return Reply({"rows": store.rows}, stop=True)
 
 
+def _enrich_upsert(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply(enrichment_tables.upsert_ipc(header.get("plan"), body))
+
+
+def _enrich_drop(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply(enrichment_tables.drop(header.get("plan")))
+
+
+def _enrich_list(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    listing = enrichment_tables.listing()
+    return Reply({"tables": listing.height}, body=to_ipc_stream(listing))
+
+
+def _custom_list(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    return Reply(custom_op.listing())
+
+
 #: op → handler; the names are ``SidecarOp`` in sidecar-protocol.ts.
 OPS: dict[str, Callable[[dict[str, Any], bytes, EventStore], Reply]] = {
     "append": _append,
@@ -79,4 +98,8 @@ OPS: dict[str, Callable[[dict[str, Any], bytes, EventStore], Reply]] = {
     "stats": _stats,
     "ping": _ping,
     "shutdown": _shutdown,
+    "enrich_upsert": _enrich_upsert,
+    "enrich_drop": _enrich_drop,
+    "enrich_list": _enrich_list,
+    "custom_list": _custom_list,
 }

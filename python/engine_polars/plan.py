@@ -23,8 +23,10 @@ from engine_polars._utils.fields import (
     string_list,
 )
 from engine_polars._utils.json_types import json_type
+from engine_polars.dimensions import check_dimension
+from engine_polars.dimensions import check_dimension, dimension_predicate
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.store import DIMENSIONS, MEASURES
+from engine_polars.store import MEASURES
 
 __all__ = ["PARSERS", "AggregatePlan", "Filter", "Plan", "filter_expr", "parse_plan"]
 
@@ -44,6 +46,9 @@ class Filter:
     end: float | int | None = None
     event_types: tuple[str, ...] | None = None
     user_ids: tuple[str, ...] | None = None
+    #: equality on ``metadata.<key>`` / ``<table>.<column>``: (name, allowed values); a ``None``
+    #: value matches a missing key, a user without a row, or a null cell.
+    dimensions: tuple[tuple[str, tuple[str | None, ...]], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,13 @@ class AggregatePlan:
     filter: Filter = field(default_factory=Filter)
     group_by: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
+    #: With a ``window`` group key: the tumbling window size in ms (partial column ``window_start``).
+    window_ms: int | None = None
 
 
 Plan = AggregatePlan  # a Union as kinds are added
 
-_FILTER_FIELDS = ("from", "to", "event_types", "user_ids")
+_FILTER_FIELDS = ("from", "to", "event_types", "user_ids", "dimensions")
 
 
 def parse_filter(raw: object, path: str) -> Filter:
@@ -73,19 +80,61 @@ def parse_filter(raw: object, path: str) -> Filter:
         raise BadPlan(f"`{path}.from` ({start}) is after `{path}.to` ({end})")
     event_types = string_list(obj["event_types"], f"{path}.event_types") if "event_types" in obj else None
     user_ids = string_list(obj["user_ids"], f"{path}.user_ids") if "user_ids" in obj else None
-    return Filter(start, end, event_types, user_ids)
+    dims = _dimension_filters(obj["dimensions"], f"{path}.dimensions") if "dimensions" in obj else None
+    return Filter(start, end, event_types, user_ids, dims)
+
+
+def _dimension_filters(raw: object, path: str) -> tuple[tuple[str, tuple[str | None, ...]], ...]:
+    obj = require_object(raw, path)
+    out: list[tuple[str, tuple[str | None, ...]]] = []
+    for name, values in obj.items():
+        check_dimension(name, f"{path}.{name}")
+        if name in ("event_type", "user_id"):
+            raise BadPlan(f"`{path}.{name}`: filter event columns with `event_types` / `user_ids`")
+        if not isinstance(values, list) or not values:
+            raise BadPlan(f"`{path}.{name}` must be a non-empty array of strings or nulls; got {json_type(values)}")
+        for i, v in enumerate(values):
+            if v is not None and not isinstance(v, str):
+                raise BadPlan(f"`{path}.{name}[{i}]` must be a string or null; got {json_type(v)}")
+        out.append((name, tuple(values)))
+    return tuple(out)
+
+
+def _aggregate_group_keys(raw: object, path: str) -> tuple[str, ...]:
+    # `window` or a dimension (event columns, metadata.<key>, <table>.<column>), each once.
+    items = string_list(raw, path)
+    for item in items:
+        if item == "window":
+            continue
+        try:
+            check_dimension(item, path)
+        except BadPlan:
+            raise BadPlan(
+                f"unknown group key `{item}` in `{path}`; expected one of `event_type`, `user_id`, "
+                "`window`, `metadata.<key>` or `<table>.<column>`"
+            ) from None
+    if len(set(items)) != len(items):
+        dup = next(i for i in items if items.count(i) > 1)
+        raise BadPlan(f"duplicate group key `{dup}` in `{path}`")
+    return items
 
 
 def _parse_aggregate(obj: Mapping[str, Any], path: str) -> AggregatePlan:
-    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics"), path)
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms"), path)
+    group_by = _aggregate_group_keys(require_key(obj, "group_by", path), f"{path}.group_by")
+    window_ms = obj.get("window_ms")
+    if "window" in group_by:
+        if isinstance(window_ms, bool) or not isinstance(window_ms, int) or window_ms < 1:
+            raise BadPlan(f"`{path}.window_ms` must be a positive integer with a `window` group key")
+    elif window_ms is not None:
+        raise BadPlan(f"`{path}.window_ms` needs a `window` group key")
     return AggregatePlan(
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
-        group_by=distinct_names(
-            require_key(obj, "group_by", path), f"{path}.group_by", "group key", DIMENSIONS
-        ),
+        group_by=group_by,
         metrics=distinct_names(
             require_key(obj, "metrics", path), f"{path}.metrics", "metric", MEASURES
         ),
+        window_ms=window_ms,
     )
 
 
@@ -128,4 +177,6 @@ def filter_expr(f: Filter) -> pl.Expr:
         parts.append(pl.col("event_type").is_in(list(f.event_types)))
     if f.user_ids is not None:
         parts.append(pl.col("user_id").is_in(list(f.user_ids)))
+    for name, values in f.dimensions or ():
+        parts.append(dimension_predicate(name, values))
     return pl.all_horizontal(parts) if parts else pl.lit(True)

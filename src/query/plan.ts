@@ -20,6 +20,8 @@ export interface PlanFilter {
   to?: number;
   event_types?: string[];
   user_ids?: string[];
+  /** Equality on `metadata.<key>` / `<table>.<column>` (src/query/filter.ts); null matches missing. */
+  dimensions?: Record<string, Array<string | null>>;
 }
 
 /** Group-by keys: `event_type`, `user_id`, `metadata.<key>`, `<table>.<column>` (src/query/dimensions.ts). */

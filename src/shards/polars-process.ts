@@ -7,11 +7,14 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FrameReader, encodeFrame, type SidecarOp } from './sidecar-protocol.js';
-import { ShardError, polarsDied, polarsTimeout } from './shard-errors.js';
+import { ShardError, polarsDied, polarsTimeout, type ShardErrorCode } from './shard-errors.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
 const PYTHON_PATH = join(ROOT, 'python');
+
+/** Sidecar error codes kept as they are (the rest become POLARS_ERROR): the router maps them. */
+const PASSED_THROUGH = new Set(['BAD_PLAN', 'CUSTOM_BAD_PARAMS', 'CUSTOM_FAILED', 'CUSTOM_BAD_RESULT']);
 
 export interface PolarsReply {
   header: Record<string, unknown>;
@@ -123,7 +126,8 @@ export class PolarsProcess {
       } else {
         const code = String(frame.header.code ?? 'INTERNAL');
         const message = String(frame.header.message ?? 'polars error');
-        pending.reject(new ShardError(code === 'BAD_PLAN' ? 'BAD_PLAN' : 'POLARS_ERROR', `shard ${this.options.shard}: ${code}: ${message}`));
+        const kept = PASSED_THROUGH.has(code) ? (code as ShardErrorCode) : 'POLARS_ERROR';
+        pending.reject(new ShardError(kept, `shard ${this.options.shard}: ${code}: ${message}`));
       }
     }
   }

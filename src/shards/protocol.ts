@@ -19,7 +19,13 @@ export type ShardRequest =
   | { id: number; kind: 'query_many'; plans: QueryPlan[] }
   | { id: number; kind: 'stats' }
   | { id: number; kind: 'flush' }
-  | { id: number; kind: 'shutdown' };
+  | { id: number; kind: 'shutdown' }
+  // Enrichment tables and custom plugins (src/router/routes/enrichment.ts, custom.ts): forwarded
+  // to the polars process as the sidecar ops of the same name.
+  | { id: number; kind: 'enrich_upsert'; table: string; ipc: Uint8Array }
+  | { id: number; kind: 'enrich_drop'; table: string }
+  | { id: number; kind: 'enrich_list' }
+  | { id: number; kind: 'custom_list' };
 
 export type ShardRequestKind = ShardRequest['kind'];
 
@@ -62,12 +68,46 @@ export interface QueryManyResult {
   parts: number[];
 }
 
+/** enrich_upsert: this shard's table after the upsert. */
+export interface EnrichUpsertResult {
+  table: string;
+  /** rows in this request after de-duplication by user_id (last wins) */
+  upserted: number;
+  /** rows this shard's table holds afterwards */
+  rows: number;
+  columns: string[];
+}
+
+export interface EnrichDropResult {
+  table: string;
+  dropped: boolean;
+  rows: number;
+}
+
+/** A custom plugin the polars process discovered (python/engine_polars/custom/). */
+export interface CustomPluginInfo {
+  name: string;
+  merge: Record<string, unknown>;
+  doc: string;
+}
+
+export interface CustomListResult {
+  plugins: CustomPluginInfo[];
+  /** modules that could not be loaded, with why */
+  errors: Array<{ module: string; message: string }>;
+}
+
 export interface ShardResultMap {
   query: QueryResult;
   query_many: QueryManyResult;
   stats: ShardStats;
   flush: FlushResult;
   shutdown: ShutdownResult;
+  enrich_upsert: EnrichUpsertResult;
+  enrich_drop: EnrichDropResult;
+  /** body: Arrow IPC, one row per table: `table` Utf8, `rows` Int64, `columns` Utf8 (comma-joined) */
+  enrich_list: QueryResult;
+  custom_list: CustomListResult;
 }
 
 export type ShardResponse =

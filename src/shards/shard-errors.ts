@@ -10,6 +10,9 @@ export type ShardErrorCode =
   | 'SHARD_DOWN'
   | 'SHARD_STOPPING'
   | 'BAD_PLAN'
+  | 'CUSTOM_BAD_PARAMS'
+  | 'CUSTOM_FAILED'
+  | 'CUSTOM_BAD_RESULT'
   | 'INTERNAL';
 
 export class ShardError extends Error {

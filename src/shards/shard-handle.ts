@@ -119,6 +119,25 @@ export class ShardHandle {
     return this.request('query_many', { plans }, timeoutMs);
   }
 
+  /** Upserts rows (Arrow IPC stream of Utf8 columns, `user_id` first) into an enrichment table. */
+  enrichUpsert(table: string, ipc: Uint8Array, timeoutMs?: number): Promise<ShardResultMap['enrich_upsert']> {
+    return this.request('enrich_upsert', { table, ipc }, timeoutMs);
+  }
+
+  enrichDrop(table: string, timeoutMs?: number): Promise<ShardResultMap['enrich_drop']> {
+    return this.request('enrich_drop', { table }, timeoutMs);
+  }
+
+  /** This shard's enrichment tables as an Arrow IPC partial (see ShardResultMap['enrich_list']). */
+  enrichList(timeoutMs?: number): Promise<ShardResultMap['enrich_list']> {
+    return this.request('enrich_list', {}, timeoutMs);
+  }
+
+  /** The custom plugins this shard's polars process discovered. */
+  customList(timeoutMs?: number): Promise<ShardResultMap['custom_list']> {
+    return this.request('custom_list', {}, timeoutMs);
+  }
+
   /** Drains, hands everything to polars, stops the polars process and the worker. */
   async shutdown(timeoutMs: number): Promise<ShardResultMap['shutdown'] | null> {
     try {

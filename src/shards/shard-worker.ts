@@ -12,7 +12,7 @@ import { PolarsProcess } from './polars-process.js';
 import { decodeRecord } from './ring-record.js';
 import { ShardRing, ShardState } from './shard-ring.js';
 import { ShardError } from './shard-errors.js';
-import type { ShardEvent, ShardRequest, ShardResponse, ShardStats, ShardWorkerData } from './protocol.js';
+import type { CustomListResult, ShardEvent, ShardRequest, ShardResponse, ShardStats, ShardWorkerData } from './protocol.js';
 
 const data = workerData as ShardWorkerData;
 const port = parentPort!;
@@ -172,6 +172,12 @@ function stateName(): ShardStats['state'] {
   }
 }
 
+/** Enrichment and plugin ops go straight to polars: they touch no event rows, so no hand-over. */
+function sidecar(op: 'enrich_upsert' | 'enrich_drop' | 'enrich_list' | 'custom_list', plan?: unknown, body?: Uint8Array) {
+  if (!polars.alive) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: polars process is not running`);
+  return polars.request(op, plan, body);
+}
+
 async function handle(req: ShardRequest): Promise<ShardResponse> {
   switch (req.kind) {
     case 'query': {
@@ -212,6 +218,23 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
       };
       return { type: 'response', id: req.id, ok: true, result };
     }
+    case 'enrich_upsert': {
+      const reply = await sidecar('enrich_upsert', { table: req.table }, req.ipc);
+      const h = reply.header;
+      return { type: 'response', id: req.id, ok: true, result: { table: String(h.table), upserted: Number(h.upserted), rows: Number(h.rows), columns: h.columns as string[] } };
+    }
+    case 'enrich_drop': {
+      const h = (await sidecar('enrich_drop', { table: req.table })).header;
+      return { type: 'response', id: req.id, ok: true, result: { table: String(h.table), dropped: h.dropped === true, rows: Number(h.rows) } };
+    }
+    case 'enrich_list': {
+      const reply = await sidecar('enrich_list');
+      return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.tables ?? 0) } };
+    }
+    case 'custom_list': {
+      const h = (await sidecar('custom_list')).header;
+      return { type: 'response', id: req.id, ok: true, result: { plugins: (h.plugins ?? []) as CustomListResult['plugins'], errors: (h.errors ?? []) as CustomListResult['errors'] } };
+    }
     case 'shutdown': {
       running = false;
       await handOver();
@@ -237,7 +260,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
 port.on('message', (req: ShardRequest) => {
   handle(req).then(
     (res) => {
-      if (res.ok && (req.kind === 'query' || req.kind === 'query_many')) {
+      if (res.ok && (req.kind === 'query' || req.kind === 'query_many' || req.kind === 'enrich_list')) {
         const ipc = (res.result as { ipc: Uint8Array }).ipc;
         port.postMessage(res, [ipc.buffer as ArrayBuffer]);
       } else {

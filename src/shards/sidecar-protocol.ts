@@ -9,7 +9,17 @@
  * writes nothing else to stdout (its logs go to stderr).
  */
 
-export type SidecarOp = 'append' | 'query' | 'query_many' | 'stats' | 'ping' | 'shutdown';
+export type SidecarOp =
+  | 'append'
+  | 'query'
+  | 'query_many'
+  | 'stats'
+  | 'ping'
+  | 'shutdown'
+  | 'enrich_upsert'
+  | 'enrich_drop'
+  | 'enrich_list'
+  | 'custom_list';
 
 export interface SidecarRequest {
   id: number;
@@ -20,7 +30,15 @@ export interface SidecarRequest {
 }
 
 /** Stable error codes a polars process can answer with. */
-export type SidecarErrorCode = 'BAD_FRAME' | 'BAD_PLAN' | 'UNKNOWN_OP' | 'INTERNAL';
+export type SidecarErrorCode =
+  | 'BAD_FRAME'
+  | 'BAD_PLAN'
+  | 'UNKNOWN_OP'
+  | 'INTERNAL'
+  // custom plugins (python/engine_polars/ops/custom.py): bad params, plugin raised, bad result
+  | 'CUSTOM_BAD_PARAMS'
+  | 'CUSTOM_FAILED'
+  | 'CUSTOM_BAD_RESULT';
 
 export interface SidecarOk {
   id: number;

@@ -1,0 +1,68 @@
+/**
+ * The main thread's view of the enrichment tables: names, columns (in the order they first
+ * appeared) and rows per shard, updated from the shards' answers to upserts and drops. Queries
+ * validate `<table>.<column>` against it (`EnrichmentCatalog`), so an unknown column is a 400
+ * before any fan-out. The rows themselves live only in the polars processes (in memory: not
+ * durable yet).
+ */
+import type { EnrichmentCatalog } from './dimensions.js';
+
+export interface EnrichmentTableInfo {
+  table: string;
+  columns: string[];
+  rows: number;
+}
+
+interface Entry {
+  columns: string[];
+  rowsPerShard: Map<number, number>;
+}
+
+export class EnrichmentTables implements EnrichmentCatalog {
+  private readonly tables = new Map<string, Entry>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  hasColumn(table: string, column: string): boolean {
+    return this.tables.get(table)?.columns.includes(column) ?? false;
+  }
+
+  has(table: string): boolean {
+    return this.tables.has(table);
+  }
+
+  columns(table: string): string[] {
+    return [...(this.tables.get(table)?.columns ?? [])];
+  }
+
+  /** Records one shard's table after an upsert there: its columns and row count. */
+  noteShard(table: string, shard: number, columns: readonly string[], rows: number): void {
+    let entry = this.tables.get(table);
+    if (!entry) this.tables.set(table, (entry = { columns: [], rowsPerShard: new Map() }));
+    for (const c of columns) if (!entry.columns.includes(c)) entry.columns.push(c);
+    entry.rowsPerShard.set(shard, rows);
+  }
+
+  drop(table: string): boolean {
+    return this.tables.delete(table);
+  }
+
+  list(): EnrichmentTableInfo[] {
+    return [...this.tables.entries()]
+      .map(([table, e]) => ({ table, columns: [...e.columns], rows: [...e.rowsPerShard.values()].reduce((a, b) => a + b, 0) }))
+      .sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+  }
+
+  get size(): number {
+    return this.tables.size;
+  }
+
+  /**
+   * Runs management operations one at a time, so an upsert and a drop of the same table cannot
+   * interleave differently on different shards (each shard answers its own requests in order).
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
