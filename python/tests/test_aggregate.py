@@ -166,3 +166,102 @@ def test_m2_stays_accurate_for_large_values_with_small_spread() -> None:
     store.append(events_ipc(events))
     [row] = run_aggregate(AggregatePlan(metrics=("value",)), store.frame()).to_dicts()
     assert math.isclose(row["value__m2"], math.fsum(d * d for d in deltas), rel_tol=1e-9)
+
+
+def _dimension(e: Event, key: str, window_ms: int) -> object:
+    if key == "window":
+        return (e.timestamp // window_ms) * window_ms
+    if key.startswith("metadata."):
+        import json
+
+        meta = json.loads(e.metadata) if e.metadata else {}
+        v = meta.get(key.split(".", 1)[1])
+        return None if v is None else v if isinstance(v, str) else json.dumps(v)
+    return getattr(e, key)
+
+
+@pytest.mark.parametrize(
+    ("group_by", "window_ms"),
+    [(("window",), 1_000), (("metadata.i",), None), (("window", "metadata.i", "event_type"), 333), (("metadata.missing", "window"), 7)],
+    ids=str,
+)
+def test_window_and_metadata_groups_match_brute_force(loaded: tuple[EventStore, list[Event]], group_by: tuple[str, ...], window_ms: int | None) -> None:
+    store, events = loaded
+    plan = AggregatePlan(group_by=group_by, metrics=("value",), window_ms=window_ms, filter=Filter(start=T0 + 100))
+    table = read_ipc(to_ipc_stream(run_aggregate(plan, store.frame())))
+    columns = ["window_start" if k == "window" else k for k in group_by]
+    assert table.schema.names[: len(columns)] == columns
+    for k, c in zip(group_by, columns):
+        assert table.schema.field(c).type == (pa.int64() if k == "window" else pa.string())
+    groups: dict[tuple[object, ...], list[Event]] = {}
+    for e in events:
+        if passes(e, plan.filter):
+            groups.setdefault(tuple(_dimension(e, k, window_ms or 1) for k in group_by), []).append(e)
+    rows = table.to_pylist()
+    keys = [tuple(r[c] for c in columns) for r in rows]
+    assert sorted(keys, key=lambda t: tuple((x is None, x) for x in t)) == keys, "sorted, nulls last"
+    assert set(keys) == set(groups) and len(keys) == len(groups)
+    for key, row in zip(keys, rows):
+        members = groups[key]
+        values = [e.value for e in members if e.value is not None]
+        assert row["count"] == len(members)
+        assert row["value__count"] == len(values)
+        if values:
+            assert math.isclose(row["value__sum"], math.fsum(values), rel_tol=1e-9, abs_tol=1e-6)
+
+
+def test_metadata_json_numbers_group_as_their_json_text() -> None:
+    store = EventStore()
+    store.append(events_ipc([Event(T0, "a", "u", 1.0, '{"i": 5}'), Event(T0, "a", "u", 2.0, '{"i": 5}'), Event(T0, "a", "u", 3.0, None)]))
+    rows = run_aggregate(AggregatePlan(group_by=("metadata.i",), metrics=()), store.frame()).rows()
+    assert rows == [("5", 2), (None, 1)]
+
+
+def test_window_groups_floor_negative_timestamps() -> None:
+    import polars as pl
+
+    from engine_polars.store import EVENT_SCHEMA
+
+    frame = pl.LazyFrame(
+        {"timestamp": [-1, 0, 59_999, 60_000], "event_type": ["a"] * 4, "user_id": ["u"] * 4, "value": [1.0] * 4, "metadata": [None] * 4},
+        schema=EVENT_SCHEMA,
+    )
+    rows = run_aggregate(AggregatePlan(group_by=("window",), metrics=(), window_ms=60_000), frame).rows()
+    assert rows == [(-60_000, 1), (0, 2), (60_000, 1)]
+
+
+def test_too_many_windows_is_a_bad_plan_naming_window_size() -> None:
+    from engine_polars.errors import BadPlan
+
+    store = EventStore()
+    # 1 ms windows from T0 to T0 + 100,000 ms: 100,001 windows, one over the limit
+    store.append(events_ipc([Event(T0, "a", "u", 1.0, None), Event(T0 + 100_000, "a", "u", 1.0, None)]))
+    with pytest.raises(BadPlan, match="^`windowSize`: 100001 windows"):
+        run_aggregate(AggregatePlan(group_by=("window",), metrics=(), window_ms=1), store.frame())
+    assert run_aggregate(AggregatePlan(group_by=("window",), metrics=(), window_ms=2), store.frame()).height == 2
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"group_by": ["window"]}, "`plan.window_ms` must be a positive integer"),
+        ({"group_by": ["window"], "window_ms": 0}, "`plan.window_ms` must be a positive integer"),
+        ({"group_by": ["event_type"], "window_ms": 10}, "`plan.window_ms` needs a `window` group key"),
+        ({"group_by": ["metadata."]}, "unknown group key `metadata.` in `plan.group_by`"),
+        ({"group_by": ["window", "window"], "window_ms": 5}, "duplicate group key `window`"),
+    ],
+)
+def test_rejects_bad_window_or_dimension_group_keys(raw: dict, message: str) -> None:
+    from engine_polars.errors import BadPlan
+    from engine_polars.plan import parse_plan
+
+    with pytest.raises(BadPlan) as info:
+        parse_plan({"kind": "aggregate", "filter": {}, "metrics": ["value"], **raw})
+    assert info.value.message.startswith(message)
+
+
+def test_parses_window_and_dimension_group_keys() -> None:
+    from engine_polars.plan import parse_plan
+
+    plan = parse_plan({"kind": "aggregate", "filter": {}, "metrics": [], "group_by": ["window", "metadata.plan", "users.tier"], "window_ms": 60_000})
+    assert plan.group_by == ("window", "metadata.plan", "users.tier") and plan.window_ms == 60_000

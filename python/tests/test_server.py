@@ -179,7 +179,8 @@ def test_answers_a_bad_plan_with_bad_plan_and_keeps_serving(sidecar: Sidecar) ->
         "id": 5,
         "ok": False,
         "code": "BAD_PLAN",
-        "message": "unknown group key `country` in `plan.group_by`; expected one of `event_type`, `user_id`",
+        "message": "unknown group key `country` in `plan.group_by`; expected one of `event_type`, `user_id`, "
+        "`window`, `metadata.<key>` or `<table>.<column>`",
     }
     assert body == b""
     assert sidecar.request({"id": 6, "op": "query"})[0]["code"] == "BAD_PLAN"

@@ -73,3 +73,17 @@ describe('aggregate merge', () => {
     expect(rows.map((r) => r.x)).toEqual(['a', 'b', null]);
   });
 });
+
+describe('aggregate merge with window and metadata keys', () => {
+  it('sorts the window key by time (not as text), answers window_start/window_end, null groups last', () => {
+    const g = (w: number, k: string | null): AggregateGroup => ({ keys: [String(w), k], count: 1, metrics: [] });
+    const spec = { groupBy: ['window', 'metadata.plan'], metrics: [], windowMs: 100 };
+    const rows = finishAggregate(mergeAggregateGroups([[g(1000, 'pro'), g(-100, null)], [g(900, null), g(900, 'free'), g(1000, 'pro')]], 0), spec);
+    expect(rows).toEqual([
+      { window_start: -100, window_end: 0, 'metadata.plan': null, count: 1 },
+      { window_start: 900, window_end: 1000, 'metadata.plan': 'free', count: 1 },
+      { window_start: 900, window_end: 1000, 'metadata.plan': null, count: 1 },
+      { window_start: 1000, window_end: 1100, 'metadata.plan': 'pro', count: 2 },
+    ]);
+  });
+});

@@ -15,11 +15,18 @@ export interface AggregateGroup {
 export interface AggregateSpec {
   groupBy: string[];
   metrics: string[];
+  /** With a `window` group key: the window size (ms), for `window_end`. */
+  windowMs?: number;
+}
+
+/** The partial column of a group key: `window` → `window_start` (Int64), a dimension → itself. */
+export function keyColumn(key: string): string {
+  return key === 'window' ? 'window_start' : key;
 }
 
 /** Reads a decoded partial into groups. */
 export function aggregateGroupsFromPartial(p: DecodedPartial, spec: AggregateSpec): AggregateGroup[] {
-  const keyCols = spec.groupBy.map((k) => requireColumn(p, k));
+  const keyCols = spec.groupBy.map((k) => requireColumn(p, keyColumn(k)));
   const count = requireColumn(p, 'count');
   const metricCols = spec.metrics.map((m) => ({
     count: requireColumn(p, `${m}__count`),
@@ -77,19 +84,41 @@ export function compareKeys(a: Array<string | null>, b: Array<string | null>): n
 
 export type AggregateRow = Record<string, string | number | null>;
 
+/** Like {@link compareKeys}, but the `window` key (a decimal epoch-ms string) compares as a number. */
+function compareGroups(groupBy: string[]): (a: AggregateGroup, b: AggregateGroup) => number {
+  const w = groupBy.indexOf('window');
+  if (w < 0) return (a, b) => compareKeys(a.keys, b.keys);
+  return (a, b) => {
+    for (let i = 0; i < groupBy.length; i++) {
+      const c = i === w ? Number(a.keys[i]) - Number(b.keys[i]) : compareKeys([a.keys[i] ?? null], [b.keys[i] ?? null]);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+}
+
 /**
  * Answer rows: the group keys, `count` (events), and per metric m `m_count` (non-null values),
- * `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` (population). Sorted by keys. With no group
- * keys there is always exactly one row, even on an empty engine.
+ * `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` (population). Sorted by keys (null last; the
+ * window by time). A `window` key answers `window_start` and `window_end` (epoch ms). With no
+ * group keys there is always exactly one row, even on an empty engine.
  */
 export function finishAggregate(groups: AggregateGroup[], spec: AggregateSpec): AggregateRow[] {
   if (spec.groupBy.length === 0 && groups.length === 0) {
     groups = [{ keys: [], count: 0, metrics: spec.metrics.map(emptyMoments) }];
   }
-  const sorted = [...groups].sort((a, b) => compareKeys(a.keys, b.keys));
+  const sorted = [...groups].sort(compareGroups(spec.groupBy));
   return sorted.map((g) => {
     const row: AggregateRow = {};
-    spec.groupBy.forEach((k, i) => (row[k] = g.keys[i] ?? null));
+    spec.groupBy.forEach((k, i) => {
+      if (k !== 'window') {
+        row[k] = g.keys[i] ?? null;
+        return;
+      }
+      const start = Number(g.keys[i]);
+      row.window_start = start;
+      row.window_end = start + (spec.windowMs ?? 0);
+    });
     row.count = g.count;
     spec.metrics.forEach((m, i) => {
       const f = finishMoments(g.metrics[i]!);

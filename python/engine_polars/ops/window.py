@@ -1,22 +1,170 @@
-"""The ``window`` plan. (Stub: parser and handler to be written with the route.)"""
+"""The ``window`` plan: per (pane, group) event counts, metric moments and, for percentiles, the
+pane's t-digest. Panes are ``pane_ms`` long and aligned to the epoch (pane start =
+floor(timestamp / pane_ms) · pane_ms); the merge layer (``src/merge/window.ts``) assembles
+windows of ``panes_per_window`` panes from every shard.
+
+Partial (sorted by ``pane_start``, then the group key, summary row before centroid rows)::
+
+    pane_start Int64   <group_by> Utf8 (only with a group key)   count Int64
+    <m>__count Int64   <m>__sum, <m>__min, <m>__max, <m>__mean, <m>__m2 Float64
+    digest_mean Float64   digest_weight Int64   (only with ``digest``)
+
+One summary row per (pane, group) with data carries ``count`` and the moments (as in
+``ops/aggregate.py``; null when ``<m>__count`` is 0) and null digest columns. With ``digest``,
+each centroid of the pane's digest is one more row with ``count`` 0, ``<m>__count`` 0, null
+moments and ``digest_mean``/``digest_weight`` set. The digest is exactly
+``tdigest.digest_from_series`` of the pane's values (sort, cut at ``unit_bucket_ends``, bucket
+mean), computed for all panes at once in polars instead of one call per pane.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import polars as pl
 
+from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.json_types import json_type
+from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
+from engine_polars.ops.aggregate import MOMENTS, check_window_count, metric_columns
+from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.store import MEASURES
+from engine_polars.tdigest import DEFAULT_COMPRESSION, unit_bucket_ends
 
-__all__ = ["KIND", "parse", "run"]
+__all__ = ["KIND", "WindowPlan", "check_window_count", "parse", "partial_schema", "run"]
 
 KIND = "window"
+#: A window is at most 366 days (the TypeScript side's limit too).
+_MAX_PANE_MS = 366 * 86_400_000
 
 
-def parse(obj: Mapping[str, Any], path: str) -> Any:
-    raise BadPlan(f"plan kind `window` is not implemented yet (at `{path}`)")
+@dataclass(frozen=True)
+class WindowPlan:
+    kind: ClassVar[str] = KIND
+    filter: Filter = field(default_factory=Filter)
+    pane_ms: int = 60_000
+    panes_per_window: int = 1
+    group_by: str | None = None
+    metric: str = "value"
+    digest: bool = False
+    max_windows: int = 100_000
 
 
-def run(plan: Any, frame: pl.LazyFrame) -> pl.DataFrame:
-    raise BadPlan("plan kind `window` is not implemented yet")
+def _positive_int(raw: object, path: str, most: int) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= most:
+        got = repr(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else json_type(raw)
+        raise BadPlan(f"`{path}` must be an integer in [1, {most}]; got {got}")
+    return raw
+
+
+def parse(obj: Mapping[str, Any], path: str) -> WindowPlan:
+    reject_unknown_keys(
+        obj,
+        ("kind", "filter", "pane_ms", "panes_per_window", "group_by", "metric", "digest", "max_windows"),
+        path,
+    )
+    group_by = obj.get("group_by")
+    metric = require_key(obj, "metric", path)
+    if metric not in MEASURES:
+        raise BadPlan(f"unknown metric `{metric}` in `{path}.metric`; expected one of `value`")
+    digest = obj.get("digest", False)
+    if not isinstance(digest, bool):
+        raise BadPlan(f"`{path}.digest` must be a boolean; got {json_type(digest)}")
+    return WindowPlan(
+        filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+        pane_ms=_positive_int(require_key(obj, "pane_ms", path), f"{path}.pane_ms", _MAX_PANE_MS),
+        panes_per_window=_positive_int(obj.get("panes_per_window", 1), f"{path}.panes_per_window", 1_000_000),
+        group_by=None if group_by is None else check_dimension(group_by, f"{path}.group_by"),
+        metric=metric,
+        digest=digest,
+        max_windows=_positive_int(obj.get("max_windows", 100_000), f"{path}.max_windows", 2**53),
+    )
+
+
+def partial_schema(plan: WindowPlan) -> pl.Schema:
+    """The exact schema of the partial for ``plan``."""
+    cols: dict[str, pl.DataType] = {"pane_start": pl.Int64()}
+    if plan.group_by is not None:
+        cols[plan.group_by] = pl.String()
+    cols["count"] = pl.Int64()
+    cols[f"{plan.metric}__count"] = pl.Int64()
+    for moment in MOMENTS:
+        cols[f"{plan.metric}__{moment}"] = pl.Float64()
+    if plan.digest:
+        cols["digest_mean"] = pl.Float64()
+        cols["digest_weight"] = pl.Int64()
+    return pl.Schema(cols)
+
+
+def _bucket_table(sizes: list[int]) -> pl.DataFrame:
+    """(n, rank) → bucket for every pane size n: the centroid that sorted position ``rank`` of
+    ``n`` values falls in, per :func:`unit_bucket_ends` (one Python step per centroid)."""
+    parts = []
+    for n in sizes:
+        ends = pl.Series(unit_bucket_ends(n, DEFAULT_COMPRESSION), dtype=pl.Int64)
+        ranks = pl.int_range(0, n, dtype=pl.Int64, eager=True)
+        # bucket = how many centroid ends are at or before the rank
+        buckets = ends.search_sorted(ranks, side="right").cast(pl.Int64)
+        parts.append(pl.DataFrame({"bucket": buckets, "_n": pl.repeat(n, n, dtype=pl.Int64, eager=True), "_rank": ranks}))
+    schema = {"bucket": pl.Int64, "_n": pl.Int64, "_rank": pl.Int64}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _digest_rows(rows: pl.LazyFrame, keys: list[str], metric: str) -> pl.LazyFrame:
+    """One row per centroid of every (pane, group)'s digest of finite ``metric`` values."""
+    vals = (
+        rows.select(*keys, pl.col(metric).alias("_v"))
+        .filter(pl.col("_v").is_finite())
+        .sort([*keys, "_v"], nulls_last=True)
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).over(keys).alias("_rank"),
+            pl.len().over(keys).cast(pl.Int64).alias("_n"),
+        )
+        .collect()
+    )
+    sizes = vals["_n"].unique().sort().to_list()
+    buckets = _bucket_table(sizes)
+    return (
+        vals.lazy()
+        .join(buckets.lazy(), on=["_n", "_rank"], how="left")
+        .group_by([*keys, "bucket"])
+        .agg(pl.col("_v").sum().alias("_sum"), pl.len().cast(pl.Int64).alias("digest_weight"))
+        .with_columns((pl.col("_sum") / pl.col("digest_weight")).alias("digest_mean"))
+        .sort([*keys, "bucket"], nulls_last=True)
+        .drop("bucket", "_sum")
+    )
+
+
+def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
+    """The window partial of ``frame`` (the store's events) for ``plan``."""
+    rows = frame.filter(filter_expr(plan.filter))
+    check_window_count(rows, plan.pane_ms, plan.panes_per_window, plan.max_windows)
+    if plan.group_by is not None:
+        rows = with_dimensions(rows, [plan.group_by])
+    rows = rows.with_columns(((pl.col("timestamp") // plan.pane_ms) * plan.pane_ms).alias("pane_start"))
+    keys = ["pane_start"] + ([plan.group_by] if plan.group_by is not None else [])
+    summary = rows.group_by(keys).agg(pl.len().alias("count"), *metric_columns(plan.metric))
+    schema = partial_schema(plan)
+    if plan.digest:
+        m = plan.metric
+        summary = summary.with_columns(
+            pl.lit(0, dtype=pl.Int64).alias("_order"),
+            pl.lit(None, dtype=pl.Float64).alias("digest_mean"),
+            pl.lit(None, dtype=pl.Int64).alias("digest_weight"),
+        )
+        centroids = _digest_rows(rows, keys, m).with_columns(
+            pl.lit(1, dtype=pl.Int64).alias("_order"),
+            pl.lit(0, dtype=pl.Int64).alias("count"),
+            pl.lit(0, dtype=pl.Int64).alias(f"{m}__count"),
+            *(pl.lit(None, dtype=pl.Float64).alias(f"{m}__{moment}") for moment in MOMENTS),
+        )
+        cast = [pl.col(name).cast(dtype) for name, dtype in schema.items()]
+        out = pl.concat([summary.select(*cast, "_order"), centroids.select(*cast, "_order")], how="vertical")
+        # Stable sort keeps the centroids of a pane in ascending order after its summary row.
+        out = out.sort([*keys, "_order"], nulls_last=True, maintain_order=True).drop("_order")
+    else:
+        out = summary.sort(keys, nulls_last=True)
+    return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
