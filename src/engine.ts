@@ -36,6 +36,10 @@ function finishApp(app: Hono): Hono {
 
 async function listen(app: Hono, host: string, port: number): Promise<Server> {
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host, port }) as Server;
+  // Keep idle connections longer than clients do (undici: 4 s; load balancers: 60 s), so a client
+  // never reuses a socket the server is closing at that moment (ECONNRESET on the next request).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

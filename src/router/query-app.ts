@@ -11,6 +11,7 @@ import { MAX_WINDOWS, tooManyWindows } from '../query/window-request.js';
 import { readJsonBody } from './read-body.js';
 import { registerAnomaliesRoutes } from './routes/anomalies.js';
 import { registerCustomRoutes } from './routes/custom.js';
+import { registerDashboardRoutes } from './routes/dashboard.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
 import { registerExportRoutes } from './routes/export.js';
 import { registerFunnelRoutes } from './routes/funnel.js';
@@ -59,5 +60,6 @@ export function makeQueryApp(ctx: EngineContext): Hono {
   registerEnrichmentRoutes(app, ctx);
   registerCustomRoutes(app, ctx);
   registerExportRoutes(app, ctx);
+  registerDashboardRoutes(app, ctx);
   return app;
 }
