@@ -69,7 +69,7 @@ export function parseAggregateRequest(body: unknown, catalog?: EnrichmentCatalog
     if (!FIELDS.includes(key)) throw badRequest(`unknown field \`${key}\`; allowed: ${FIELDS.join(', ')}`, [{ field: key, reason: 'unknown field' }]);
   }
   const groupBy = groupKeys(obj.groupBy, catalog);
-  const plan: AggregatePlan = { kind: 'aggregate', filter: parseFilter(obj.filter), group_by: groupBy, metrics: metricNames(obj.metrics) };
+  const plan: AggregatePlan = { kind: 'aggregate', filter: parseFilter(obj.filter, 'filter', catalog), group_by: groupBy, metrics: metricNames(obj.metrics) };
   const hasWindow = groupBy.includes('window');
   if (obj.windowSize !== undefined && obj.windowSize !== null && !hasWindow) {
     throw badRequest('`windowSize` needs a `window` entry in `groupBy`', [{ field: 'windowSize', reason: 'no window group key' }]);

@@ -95,7 +95,7 @@ export function parseWindowRequest(body: unknown, catalog?: EnrichmentCatalog): 
   const groupBy = rawGroup === undefined || rawGroup === null ? null : parseDimension(rawGroup, 'groupBy', catalog);
   const metric = enumField(obj.metric, 'metric', METRICS, 'value');
   const aggFunc = enumField(obj.aggFunc, 'aggFunc', WINDOW_AGGS, 'sum');
-  const filter = parseFilter(obj.filter);
+  const filter = parseFilter(obj.filter, 'filter', catalog);
   if (filter.from !== undefined && filter.to !== undefined && filter.to > filter.from) {
     // Integer timestamps in [from, to): first = ceil(from), last = ceil(to) − 1.
     const first = Math.ceil(filter.from);
