@@ -87,3 +87,20 @@ describe('aggregate merge with window and metadata keys', () => {
     ]);
   });
 });
+
+describe('aggregate merge of disjoint partials (grouped by the shard key)', () => {
+  it('gives the same rows as the keyed merge when no key occurs on two shards', () => {
+    const r = rng(7);
+    const rows = Array.from({ length: 3000 }, () => ({ key: `u${Math.floor(r() * 500)}`, v: r() < 0.2 ? null : r() * 100 }));
+    // Partition by key, as routing by user does.
+    const parts: Array<typeof rows> = [[], [], []];
+    for (const row of rows) parts[Number(row.key.slice(1)) % 3]!.push(row);
+    const partials = parts.map((p) => {
+      const byKey = new Map<string, Array<number | null>>();
+      for (const x of p) byKey.set(x.key, [...(byKey.get(x.key) ?? []), x.v]);
+      return [...byKey].map(([k, vs]) => ({ keys: [k], count: vs.length, metrics: [momentsOf(vs)] }));
+    });
+    const spec = { groupBy: ['user_id'], metrics: ['value'] };
+    expect(finishAggregate(mergeAggregateGroups(partials, 1, true), spec)).toEqual(finishAggregate(mergeAggregateGroups(partials, 1, false), spec));
+  });
+});

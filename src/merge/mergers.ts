@@ -18,7 +18,8 @@ export type Merger = (spec: any, partials: Uint8Array[]) => unknown;
 
 export function mergeAggregateTask(spec: AggregateSpec, partials: Uint8Array[]): { rows: Array<Record<string, unknown>> } {
   const parts = partials.map((ipc) => aggregateGroupsFromPartial(decodePartial(ipc), spec));
-  return { rows: finishAggregate(mergeAggregateGroups(parts, spec.metrics.length), spec) };
+  // Users live on exactly one shard, so tuples containing user_id never meet across shards.
+  return { rows: finishAggregate(mergeAggregateGroups(parts, spec.metrics.length, spec.groupBy.includes('user_id')), spec) };
 }
 
 export const MERGERS = {
