@@ -118,12 +118,17 @@ def digest_rows(rows: pl.LazyFrame, keys: list[str], column: str, compression: f
         )
         .collect()
     )
-    sizes = vals["_n"].unique().sort().to_list()
-    buckets = _bucket_table(sizes, compression)
     by = [*keys, "_bucket"]
+    if keys:
+        sizes = vals["_n"].unique().sort().to_list()
+        bucketed = vals.lazy().join(_bucket_table(sizes, compression).lazy(), on=["_n", "_rank"], how="left")
+    else:
+        # One group: assign centroids by searching the rank in the centroid ends directly (the same
+        # buckets as the join above, without building and joining an n-row table).
+        ends = pl.Series(unit_bucket_ends(vals.height, compression), dtype=pl.Int64)
+        bucketed = vals.lazy().with_columns(ends.search_sorted(vals["_rank"], side="right").cast(pl.Int64).alias("_bucket"))
     return (
-        vals.lazy()
-        .join(buckets.lazy(), on=["_n", "_rank"], how="left")
+        bucketed
         .group_by(by)
         .agg(
             pl.col("_v").sum().alias("_sum"),
