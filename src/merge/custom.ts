@@ -13,6 +13,7 @@
  * single-pass sum in the last bits (summation order), like any distributed sum.
  */
 import { decodePartial, type Column, type DecodedPartial } from './decode-partial.js';
+import { compareCodePoints } from './topn.js';
 
 export type Cell = string | number | boolean | null;
 export type CustomRow = Record<string, Cell>;
@@ -31,20 +32,6 @@ function typeRank(v: Cell): number {
   return typeof v === 'number' ? 0 : typeof v === 'boolean' ? 1 : 2;
 }
 
-function compareStrings(a: string, b: string): number {
-  // Code point order: a surrogate (part of a code point ≥ U+10000) sorts after every BMP unit.
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    const sx = x >= 0xd800 && x <= 0xdfff;
-    const sy = y >= 0xd800 && y <= 0xdfff;
-    if (sx !== sy) return sx ? 1 : -1;
-    return x < y ? -1 : 1;
-  }
-  return a.length - b.length;
-}
 
 /** Ascending, nulls last. */
 export function compareCells(a: Cell, b: Cell): number {
@@ -54,7 +41,7 @@ export function compareCells(a: Cell, b: Cell): number {
   const ra = typeRank(a);
   const rb = typeRank(b);
   if (ra !== rb) return ra - rb;
-  if (typeof a === 'string') return compareStrings(a, b as string);
+  if (typeof a === 'string') return compareCodePoints(a, b as string);
   return a < b ? -1 : 1;
 }
 

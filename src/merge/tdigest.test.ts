@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { rng } from '../../test/helpers/random-events.js';
 import {
   digestFromJSON,
   digestFromValues,
@@ -173,17 +174,8 @@ describe('t-digest construction and quantiles', () => {
 // Property tests: shards digested separately, merged, compared with exact ranks of the whole
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG so every run checks the same data. */
-function makeRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32 from the test helpers: seeded, so every run checks the same data.
+const makeRandom = rng;
 
 type Draw = (rnd: () => number) => number;
 const normal: Draw = (rnd) => Math.sqrt(-2 * Math.log(1 - rnd())) * Math.cos(2 * Math.PI * rnd());

@@ -34,3 +34,17 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
   const res = await fetch(url);
   return { status: res.status, body: await res.json() };
 }
+
+/**
+ * Sends `GET <route>?<query>` for every case and expects a 400 whose message or `errors[]` names
+ * the field. Never a 500, never a hang (each request is awaited in turn).
+ */
+export async function expectEveryQueryRejected(route: string, cases: Array<[query: string, field: string]>): Promise<void> {
+  const { expect } = await import('vitest');
+  for (const [query, field] of cases) {
+    const res = await getJson(`${route}?${query}`);
+    expect(res.status, `${query} → ${JSON.stringify(res.body)}`).toBe(400);
+    const named = res.body.message.includes(field) || (res.body.errors ?? []).some((e: { field: string }) => e.field === field);
+    expect(named, `${query}: ${res.body.message}`).toBe(true);
+  }
+}

@@ -14,25 +14,11 @@
  *   unknown field ("window_ms")                      → window_ms
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson as postOnce } from '../helpers/engine-harness.js';
+import { postJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import { closeTo, type TestEvent } from '../helpers/random-events.js';
 
 let fx: QueryFixture;
-
-/**
- * Queries are idempotent, so a request that failed before any answer (a keep-alive socket the
- * server closed while this test was busy brute-forcing on a loaded machine: ECONNRESET) is sent
- * once more on a fresh connection.
- */
-async function postJson(url: string, body: unknown): ReturnType<typeof postOnce> {
-  try {
-    return await postOnce(url, body);
-  } catch (err) {
-    if (!String((err as { cause?: { code?: string } }).cause?.code).startsWith('ECONNRESET')) throw err;
-    return postOnce(url, body);
-  }
-}
 
 beforeAll(async () => {
   fx = await startQueryFixture();

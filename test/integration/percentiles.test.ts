@@ -15,7 +15,7 @@
  * - `event_type` / `user_id` empty list entries (",", "a,,b")
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJson } from '../helpers/engine-harness.js';
+import { expectEveryQueryRejected, getJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import type { TestEvent } from '../helpers/random-events.js';
 
@@ -208,10 +208,6 @@ describe('GET /query/percentiles', () => {
   ];
 
   it('rejects every bad input with 400 naming the parameter', async () => {
-    for (const [query, field] of BAD) {
-      const res = await getJson(`${fixture.queryUrl}/query/percentiles?${query}`);
-      expect(res.status, `${query} → ${JSON.stringify(res.body)}`).toBe(400);
-      expect(res.body.message.includes(`\`${field}\``) || (res.body.errors ?? []).some((e: { field: string }) => e.field === field), `${query}: ${res.body.message}`).toBe(true);
-    }
+    await expectEveryQueryRejected(`${fixture.queryUrl}/query/percentiles`, BAD);
   });
 });
