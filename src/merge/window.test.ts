@@ -3,6 +3,7 @@ import { finishWindows, mergeWindowPanes, type WindowAggFunc, type WindowPane, t
 import { momentsOf } from './moments.js';
 import { digestFromValues, quantile } from './tdigest.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
+import { rankError } from '../../test/helpers/rank-error.js';
 
 interface Ev {
   ts: number;
@@ -49,18 +50,6 @@ function brute(events: Ev[], spec: WindowSpec): Map<string, { count: number; val
   return out;
 }
 
-function rankError(sorted: number[], x: number, q: number): number {
-  let lt = 0;
-  let le = 0;
-  for (const v of sorted) {
-    if (v < x) lt++;
-    if (v <= x) le++;
-  }
-  const n = sorted.length;
-  if (q < lt / n) return lt / n - q;
-  if (q > le / n) return q - le / n;
-  return 0;
-}
 
 /** docs/api/window.md: two centroid widths (docs/TDIGEST.md, atoms or gaps) plus one value in n. */
 function rankBound(q: number, n: number): number {

@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEveryQueryRejected, getJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import type { TestEvent } from '../helpers/random-events.js';
+import { rankError } from '../helpers/rank-error.js';
 
 let fixture: QueryFixture;
 
@@ -76,16 +77,6 @@ function linear(sorted: number[], q: number): number {
   return sorted[lo] === sorted[hi] ? sorted[lo]! : (h - lo) * (sorted[hi]! - sorted[lo]!) + sorted[lo]!;
 }
 
-function rankError(sorted: number[], x: number, q: number): number {
-  let lt = 0;
-  let le = 0;
-  for (const v of sorted) {
-    if (v < x) lt++;
-    if (v <= x) le++;
-  }
-  const n = sorted.length;
-  return q < lt / n ? lt / n - q : q > le / n ? q - le / n : 0;
-}
 
 function url(p: Params & { percentiles?: string; exact?: boolean }): string {
   const qs = new URLSearchParams({ column: 'value' });

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectEveryQueryRejected, getJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import { closeTo } from '../helpers/random-events.js';
+import { rankError } from '../helpers/rank-error.js';
 
 let fixture: QueryFixture;
 
@@ -37,16 +38,6 @@ function bound(q: number): number {
   return Math.max(0.006, (2 * 2 * Math.PI * Math.sqrt(q * (1 - q))) / 200);
 }
 
-function rankError(sorted: number[], x: number, q: number): number {
-  let lt = 0;
-  let le = 0;
-  for (const v of sorted) {
-    if (v < x) lt++;
-    if (v <= x) le++;
-  }
-  const n = sorted.length;
-  return q < lt / n ? lt / n - q : q > le / n ? q - le / n : 0;
-}
 
 function brute(p: Params) {
   const evs = fixture.events.filter(

@@ -22,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import { closeTo, type TestEvent } from '../helpers/random-events.js';
+import { rankError } from '../helpers/rank-error.js';
 
 let fx: QueryFixture;
 
@@ -93,17 +94,6 @@ function bruteValue(values: number[], agg: Agg): number | null {
   return Math.sqrt(m2 / n);
 }
 
-/** Distance from q to the rank interval [#(< x)/n, #(≤ x)/n] of x in sorted values. */
-function rankError(sorted: number[], x: number, q: number): number {
-  let lt = 0;
-  let le = 0;
-  for (const v of sorted) {
-    if (v < x) lt++;
-    if (v <= x) le++;
-  }
-  const n = sorted.length;
-  return q < lt / n ? lt / n - q : q > le / n ? q - le / n : 0;
-}
 
 const rankBound = (q: number, n: number) => (4 * Math.PI * Math.sqrt(q * (1 - q))) / 200 + 1 / n;
 
