@@ -39,7 +39,19 @@ const ROUTES: RouteSpec[] = [
   { name: 'funnel (ordered, 1h)', method: 'POST', path: '/query/funnel', body: { steps: ['page_view', 'click', 'add_to_cart', 'checkout', 'purchase'], window: '1h' } },
   { name: 'summary', method: 'GET', path: '/query/summary?columns=value' },
   { name: 'dashboard', method: 'GET', path: '/dashboard/metrics' },
+  { name: 'aggregate by users.country (enrichment)', method: 'POST', path: '/query/aggregate', body: { groupBy: ['users.country'] } },
+  { name: 'custom revenue_by_plan', method: 'POST', path: '/query/custom/revenue_by_plan', body: {} },
+  { name: 'export ndjson (limit 10k)', method: 'GET', path: '/query/export?format=ndjson&limit=10000' },
+  { name: 'export arrow (limit 10k)', method: 'GET', path: '/query/export?format=arrow&limit=10000' },
 ];
+
+/** An enrichment table for a fifth of the users, so the enrichment route has something to join. */
+async function upsertCountries(queryUrl: string): Promise<void> {
+  const countries = ['DE', 'FR', 'US', 'JP', 'BR'];
+  const rows = Array.from({ length: 20_000 }, (_, i) => ({ user_id: `user-${i * 5}`, country: countries[i % countries.length] }));
+  const res = await fetch(`${queryUrl}/enrichment/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key: 'user_id', rows }) });
+  if (res.status !== 200) throw new Error(`enrichment upsert failed: ${res.status} ${await res.text()}`);
+}
 
 function pct(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -51,6 +63,7 @@ const shards = (eng.line as { shards: number }).shards;
 try {
   console.log(`ingesting ${total.toLocaleString('en-US')} events into ${shards} shards…`);
   await ingestEvents(ingestUrl, { total });
+  await upsertCountries(queryUrl);
   const rows: Array<Record<string, string | number>> = [];
   for (const route of ROUTES) {
     const url = (route.port === 'ingest' ? ingestUrl : queryUrl) + route.path;
