@@ -46,9 +46,17 @@ export function makeQueryApp(ctx: EngineContext): Hono {
     const plan = parseAggregateRequest(await readJsonBody(c, ctx.config.maxBodyBytes), enrichmentCatalog(ctx));
     const partials = await fanOut(ctx, plan);
     const spec = { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };
-    const { rows } = await ctx.mergePool.merge({ kind: 'aggregate', spec, partials });
-    if (plan.window_ms) checkWindowSpan(rows, plan.window_ms);
-    return c.json({ results: rows, query_time_ms: performance.now() - started, timestamp: new Date().toISOString() });
+    if (plan.window_ms) {
+      const { rows } = await ctx.mergePool.merge({ kind: 'aggregate', spec, partials });
+      checkWindowSpan(rows, plan.window_ms);
+      return c.json({ results: rows, query_time_ms: performance.now() - started, timestamp: new Date().toISOString() });
+    }
+    // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
+    // otherwise be structured-cloned back to this thread and then stringified on it.
+    const merged = await ctx.mergePool.mergeToJson({ kind: 'aggregate', spec, partials });
+    const tail = JSON.stringify({ query_time_ms: performance.now() - started, timestamp: new Date().toISOString() }).slice(1);
+    c.header('content-type', 'application/json');
+    return c.body(`{"results":${merged.slice('{"rows":'.length, -1)},${tail}`);
   });
 
   registerWindowRoutes(app, ctx);
