@@ -17,6 +17,7 @@ from typing import Any
 
 import polars as pl
 
+from engine_polars._utils.ipc import read_ipc_body
 from engine_polars._utils.json_types import json_type
 from engine_polars.errors import BadFrame, BadPlan
 
@@ -86,12 +87,7 @@ def upsert_ipc(header_plan: object, body: bytes) -> dict[str, Any]:
     """The ``enrich_upsert`` op: ``plan = {table}``, body an Arrow IPC stream of the rows."""
     plan = _plan_object(header_plan, ("table",))
     table = table_name(plan.get("table"), "plan.table")
-    if not body:
-        raise BadFrame("enrich_upsert needs a body: an Arrow IPC stream of rows")
-    try:
-        rows = pl.read_ipc_stream(body)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise BadFrame(f"body is not a readable Arrow IPC stream: {exc}") from None
+    rows = read_ipc_body(body, "enrich_upsert", "rows")
     upserted, held = upsert(table, rows)
     return {"table": table, "upserted": upserted, "rows": held, "columns": list(column_names(table))}
 

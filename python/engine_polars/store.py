@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from engine_polars._utils.ipc import read_ipc_body
 from engine_polars.errors import BadFrame, names
 
 __all__ = ["DIMENSIONS", "EVENT_SCHEMA", "MAX_CHUNKS", "MEASURES", "EventStore"]
@@ -99,13 +100,7 @@ class EventStore:
 
 
 def _read_stream(ipc_bytes: bytes) -> pl.DataFrame:
-    if not ipc_bytes:
-        raise BadFrame("append needs a body: an Arrow IPC stream of events")
-    try:
-        batch = pl.read_ipc_stream(ipc_bytes)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        # ComputeError for a malformed message, OSError for a cut-short stream
-        raise BadFrame(f"body is not a readable Arrow IPC stream: {exc}") from None
+    batch = read_ipc_body(ipc_bytes, "append", "events")
     # One chunk per append, however many record batches the stream held: compaction and
     # scans count on chunks being appends.
     return batch.rechunk()

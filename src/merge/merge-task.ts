@@ -23,7 +23,12 @@ export function runMerge<K extends MergeKind>(task: MergeTask<K>): MergeOutput<K
  * main thread as one string instead of a structured clone of every row object, and the HTTP
  * thread never spends time in JSON.stringify for it.
  */
-export default function mergeTask(task: MergeTask & { asJson?: boolean }): unknown {
+export default function mergeTask(task: MergeTask & { asJson?: boolean; jsonField?: string }): unknown {
   const out = runMerge(task);
-  return task.asJson ? JSON.stringify(out) : out;
+  return task.asJson ? mergedJson(out, task.jsonField) : out;
+}
+
+/** JSON text of a merge output, or of one of its fields. */
+export function mergedJson(out: unknown, field?: string): string {
+  return JSON.stringify(field === undefined ? out : (out as Record<string, unknown>)[field]);
 }

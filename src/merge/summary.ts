@@ -38,19 +38,12 @@ export interface ColumnStats {
   p75: number | null;
 }
 
-export interface SummaryStats {
+/** The first column's stats at the top level (seed shape), with `count` meaning events. */
+export interface SummaryStats extends Omit<ColumnStats, 'count'> {
   /** Events matching the filter. */
   count: number;
   /** The column the top-level column fields describe (the first named). */
   column: string;
-  null_count: number;
-  mean: number | null;
-  stddev: number | null;
-  min: number | null;
-  max: number | null;
-  p25: number | null;
-  p50: number | null;
-  p75: number | null;
   /** Non-null values of `column`. */
   value_count: number;
   distinct_users: number;

@@ -7,13 +7,18 @@ import type { EngineContext } from '../engine-context.js';
 import type { QueryPlan } from './plan.js';
 import { unavailable } from '../router/http-error.js';
 
+/** A query needs every shard: 503 naming the first one that is down. */
+function requireAllReady(ctx: EngineContext): void {
+  const down = ctx.shards.find((s) => !s.isReady());
+  if (down) throw unavailable(`shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+}
+
 /**
  * Several plans, one round trip per shard (query_many). Returns, per plan, one partial per shard;
  * each partial is copied into its own buffer so it can be transferred to the merge pool.
  */
 export async function fanOutMany(ctx: EngineContext, plans: QueryPlan[]): Promise<Uint8Array[][]> {
-  const down = ctx.shards.find((s) => !s.isReady());
-  if (down) throw unavailable(`shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+  requireAllReady(ctx);
   const results = await Promise.all(ctx.shards.map((s) => s.queryMany(plans, ctx.config.queryTimeoutMs)));
   const perPlan: Uint8Array[][] = plans.map(() => []);
   for (const r of results) {
@@ -27,8 +32,7 @@ export async function fanOutMany(ctx: EngineContext, plans: QueryPlan[]): Promis
 }
 
 export async function fanOut(ctx: EngineContext, plan: QueryPlan): Promise<Uint8Array[]> {
-  const down = ctx.shards.find((s) => !s.isReady());
-  if (down) throw unavailable(`shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+  requireAllReady(ctx);
   const results = await Promise.all(ctx.shards.map((s) => s.query(plan, ctx.config.queryTimeoutMs)));
   return results.map((r) => r.ipc);
 }

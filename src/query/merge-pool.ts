@@ -6,7 +6,7 @@
  */
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
-import { runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
+import { mergedJson, runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
 import type { MergeKind } from '../merge/mergers.js';
 
 const INLINE_BYTES = 64 * 1024;
@@ -30,11 +30,15 @@ export class MergePool {
     return (await this.pool.run(task, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as MergeOutput<K>;
   }
 
-  /** Like `merge`, but answers the merged output as JSON text (serialized off the main thread). */
-  async mergeToJson<K extends MergeKind>(task: MergeTask<K>): Promise<string> {
+  /**
+   * Like `merge`, but answers the merged output (or its `field`) as JSON text, serialized off the
+   * main thread.
+   */
+  async mergeToJson<K extends MergeKind>(task: MergeTask<K>, field?: string): Promise<string> {
     const bytes = task.partials.reduce((n, p) => n + p.byteLength, 0);
-    if (bytes <= INLINE_BYTES) return JSON.stringify(runMerge(task));
-    return (await this.pool.run({ ...task, asJson: true }, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as string;
+    if (bytes <= INLINE_BYTES) return mergedJson(runMerge(task), field);
+    const job = field === undefined ? { ...task, asJson: true } : { ...task, asJson: true, jsonField: field };
+    return (await this.pool.run(job, { transferList: task.partials.map((p) => p.buffer as ArrayBuffer) })) as string;
   }
 
   async close(): Promise<void> {

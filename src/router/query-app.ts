@@ -53,10 +53,10 @@ export function makeQueryApp(ctx: EngineContext): Hono {
     }
     // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
     // otherwise be structured-cloned back to this thread and then stringified on it.
-    const merged = await ctx.mergePool.mergeToJson({ kind: 'aggregate', spec, partials });
+    const results = await ctx.mergePool.mergeToJson({ kind: 'aggregate', spec, partials }, 'rows');
     const tail = JSON.stringify({ query_time_ms: performance.now() - started, timestamp: new Date().toISOString() }).slice(1);
     c.header('content-type', 'application/json');
-    return c.body(`{"results":${merged.slice('{"rows":'.length, -1)},${tail}`);
+    return c.body(`{"results":${results},${tail}`);
   });
 
   registerWindowRoutes(app, ctx);

@@ -12,6 +12,8 @@ import io
 import polars as pl
 import pyarrow as pa
 
+from engine_polars.errors import BadFrame
+
 _PLAIN = {
     pa.large_string(): pa.string(),
     pa.string_view(): pa.string(),
@@ -36,3 +38,15 @@ def to_ipc_stream(df: pl.DataFrame) -> bytes:
         for batch in batches:
             writer.write_batch(batch)
     return sink.getvalue()
+
+
+def read_ipc_body(body: bytes, op: str, what: str) -> pl.DataFrame:
+    """The DataFrame in a request body that must be an Arrow IPC stream of ``what``;
+    :class:`BadFrame` when it is missing or unreadable."""
+    if not body:
+        raise BadFrame(f"{op} needs a body: an Arrow IPC stream of {what}")
+    try:
+        return pl.read_ipc_stream(body)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        # ComputeError for a malformed message, OSError for a cut-short stream
+        raise BadFrame(f"body is not a readable Arrow IPC stream: {exc}") from None
