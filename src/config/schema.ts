@@ -15,6 +15,34 @@ export interface EngineConfig {
   maxBatchEvents: number;
   maxBodyBytes: number;
   queryTimeoutMs: number;
+  /** Deepest JSON nesting accepted in any request body (arrays and objects). */
+  maxJsonDepth: number;
+  /** Largest serialized query plan sent to one shard, bytes. */
+  maxPlanBytes: number;
+  /** Most values in one filter list (`event_type`, `user_id`, a dimension's values). */
+  maxFilterValues: number;
+  /** Most `groupBy` keys of one query. */
+  maxGroupByKeys: number;
+  /** Most result cells (windows × groups, or groups) a shard may produce for one query. */
+  maxResultCells: number;
+  /** Largest JSON answer of a query, bytes. */
+  maxResponseBytes: number;
+  /** Queries one shard runs at once; more wait in its queue. */
+  shardQueryConcurrency: number;
+  /** Queries that may wait per shard; beyond that a query is answered 429. */
+  shardQueryQueue: number;
+  /** Time a client has to send a request's headers, ms. */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request, ms. */
+  requestTimeoutMs: number;
+  /** Idle time after which a keep-alive connection is closed, ms. */
+  keepAliveTimeoutMs: number;
+  /** Most open connections per port; the oldest idle one is closed to admit a new one. */
+  maxConnections: number;
+  /** Where each shard keeps its log and segments. */
+  dataDir: string;
+  /** `batch`: fsync once per sealed batch (group commit); `off`: never (unsafe, for benchmarks). */
+  fsync: 'batch' | 'off';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -58,6 +86,26 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
   maxBatchEvents: integer(1, 1_000_000),
   maxBodyBytes: integer(1024, 1024 ** 3),
   queryTimeoutMs: integer(10, 3_600_000),
+  maxJsonDepth: integer(2, 1000),
+  maxPlanBytes: integer(1024, 256 * 1024 * 1024),
+  maxFilterValues: integer(1, 10_000_000),
+  maxGroupByKeys: integer(1, 64),
+  maxResultCells: integer(1, 1_000_000_000),
+  maxResponseBytes: integer(1024, 2 ** 31),
+  shardQueryConcurrency: integer(1, 256),
+  shardQueryQueue: integer(0, 100_000),
+  headersTimeoutMs: integer(100, 3_600_000),
+  requestTimeoutMs: integer(100, 3_600_000),
+  keepAliveTimeoutMs: integer(100, 3_600_000),
+  maxConnections: integer(16, 1_000_000),
+  dataDir: (raw, key) => {
+    if (typeof raw !== 'string' || raw.length === 0) throw new ConfigError(key, `expected a directory path, got ${JSON.stringify(raw)}`);
+    return raw;
+  },
+  fsync: (raw, key) => {
+    if (raw !== 'batch' && raw !== 'off') throw new ConfigError(key, `expected "batch" or "off", got ${JSON.stringify(raw)}`);
+    return raw;
+  },
   logLevel: (raw, key) => {
     if (typeof raw !== 'string' || !(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(key, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
