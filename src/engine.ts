@@ -1,19 +1,17 @@
 /**
  * The engine: shards, rings, merge pool and the two HTTP servers, with an orderly start and stop.
  */
-import { createAdaptorServer } from '@hono/node-server';
-import { Hono } from 'hono';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { EngineConfig } from './config/schema.js';
 import type { EngineContext } from './engine-context.js';
-import { errorHandler } from './router/http-error.js';
+import { listen, type ConnectionCap } from './router/http-server.js';
 import { makeIngestApp } from './router/ingest-app.js';
 import { IngestMetrics } from './router/ingest-metrics.js';
 import { IngestWriter } from './router/ingest-writer.js';
-import { addOpsRoutes } from './router/ops-routes.js';
 import { makeQueryApp } from './router/query-app.js';
+import { makeRootApp } from './router/root-app.js';
 import { MergePool } from './query/merge-pool.js';
 import { EnrichmentTables } from './query/enrichment-catalog.js';
 import { ShardHandle } from './shards/shard-handle.js';
@@ -28,28 +26,6 @@ export interface StopReport {
   shards: Array<{ shard: number; events_received: number; rows_handed_to_polars: number; rows_held: number } | { shard: number; error: string }>;
 }
 
-function finishApp(app: Hono): Hono {
-  app.onError(errorHandler);
-  app.notFound((c) => c.json({ error: 'NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` }, 404));
-  return app;
-}
-
-async function listen(app: Hono, host: string, port: number): Promise<Server> {
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: host, port }) as Server;
-  // Keep idle connections longer than clients do (undici: 4 s; load balancers: 60 s), so a client
-  // never reuses a socket the server is closing at that moment (ECONNRESET on the next request).
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return server;
-}
-
 function urlOf(server: Server, host: string): string {
   const { port } = server.address() as AddressInfo;
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -57,7 +33,7 @@ function urlOf(server: Server, host: string): string {
 
 export class Engine {
   readonly ctx: EngineContext;
-  private servers: Server[] = [];
+  private listening: Array<{ server: Server; connections: ConnectionCap }> = [];
   private addresses: EngineAddresses | null = null;
   private stopped: Promise<StopReport> | null = null;
 
@@ -67,10 +43,15 @@ export class Engine {
       (_, shard) =>
         new ShardHandle({
           shard,
+          shards: config.shards,
           ringBytes: config.ringBytes,
           flushIntervalMs: config.flushIntervalMs,
           maxBatchRows: config.maxBatchRows,
           requestTimeoutMs: config.queryTimeoutMs,
+          queryConcurrency: config.shardQueryConcurrency,
+          queryQueue: config.shardQueryQueue,
+          dataDir: config.dataDir,
+          fsync: config.fsync,
           logger,
         }),
     );
@@ -100,20 +81,14 @@ export class Engine {
     const ingest = makeIngestApp(this.ctx);
     const query = makeQueryApp(this.ctx);
     if (config.ingestPort === config.queryPort && config.ingestPort !== 0) {
-      const both = new Hono();
-      both.route('/', ingest);
-      both.route('/', query);
-      addOpsRoutes(both, this.ctx);
-      const server = await listen(finishApp(both), config.host, config.ingestPort);
-      this.servers = [server];
-      this.addresses = { ingestUrl: urlOf(server, config.host), queryUrl: urlOf(server, config.host) };
+      const both = await listen(makeRootApp([ingest, query], this.ctx), config.host, config.ingestPort, config, logger);
+      this.listening = [both];
+      this.addresses = { ingestUrl: urlOf(both.server, config.host), queryUrl: urlOf(both.server, config.host) };
     } else {
-      addOpsRoutes(ingest, this.ctx);
-      addOpsRoutes(query, this.ctx);
-      const a = await listen(finishApp(ingest), config.host, config.ingestPort);
-      const b = await listen(finishApp(query), config.host, config.queryPort);
-      this.servers = [a, b];
-      this.addresses = { ingestUrl: urlOf(a, config.host), queryUrl: urlOf(b, config.host) };
+      const a = await listen(makeRootApp([ingest], this.ctx), config.host, config.ingestPort, config, logger);
+      const b = await listen(makeRootApp([query], this.ctx), config.host, config.queryPort, config, logger);
+      this.listening = [a, b];
+      this.addresses = { ingestUrl: urlOf(a.server, config.host), queryUrl: urlOf(b.server, config.host) };
     }
     logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
     return this.addresses;
@@ -148,7 +123,7 @@ export class Engine {
         }
       }),
     );
-    for (const server of this.servers) {
+    for (const { server } of this.listening) {
       server.close();
       server.closeAllConnections();
     }

@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ShardError } from '../shards/shard-errors.js';
+import { requestIdOf } from './request-id.js';
 
 export interface FieldError {
   index?: number;
@@ -43,18 +44,33 @@ function describe(e: FieldError): string {
   return `${e.index !== undefined ? `events[${e.index}].` : ''}${e.field}: ${e.reason}`;
 }
 
-/** Hono onError: HttpError → its status; ShardError → 503/504/400; anything else → 500. */
+/**
+ * Hono onError: HttpError → its status; ShardError → 503/504/400; anything else → 500. Every body
+ * carries `request_id` (the request-id middleware adds it to a branch that leaves it out).
+ */
 export function errorHandler(err: Error, c: Context): Response {
   if (err instanceof HttpError) {
     if (err.details?.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.details.retryAfterSeconds));
     // The unread rest of an oversized body is discarded by closing the connection after answering.
     if (err.details?.closeConnection) c.header('Connection', 'close');
-    return c.json({ error: err.code, message: err.message, ...(err.details?.errors ? { errors: err.details.errors } : {}) }, err.status);
+    return c.json(
+      { error: err.code, message: err.message, ...(err.details?.errors ? { errors: err.details.errors } : {}), request_id: requestIdOf(c) },
+      err.status,
+    );
   }
   if (err instanceof ShardError) {
     const status = err.code === 'SHARD_TIMEOUT' || err.code === 'POLARS_TIMEOUT' ? 504 : err.code === 'BAD_PLAN' ? 400 : 503;
     if (status === 503) c.header('Retry-After', '1');
     return c.json({ error: err.code, message: err.message }, status);
   }
-  return c.json({ error: 'INTERNAL', message: err.message }, 500);
+  return internalError(c);
+}
+
+/**
+ * A 500 never shows the internal message (it may carry paths, plans or data); the request id
+ * leads to it in the engine log, where the request-id middleware wrote the error with its stack.
+ */
+export function internalError(c: Context): Response {
+  const id = requestIdOf(c);
+  return c.json({ error: 'INTERNAL', message: `internal error; see the engine log for request ${id}`, request_id: id }, 500);
 }
