@@ -6,16 +6,20 @@ import { Hono } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, invalidEvents, unavailable, type FieldError } from './http-error.js';
-import { parseJson, readBodyText, requireContentType } from './read-body.js';
+import { jsonDepthExceeded } from './json-depth.js';
+import { parseJson, readBodyText, requireContentType, tooDeep } from './read-body.js';
 import { MAX_REPORTED_ERRORS, validateBatch, validateEvent } from './validate-event.js';
 
-function parseNdjson(text: string): { raws: unknown[]; errors: FieldError[] } {
+/** One event per line; a line nested deeper than `maxDepth` rejects the request before any parse. */
+function parseNdjson(text: string, maxDepth: number): { raws: unknown[]; errors: FieldError[] } {
   const raws: unknown[] = [];
   const errors: FieldError[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (line === '') continue;
+    const deep = jsonDepthExceeded(line, maxDepth);
+    if (deep >= 0) throw tooDeep(maxDepth, deep, { number: i + 1, index: raws.length });
     try {
       raws.push(JSON.parse(line));
     } catch (err) {
@@ -65,7 +69,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   app.post('/ingest', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/json']);
-    const body = parseJson(await readBodyText(c, config.maxBodyBytes));
+    const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
     const errors: FieldError[] = [];
     const event = validateEvent(body, Date.now(), errors);
     if (!event) {
@@ -80,7 +84,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   app.post('/ingest/batch', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/json']);
-    const body = parseJson(await readBodyText(c, config.maxBodyBytes));
+    const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
     let raws: unknown;
     if (Array.isArray(body)) raws = body;
     else if (typeof body === 'object' && body !== null) {
@@ -96,7 +100,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   app.post('/ingest/ndjson', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
-    const { raws, errors } = parseNdjson(await readBodyText(c, config.maxBodyBytes));
+    const { raws, errors } = parseNdjson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
     return c.json(store(raws, started, errors), 202);
   });
 

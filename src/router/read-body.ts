@@ -4,7 +4,8 @@
  */
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
-import { malformedJson, payloadTooLarge, unsupportedMediaType } from './http-error.js';
+import { badRequest, malformedJson, payloadTooLarge, unsupportedMediaType } from './http-error.js';
+import { jsonDepthExceeded } from './json-depth.js';
 
 export async function readBodyText(c: Context, limit: number): Promise<string> {
   const declared = Number(c.req.header('content-length'));
@@ -75,8 +76,25 @@ export function requireContentType(c: Context, accepted: string[]): void {
   if (!type || !accepted.includes(type)) throw unsupportedMediaType(accepted.join(' or '), raw);
 }
 
-export function parseJson(text: string): unknown {
+/** The default of the `maxJsonDepth` config key, for callers that do not pass theirs. */
+export const DEFAULT_MAX_JSON_DEPTH = 32;
+
+/** The 400 for a body (or, with `line`, one NDJSON line) nested deeper than `maxDepth`. */
+export function tooDeep(maxDepth: number, at: number, line?: { number: number; index: number }): Error {
+  const where = line ? `line ${line.number}, ` : '';
+  return badRequest(`body nests deeper than maxJsonDepth (${maxDepth})`, [
+    { ...(line ? { index: line.index } : {}), field: '(body)', reason: `${where}character ${at} opens nesting level ${maxDepth + 1}; at most ${maxDepth} levels of arrays/objects` },
+  ]);
+}
+
+/**
+ * Parses JSON text after checking its nesting depth on the text itself (see json-depth.ts), so
+ * no value deeper than `maxDepth` ever reaches code that walks it recursively.
+ */
+export function parseJson(text: string, maxDepth = DEFAULT_MAX_JSON_DEPTH): unknown {
   if (text.trim() === '') throw malformedJson('empty body');
+  const deep = jsonDepthExceeded(text, maxDepth);
+  if (deep >= 0) throw tooDeep(maxDepth, deep);
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -84,10 +102,13 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** JSON body of a query route: content type checked, size limited, parsed. Empty body → {}. */
-export async function readJsonBody(c: Context, limit: number): Promise<unknown> {
+/**
+ * JSON body of a query route: content type checked, size limited, depth limited, parsed.
+ * Empty body → {}. Pass `config.maxJsonDepth` as `maxDepth`.
+ */
+export async function readJsonBody(c: Context, limit: number, maxDepth = DEFAULT_MAX_JSON_DEPTH): Promise<unknown> {
   const text = await readBodyText(c, limit);
   if (text.trim() === '') return {};
   requireContentType(c, ['application/json']);
-  return parseJson(text);
+  return parseJson(text, maxDepth);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldError } from './http-error.js';
-import { validateBatch, validateEvent } from './validate-event.js';
+import { illFormedMetadataPath, parseTimestamp, validateBatch, validateEvent } from './validate-event.js';
 
 const ok = { event_type: 'click', user_id: 'u1', value: 2.5, timestamp: 1_700_000_000_000 };
 
@@ -34,7 +34,7 @@ describe('event validation', () => {
     [{ ...ok, value: 'abc' }, 'value', /finite number/],
     [{ ...ok, timestamp: 1.5 }, 'timestamp', /integer/],
     [{ ...ok, timestamp: 'yesterday' }, 'timestamp', /ISO-8601/],
-    [{ ...ok, timestamp: '2026-13-45T00:00:00Z' }, 'timestamp', /not a valid date/],
+    [{ ...ok, timestamp: '2026-13-45T00:00:00Z' }, 'timestamp', /not a real date: month 13/],
     [{ ...ok, metadata: [1, 2] }, 'metadata', /JSON object/],
     [{ ...ok, metadata: { big: 'x'.repeat(5000) } }, 'metadata', /exceeds 4096/],
     [{ ...ok, extra: 1 }, 'extra', /unknown field/],
@@ -55,6 +55,89 @@ describe('event validation', () => {
         { index: 5, field: 'user_id', reason: 'required' },
       ]);
       expect(result.total).toBe(2);
+    }
+  });
+});
+
+describe('well-formed Unicode', () => {
+  it.each([
+    [{ ...ok, event_type: 'a\ud800' }, 'event_type'],
+    [{ ...ok, user_id: 'a\ud800' }, 'user_id'],
+    [{ ...ok, user_id: 'a\udc00' }, 'user_id'],
+    [{ ...ok, user_id: '\udc00\ud800' }, 'user_id'],
+    [{ ...ok, metadata: { page: 'a\ud800' } }, 'metadata.page'],
+    [{ ...ok, metadata: { ['k\udc00']: 1 } }, 'metadata.k\\udc00'],
+    [{ ...ok, metadata: { a: { b: ['x', 'y\udc00'] } } }, 'metadata.a.b[1]'],
+  ])('rejects a lone surrogate in %j naming %s', (raw, field) => {
+    const errors = errorsOf(raw);
+    expect(errors, JSON.stringify(errors)).toEqual([{ field, reason: expect.stringMatching(/lone surrogate/) }]);
+  });
+
+  it('accepts surrogate pairs (emoji) and other non-ASCII text anywhere', () => {
+    const errors: FieldError[] = [];
+    const e = validateEvent({ ...ok, event_type: 'view 👀', user_id: 'ünï 😀', metadata: { 'kéy 🎉': ['ok 𝄞', { deep: 'ß' }] } }, 0, errors);
+    expect(errors).toEqual([]);
+    expect(e!.userId).toBe('ünï 😀');
+  });
+
+  it('finds an ill-formed string at any depth of metadata, first in document order', () => {
+    expect(illFormedMetadataPath({ a: 1, b: [true, null, { c: 'ok' }] })).toBeNull();
+    expect(illFormedMetadataPath({ a: 'x\ud800', b: 'y\ud800' })).toBe('metadata.a');
+    expect(illFormedMetadataPath({ a: [[['\udfff']]] })).toBe('metadata.a[0][0][0]');
+  });
+});
+
+describe('ISO-8601 timestamps', () => {
+  it.each([
+    ['2026-02-31', /day 31 of 2026-02/],
+    ['2026-02-29T00:00:00Z', /day 29 of 2026-02/],
+    ['2026-13-01', /month 13/],
+    ['2026-00-10', /month 00/],
+    ['2026-04-31T10:00:00Z', /day 31 of 2026-04/],
+    ['2026-01-00', /day 00/],
+    ['2026-02-28T25:00:00Z', /hour 25/],
+    ['2026-02-28T24:00:00Z', /hour 24/],
+    ['2026-02-28T10:60:00Z', /minute 60/],
+    ['2026-02-28T10:00:60Z', /second 60/],
+    ['2026-02-28T10:00:00+24:00', /UTC offset/],
+    ['2026-02-28T10:00:00+05:60', /UTC offset/],
+    ['0000-12-31T23:59:59Z', /outside years 0001–9999/],
+    ['2026-2-28', /ISO-8601/],
+    ['2026-02-28T10:00:00z', /ISO-8601/],
+  ])('rejects %s', (raw, reason) => {
+    const r = parseTimestamp(raw);
+    expect(typeof r, String(r)).toBe('string');
+    expect(r).toMatch(reason);
+    expect(errorsOf({ ...ok, timestamp: raw })).toEqual([{ field: 'timestamp', reason: r }]);
+  });
+
+  it.each([
+    ['2024-02-29', Date.UTC(2024, 1, 29)],
+    ['2000-02-29T12:00Z', Date.UTC(2000, 1, 29, 12)],
+    ['2026-03-01T00:00:00', Date.UTC(2026, 2, 1)],
+    ['2026-03-01 10:20:30.5', Date.UTC(2026, 2, 1, 10, 20, 30, 500)],
+    ['2026-03-01T10:20:30.123456789Z', Date.UTC(2026, 2, 1, 10, 20, 30, 123)],
+    ['2026-03-01T10:20:30+02:00', Date.UTC(2026, 2, 1, 8, 20, 30)],
+    ['2026-03-01T00:20:30-0530', Date.UTC(2026, 2, 1, 5, 50, 30)],
+    ['0001-01-01T00:00:00Z', -62135596800000],
+    ['9999-12-31T23:59:59.999Z', 253402300799999],
+  ])('reads %s (no zone → UTC)', (raw, expected) => {
+    expect(parseTimestamp(raw)).toBe(expected);
+  });
+
+  it('agrees with Date.parse on 2,000 random real instants with a zone', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const pad = (v: number, w = 2) => String(v).padStart(w, '0');
+    for (let i = 0; i < 2000; i++) {
+      const ms = rand(2 ** 31) * 1000 + rand(1000) + (rand(2) ? 1_000_000_000_000 : 0);
+      const d = new Date(ms);
+      const off = (rand(2) ? 1 : -1) * (rand(14) * 60 + rand(4) * 15);
+      const local = new Date(ms + off * 60_000);
+      const zone = off === 0 ? 'Z' : `${off < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
+      const text = `${pad(local.getUTCFullYear(), 4)}-${pad(local.getUTCMonth() + 1)}-${pad(local.getUTCDate())}T${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())}.${pad(local.getUTCMilliseconds(), 3)}${zone}`;
+      expect(parseTimestamp(text), text).toBe(d.getTime());
+      expect(parseTimestamp(text), text).toBe(Date.parse(text));
     }
   });
 });

@@ -2,9 +2,11 @@
  * Event validation: unknown JSON → an encodable event, or field errors. Pure.
  *
  * Rules (docs/API.md): event_type string 1–64 chars; user_id string 1–128 chars; timestamp
- * epoch-ms integer or ISO-8601 string (absent → receive time); value finite number or
- * null/absent; metadata a JSON object of at most 4 KiB serialized. Unknown fields are rejected
- * so nothing a client sends is dropped silently.
+ * epoch-ms integer or ISO-8601 string naming a real date and time (no zone → UTC; absent →
+ * receive time); value finite number or null/absent; metadata a JSON object of at most 4 KiB
+ * serialized. Every string, metadata keys and nested values included, is well-formed Unicode
+ * (a lone surrogate would be stored as U+FFFD and merge distinct users). Unknown fields are
+ * rejected so nothing a client sends is dropped silently.
  */
 import type { EncodableEvent } from '../shards/ring-record.js';
 import type { FieldError } from './http-error.js';
@@ -16,7 +18,8 @@ export const MAX_METADATA_BYTES = 4096;
 // Year 0001 .. 9999 in epoch ms: anything else is almost surely seconds/µs confusion or garbage.
 const MIN_TS = -62135596800000;
 const MAX_TS = 253402300799999;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+// Groups: year, month, day, hour, minute, second, fraction, zone (Z or ±hh[:]mm).
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 const encoder = new TextEncoder();
 // Event types repeat endlessly; caching their bytes saves an encode per event.
@@ -31,20 +34,69 @@ function encodeEventType(s: string): Uint8Array {
   return b;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function daysInMonth(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]!;
+}
+
+/** Days from 1970-01-01 to year-month-day (proleptic Gregorian; Howard Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/**
+ * An ISO-8601 string to epoch ms, checking every calendar field itself: `Date.parse` rolls
+ * `2026-02-31` over to March 3rd and reads a date-time without a zone as local time. Here a
+ * missing zone means UTC, and an impossible date or time is an error naming the part.
+ */
+function parseIsoTimestamp(raw: string): number | string {
+  const m = ISO_8601.exec(raw);
+  const shown = JSON.stringify(raw.slice(0, 40));
+  if (!m) return `expected epoch ms or an ISO-8601 string, got ${shown}`;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [hour, minute, second] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  if (month < 1 || month > 12) return `not a real date: month ${m[2]} in ${shown}`;
+  if (day < 1 || day > daysInMonth(year, month)) return `not a real date: day ${m[3]} of ${year}-${m[2]} in ${shown}`;
+  if (hour > 23) return `not a real time: hour ${m[4]} in ${shown} (00–23)`;
+  if (minute > 59) return `not a real time: minute ${m[5]} in ${shown} (00–59)`;
+  if (second > 59) return `not a real time: second ${m[6]} in ${shown} (00–59)`;
+  let offsetMinutes = 0;
+  const zone = m[8];
+  if (zone !== undefined && zone !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const [oh, om] = [Number(digits.slice(0, 2)), Number(digits.slice(2))];
+    if (oh > 23 || om > 59) return `not a real UTC offset: ${zone} in ${shown}`;
+    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  // Sub-millisecond digits are dropped (truncated), as Date.parse does.
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+  const epoch = ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + second * 1000 + ms;
+  if (epoch < MIN_TS || epoch > MAX_TS) return `${shown} is outside years 0001–9999 UTC`;
+  return epoch;
+}
+
+/**
+ * A timestamp (epoch-ms integer or ISO-8601 string) to epoch ms, or the reason it is not one.
+ * Also used by query filters (`from`, `to`).
+ */
 export function parseTimestamp(raw: unknown): number | string {
   if (typeof raw === 'number') {
     if (!Number.isInteger(raw)) return 'expected an integer number of epoch milliseconds';
     if (raw < MIN_TS || raw > MAX_TS) return `epoch milliseconds out of range (${raw})`;
     return raw;
   }
-  if (typeof raw === 'string') {
-    if (!ISO_8601.test(raw)) return `expected epoch ms or an ISO-8601 string, got ${JSON.stringify(raw.slice(0, 40))}`;
-    const ms = Date.parse(raw);
-    if (Number.isNaN(ms)) return `not a valid date: ${JSON.stringify(raw.slice(0, 40))}`;
-    return ms;
-  }
+  if (typeof raw === 'string') return parseIsoTimestamp(raw);
   return `expected epoch ms or an ISO-8601 string, got ${raw === null ? 'null' : typeof raw}`;
 }
+
+const LONE_SURROGATE = 'not well-formed Unicode (contains a lone surrogate)';
 
 function checkString(raw: unknown, field: string, max: number, errors: FieldError[], index: number | undefined): string | null {
   if (raw === undefined || raw === null) {
@@ -59,7 +111,34 @@ function checkString(raw: unknown, field: string, max: number, errors: FieldErro
     errors.push({ ...(index !== undefined ? { index } : {}), field, reason: `expected 1–${max} characters, got ${raw.length}` });
     return null;
   }
+  if (!raw.isWellFormed()) {
+    errors.push({ ...(index !== undefined ? { index } : {}), field, reason: LONE_SURROGATE });
+    return null;
+  }
   return raw;
+}
+
+/** The path of the first key or string value in `metadata` that is not well-formed, or null. */
+export function illFormedMetadataPath(metadata: object): string | null {
+  // Iterative: depth is bounded by maxJsonDepth before parsing, but this must not rely on it.
+  const stack: Array<[value: unknown, path: string]> = [[metadata, 'metadata']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (!value.isWellFormed()) return path;
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}[${i}]`]);
+    } else if (typeof value === 'object' && value !== null) {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!;
+        // A bad key is named escaped, so the message itself stays well-formed.
+        if (!key.isWellFormed()) return `${path}.${JSON.stringify(key).slice(1, -1)}`;
+        stack.push([(value as Record<string, unknown>)[key], `${path}.${key}`]);
+      }
+    }
+  }
+  return null;
 }
 
 /**
@@ -106,6 +185,9 @@ export function validateEvent(raw: unknown, receivedAt: number, errors: FieldErr
       metadata = encoder.encode(JSON.stringify(obj.metadata));
       if (metadata.length > MAX_METADATA_BYTES) {
         errors.push({ ...at, field: 'metadata', reason: `serialized size ${metadata.length} bytes exceeds ${MAX_METADATA_BYTES}` });
+      } else {
+        const bad = illFormedMetadataPath(obj.metadata);
+        if (bad !== null) errors.push({ ...at, field: bad, reason: LONE_SURROGATE });
       }
     }
   }
