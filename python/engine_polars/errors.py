@@ -30,9 +30,9 @@ class BadFrame(EngineError):
 class ProtocolError(BadFrame):
     """A frame could not be read off the stream.
 
-    ``fatal`` means the stream is out of step (a truncated frame or a nonsensical length prefix):
-    nothing after it can be trusted, so the process must stop. A non-fatal one (the header was
-    read whole but is not a JSON object) leaves the stream at the next frame.
+    ``fatal`` only for a frame cut short by the end of input: nothing follows it, so the process
+    stops. Every other one (a header that is not a JSON object, too deep, too long) was consumed
+    whole and leaves the stream at the next frame.
     """
 
     def __init__(self, message: str, *, fatal: bool) -> None:
@@ -40,10 +40,26 @@ class ProtocolError(BadFrame):
         self.fatal = fatal
 
 
+class FrameTooLarge(ProtocolError):
+    """A frame declared a header over ``maxFrameHeaderBytes`` (or a body that did not fit in
+    memory); its bytes were read and discarded, so the stream is at the next frame."""
+
+    code = "FRAME_TOO_LARGE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fatal=False)
+
+
 class BadPlan(EngineError):
     """A query plan is malformed or asks for something that does not exist."""
 
     code = "BAD_PLAN"
+
+
+class ResultTooLarge(EngineError):
+    """A plan's estimated result cells on this shard are over its ``max_cells``."""
+
+    code = "RESULT_TOO_LARGE"
 
 
 class UnknownOp(EngineError):

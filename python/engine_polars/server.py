@@ -1,8 +1,11 @@
 """The serving loop: frames in on stdin, one response frame out on stdout per request.
 
-Requests are answered in order, one at a time. An error in an op is answered as
-``{id, ok: false, code, message}`` and the loop goes on; only a stream that is out of step
-(a truncated frame, an absurd length) or a clean end of stdin ends it.
+Requests are answered in order, one at a time. No request can stop the loop: a failure while
+reading a frame (bad header, too deep, too long: the frame is consumed whole), while running an
+op or while encoding its reply is answered as ``{id, ok: false, code, message}`` (``id`` 0 when
+the frame's own ``id`` is unknown) and the loop goes on. Only the end of stdin (clean, or in the
+middle of a frame), a ``shutdown`` request, a closed stdout, ``KeyboardInterrupt`` and
+``SystemExit`` end it.
 """
 
 from __future__ import annotations
@@ -30,9 +33,18 @@ from engine_polars.store import EventStore
 
 __all__ = ["handle_frame", "main", "serve"]
 
+#: Answered when even an error reply cannot be encoded (e.g. out of memory): fixed bytes.
+_LAST_RESORT = b'"ok":false,"code":"INTERNAL","message":"the reply could not be encoded"}'
+
 
 def _error_frame(request_id: int, exc: EngineError) -> bytes:
-    return encode_frame({"id": request_id, "ok": False, "code": exc.code, "message": exc.message})
+    try:
+        return encode_frame({"id": request_id, "ok": False, "code": exc.code, "message": exc.message})
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # MemoryError, or a message that is not a str
+        head = b'{"id":' + str(request_id).encode("ascii") + b"," + _LAST_RESORT
+        return len(head).to_bytes(4, "little") + bytes(4) + head
 
 
 def _where(exc: BaseException) -> str:
@@ -44,7 +56,8 @@ def _where(exc: BaseException) -> str:
 
 
 def handle_frame(header: dict[str, Any], body: bytes, store: EventStore) -> tuple[bytes, Reply | None]:
-    """Answers one request; returns the response frame and, when the op succeeded, its reply."""
+    """Answers one request; returns the response frame and, when the op succeeded, its reply.
+    Never raises, except ``KeyboardInterrupt`` and ``SystemExit``."""
     request_id = header.get("id")
     if not is_integer(request_id):
         exc = BadFrame(f"header field `id` must be an integer; got {json_type(request_id)}")
@@ -59,16 +72,18 @@ def handle_frame(header: dict[str, Any], body: bytes, store: EventStore) -> tupl
         if handler is None:
             raise UnknownOp(unknown_name("op", op, OPS))
         reply = handler(header, body, store)
+        # Encoding is inside the try: a reply field that is not JSON (NaN, an odd type) or a body
+        # too big for memory is this request's failure, answered like any other.
         return encode_frame({"id": request_id, "ok": True, **reply.fields}, reply.body), reply
     except EngineError as exc:
-        log(f"{op} #{request_id} failed: {exc.code}: {exc.message}")
+        log(f"{op!r} #{request_id} failed: {exc.code}: {exc.message}")
         return _error_frame(request_id, exc), None
     except (KeyboardInterrupt, SystemExit):
         raise
-    except BaseException as exc:  # incl. a Rust panic (pyo3 `PanicException` is a BaseException):
-        # answer, log and keep serving; one bad request must not take the shard down
+    except BaseException as exc:  # incl. RecursionError, MemoryError and a Rust panic (pyo3
+        # `PanicException` is a BaseException): answer, log and keep serving
         error = internal_error(exc)
-        log(f"{op} #{request_id} failed: INTERNAL at {_where(exc)}: {error.message}")
+        log(f"{op!r} #{request_id} failed: INTERNAL at {_where(exc)}: {error.message}")
         return _error_frame(request_id, error), None
 
 
@@ -85,10 +100,20 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore | None = None) ->
         try:
             frame = read_frame(stdin)
         except ProtocolError as exc:
-            log(f"bad frame: {exc.message}{' (stream out of step; exiting)' if exc.fatal else ''}")
+            log(f"bad frame: {exc.code}: {exc.message}{' (end of input; exiting)' if exc.fatal else ''}")
             _send(stdout, _error_frame(0, exc))
             if exc.fatal:
                 return 1
+            continue
+        except (OSError, ValueError) as exc:  # stdin itself failed (EIO, closed): no more frames
+            log(f"stdin failed: {type(exc).__name__}: {exc}; exiting with {store.rows} rows")
+            return 1
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a bug in reading: answer it; every read consumed bytes
+            error = internal_error(exc)
+            log(f"reading a frame failed: INTERNAL at {_where(exc)}: {error.message}")
+            _send(stdout, _error_frame(0, error))
             continue
         if frame is None:
             log(f"stdin closed; exiting with {store.rows} rows")

@@ -267,3 +267,36 @@ def test_importing_the_package_does_not_import_polars() -> None:
     code = "import sys, engine_polars; print('polars' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], env=sidecar_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
     assert out.stdout.strip() == "False"
+
+
+def rows_and_pid(s: Sidecar, request_id: int) -> tuple[int, int]:
+    header, _ = s.request({"id": request_id, "op": "stats"})
+    return header["rows"], header["pid"]
+
+
+def test_survives_a_plan_nested_1500_deep_answering_bad_frame(sidecar: Sidecar) -> None:
+    sidecar.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(13), 30)))
+    before = rows_and_pid(sidecar, 2)
+    params = "[" * 1_500 + "]" * 1_500
+    head = ('{"id":3,"op":"query","plan":{"kind":"custom","name":"revenue_by_plan","params":{"x":' + params + "}}}").encode()
+    sidecar.send_raw(struct.pack("<II", len(head), 0) + head)
+    header, _ = sidecar.receive()
+    assert header == {"id": 0, "ok": False, "code": "BAD_FRAME", "message": "header nests deeper than 64 levels"}
+    assert rows_and_pid(sidecar, 4) == before == (30, sidecar.proc.pid)
+
+
+def test_skips_a_frame_over_the_header_limit_answering_frame_too_large(tmp_path: Path) -> None:
+    s = Sidecar(tmp_path, sidecar_env(ENGINE_MAX_FRAME_HEADER_BYTES="4096"))
+    try:
+        s.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(14), 12)))
+        plan = aggregate_plan([], user_ids=[f"user_{i}" for i in range(1_000)])
+        header, _ = s.request({"id": 2, "op": "query", "plan": plan})
+        assert header["ok"] is False and header["id"] == 0
+        assert header["code"] == "FRAME_TOO_LARGE"
+        assert header["message"].endswith("over the 4096-byte limit (`maxFrameHeaderBytes`); skipped the frame")
+        # a declared length far beyond the limit, with its bytes following: skipped the same way
+        s.send_raw(struct.pack("<II", 3_000_000, 5) + bytes(3_000_005))
+        assert s.receive()[0]["code"] == "FRAME_TOO_LARGE"
+        assert rows_and_pid(s, 3) == (12, s.proc.pid)
+    finally:
+        s.stop()
