@@ -4,8 +4,8 @@ import type { EngineConfig } from './config/schema.js';
 import type { IngestMetrics } from './router/ingest-metrics.js';
 import type { IngestWriter } from './router/ingest-writer.js';
 import type { ShardHandle } from './shards/shard-handle.js';
-import type { MergePool } from './query/merge-pool.js';
-import type { EnrichmentTables } from './query/enrichment-catalog.js';
+import type { MergePool } from './kinds/merge-pool.js';
+import type { EnrichmentTables } from './kinds/enrichment-catalog.js';
 
 export interface EngineContext {
   config: EngineConfig;

@@ -104,3 +104,17 @@ describe('aggregate merge of disjoint partials (grouped by the shard key)', () =
     expect(finishAggregate(mergeAggregateGroups(partials, 1, true), spec)).toEqual(finishAggregate(mergeAggregateGroups(partials, 1, false), spec));
   });
 });
+
+describe('float64 overflow', () => {
+  it('reports a sum beyond ±1.8e308 as "Infinity", never as a silent null', async () => {
+    const { finishMoments, momentsOf, reportable } = await import('./moments.js');
+    const big = momentsOf([1.7e308, 1.7e308, -1e300]);
+    const f = finishMoments(big);
+    expect(f.sum).toBe('Infinity');
+    expect(JSON.parse(JSON.stringify(f)).sum).toBe('Infinity');
+    expect(finishMoments(momentsOf([-1.7e308, -1.7e308])).sum).toBe('-Infinity');
+    expect(reportable(Infinity - Infinity)).toBe('NaN');
+    // Finite results are untouched.
+    expect(finishMoments(momentsOf([1, 2, 3])).sum).toBe(6);
+  });
+});

@@ -1,6 +1,6 @@
 /**
  * Aggregate partials → answer rows. Each shard's partial has one row per group with the event
- * count and per-metric moments (see src/query/plan.ts); groups are keyed by their key tuple and
+ * count and per-metric moments (see src/kinds/aggregate.ts); groups are keyed by their key tuple and
  * merged with Chan's formula.
  */
 import { emptyMoments, finishMoments, mergeMoments, type Moments } from './moments.js';

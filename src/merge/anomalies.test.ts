@@ -1,9 +1,8 @@
 import { Float64, Int32, Table, Utf8, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { mergeAnomalyEvents, mergeAnomalyMoments, stddevOf, usableGroups } from './anomalies.js';
+import { mergeAnomalyEvents, mergeAnomalyMoments, stddevOf, usableGroups, type GroupMomentsSpec } from './anomalies.js';
 import { momentsOf } from './moments.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
-import type { GroupMomentsSpec } from '../query/anomalies-request.js';
 
 interface Ev {
   timestamp: number;

@@ -3,7 +3,9 @@
  *
  * Phase `moments`: the shards' `aggregate` partials (moments of the column per group) are merged
  * with the aggregate merge (Chan's formula) into each group's mean and standard deviation,
- * sample (ddof = 1, pandas/polars' default) or population (ddof = 0).
+ * sample (ddof = 1, pandas/polars' default) or population (ddof = 0). For phase 2 each shard gets
+ * only the usable groups it holds, as an Arrow IPC body (`key` Utf8, `mean` Float64, `stddev`
+ * Float64): by user that is its own users, never every group of the engine.
  *
  * Phase `events`: each shard sends its top `limit` events by |z| (with the same moments) and its
  * count of all anomalies. The global top `limit` by |z| is among the union of the shards' top
@@ -15,7 +17,15 @@
 import { aggregateGroupsFromPartial, compareKeys, mergeAggregateGroups } from './aggregate.js';
 import { decodePartial, requireColumn } from './decode-partial.js';
 import { compareCodePoints } from './topn.js';
-import type { GroupMomentsSpec } from '../query/anomalies-request.js';
+import { Table, tableToIPC } from 'apache-arrow';
+import { float64Vector, utf8Vector } from './arrow-build.js';
+
+/** Mean and standard deviation of one usable group (stddev > 0), as phase 2 uses them. */
+export interface GroupMomentsSpec {
+  key: string | null;
+  mean: number;
+  stddev: number;
+}
 
 export interface AnomalyMomentsSpec {
   phase: 'moments';
@@ -156,7 +166,42 @@ export function mergeAnomalyEvents(spec: AnomalyEventsSpec, partials: Uint8Array
   return { anomalies, count };
 }
 
+/** The phase-2 body of one shard: the usable groups among `keys` as Arrow IPC (`key`, `mean`, `stddev`). */
+export function groupMomentsBody(usable: ReadonlyMap<string | null, GroupMomentsSpec>, keys: Iterable<string | null>): Uint8Array {
+  const picked: GroupMomentsSpec[] = [];
+  for (const k of keys) {
+    const g = usable.get(k);
+    if (g) picked.push(g);
+  }
+  const table = new Table({
+    key: utf8Vector(picked.map((g) => g.key)),
+    mean: float64Vector(picked.map((g) => g.mean)),
+    stddev: float64Vector(picked.map((g) => g.stddev)),
+  });
+  return tableToIPC(table, 'stream');
+}
+
+/** Phase 1 with the phase-2 bodies: every group's moments and, per shard, its usable groups. */
+export interface AnomalyMomentsOut {
+  groups: AnomalyGroupMoments[];
+  /** Usable groups (≥ 2 values, stddev > 0) over all shards. */
+  usable: number;
+  /** Per shard, in shard order: the Arrow IPC body of its usable groups. */
+  bodies: Uint8Array[];
+}
+
+export function mergeAnomalyMomentsWithBodies(spec: AnomalyMomentsSpec, partials: Uint8Array[]): AnomalyMomentsOut {
+  const groups = mergeAnomalyMoments(spec, partials);
+  const usable = new Map(usableGroups(groups).map((g) => [g.key, g]));
+  const bodies = partials.map((ipc) => {
+    if (spec.groupBy === null) return groupMomentsBody(usable, [null]);
+    const p = decodePartial(ipc);
+    return groupMomentsBody(usable, requireColumn(p, spec.groupBy).map((k) => (k === null ? null : String(k))));
+  });
+  return { groups, usable: usable.size, bodies };
+}
+
 /** Merge-pool entry for both phases. */
-export function mergeAnomaliesTask(spec: AnomaliesSpec, partials: Uint8Array[]): AnomalyGroupMoments[] | AnomalyEvents {
-  return spec.phase === 'moments' ? mergeAnomalyMoments(spec, partials) : mergeAnomalyEvents(spec, partials);
+export function mergeAnomaliesTask(spec: AnomaliesSpec, partials: Uint8Array[]): AnomalyMomentsOut | AnomalyEvents {
+  return spec.phase === 'moments' ? mergeAnomalyMomentsWithBodies(spec, partials) : mergeAnomalyEvents(spec, partials);
 }

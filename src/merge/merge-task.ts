@@ -3,15 +3,15 @@
  * Stateless and CPU-bound (a by-user aggregate can carry hundreds of thousands of groups), so it
  * runs in the merge pool instead of on the main thread that serves HTTP.
  */
-import { MERGERS, type MergeKind } from './mergers.js';
+import { MERGERS, type MergeKind, type MergeOutput, type MergeSpec } from './mergers.js';
+
+export type { MergeOutput };
 
 export interface MergeTask<K extends MergeKind = MergeKind> {
   kind: K;
-  spec: Parameters<(typeof MERGERS)[K]>[0];
+  spec: MergeSpec<K>;
   partials: Uint8Array[];
 }
-
-export type MergeOutput<K extends MergeKind = MergeKind> = ReturnType<(typeof MERGERS)[K]>;
 
 export function runMerge<K extends MergeKind>(task: MergeTask<K>): MergeOutput<K> {
   const merge = MERGERS[task.kind] as (spec: unknown, partials: Uint8Array[]) => MergeOutput<K>;

@@ -36,3 +36,5 @@ export const MERGERS = {
 } satisfies Record<string, Merger>;
 
 export type MergeKind = keyof typeof MERGERS;
+export type MergeSpec<K extends MergeKind> = Parameters<(typeof MERGERS)[K]>[0];
+export type MergeOutput<K extends MergeKind = MergeKind> = ReturnType<(typeof MERGERS)[K]>;

@@ -15,14 +15,26 @@ export interface Moments {
   m2: number;
 }
 
+/**
+ * A float64 sum of finite values can overflow (two values near 1.8e308 add up to Infinity), and
+ * JSON has no Infinity: `JSON.stringify` would silently write null. Such results are reported as
+ * the strings "Infinity" / "-Infinity" ("NaN" for ∞ − ∞) instead, as docs/API.md says.
+ */
+export type NonFinite = 'Infinity' | '-Infinity' | 'NaN';
+
+/** `x`, or its name when it is not finite (see NonFinite). */
+export function reportable(x: number): number | NonFinite {
+  return Number.isFinite(x) ? x : (String(x) as NonFinite);
+}
+
 export interface FinishedMoments {
   count: number;
-  sum: number | null;
-  mean: number | null;
+  sum: number | NonFinite | null;
+  mean: number | NonFinite | null;
   min: number | null;
   max: number | null;
   /** Population standard deviation (ddof = 0). */
-  stddev: number | null;
+  stddev: number | NonFinite | null;
 }
 
 export function emptyMoments(): Moments {
@@ -65,5 +77,5 @@ export function momentsOf(values: Iterable<number | null>): Moments {
 
 export function finishMoments(m: Moments): FinishedMoments {
   if (m.count === 0) return { count: 0, sum: null, mean: null, min: null, max: null, stddev: null };
-  return { count: m.count, sum: m.sum, mean: m.mean, min: m.min, max: m.max, stddev: Math.sqrt(Math.max(0, m.m2) / m.count) };
+  return { count: m.count, sum: reportable(m.sum), mean: reportable(m.mean), min: m.min, max: m.max, stddev: reportable(Math.sqrt(Math.max(0, m.m2) / m.count)) };
 }

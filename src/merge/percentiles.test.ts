@@ -3,7 +3,7 @@ import { Float64, Int32, Table, Utf8, tableToIPC, vectorFromArray } from 'apache
 import { describe, expect, it } from 'vitest';
 import { exactQuantile, mergePercentilesTask, type PercentilesSpec } from './percentiles.js';
 import { digestFromValues, mergeDigests, quantile } from './tdigest.js';
-import { parsePercentileList, percentileKey } from '../query/percentiles-request.js';
+import { percentileKey } from './percentiles.js';
 import { rng } from '../../test/helpers/random-events.js';
 
 const DELTA = 200;
@@ -150,14 +150,6 @@ describe('percentile keys', () => {
     expect([0.5, 0.95, 0.99, 0.995, 0.999, 0.001, 0.145, 0, 1, 0.25].map(percentileKey)).toEqual([
       'p50', 'p95', 'p99', 'p99.5', 'p99.9', 'p0.1', 'p14.5', 'p0', 'p100', 'p25',
     ]);
-  });
-
-  it('collapses duplicates and rejects values outside [0, 1]', () => {
-    expect(parsePercentileList('0.5,0.50,0.99,0.995')).toEqual([0.5, 0.99, 0.995]);
-    expect(() => parsePercentileList('0.5,1.5')).toThrow(/percentiles/);
-    expect(() => parsePercentileList('-0.1')).toThrow(/percentiles/);
-    expect(() => parsePercentileList('abc')).toThrow(/percentiles/);
-    expect(() => parsePercentileList('0.5,,0.9')).toThrow(/percentiles/);
   });
 });
 

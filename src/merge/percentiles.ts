@@ -1,5 +1,5 @@
 /**
- * Percentile merges (GET /query/percentiles; schemas in src/query/percentiles-request.ts).
+ * Percentile merges (GET /query/percentiles; schemas in src/kinds/percentiles.ts).
  *
  * Digest mode: every shard sends, per group, its t-digest's centroids (built exactly like
  * `digestFromValues`); the merge rebuilds one digest per shard and group and merges them with

@@ -99,8 +99,8 @@ describe('summary merge', () => {
       expect(stats.last_timestamp).toBe(match.length ? Math.max(...match.map((e) => e.ts)) : null);
       expect(stats.min).toBe(sorted.length ? sorted[0] : null);
       expect(stats.max).toBe(sorted.length ? sorted[sorted.length - 1] : null);
-      expect(closeTo(stats.mean, mean)).toBe(true);
-      expect(closeTo(stats.stddev, stddev, 1e-8)).toBe(true);
+      expect(closeTo(stats.mean as number | null, mean)).toBe(true);
+      expect(closeTo(stats.stddev as number | null, stddev, 1e-8)).toBe(true);
       expect(stats.columns.value).toEqual({
         count: stats.value_count, null_count: stats.null_count, mean: stats.mean, stddev: stats.stddev,
         min: stats.min, max: stats.max, p25: stats.p25, p50: stats.p50, p75: stats.p75,

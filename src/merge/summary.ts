@@ -1,6 +1,6 @@
 /**
  * Summary merge (GET /query/summary; the plans and partial schema are in
- * src/query/summary-request.ts). The partials arrive plan-major: `shards` summary partials, then
+ * src/kinds/summary.ts). The partials arrive plan-major: `shards` summary partials, then
  * `shards` event-type partials (aggregate by `event_type`), then `shards` digest partials per
  * column.
  *
@@ -12,7 +12,7 @@
  * - p25/p50/p75: the shards' t-digests merged with `mergeDigests` (error: docs/TDIGEST.md).
  */
 import { decodePartial, requireColumn, type DecodedPartial } from './decode-partial.js';
-import { emptyMoments, finishMoments, mergeMoments, type Moments } from './moments.js';
+import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergePercentiles } from './percentiles.js';
 
 /** The quartiles every summary reports. */
@@ -28,9 +28,9 @@ export interface ColumnStats {
   /** Non-null values of the column among the matching events. */
   count: number;
   null_count: number;
-  mean: number | null;
+  mean: number | NonFinite | null;
   /** Population standard deviation (ddof 0). */
-  stddev: number | null;
+  stddev: number | NonFinite | null;
   min: number | null;
   max: number | null;
   p25: number | null;

@@ -1,9 +1,8 @@
 import { Float64, Int32, Table, Utf8, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { compareCodePoints, mergeTopNTask, type TopNSpec } from './topn.js';
+import { compareCodePoints, mergeTopNTask, type TopNAgg, type TopNSpec } from './topn.js';
 import { momentsOf } from './moments.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
-import type { TopNAgg } from '../query/topn-request.js';
 
 interface Row {
   key: string | null;

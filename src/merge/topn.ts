@@ -1,6 +1,6 @@
 /**
  * Top-N merge: every shard's `topn` partial (one row per group: event count and the metric's
- * moments, see src/query/topn-request.ts) → the global top `n`.
+ * moments, see src/kinds/topn.ts) → the global top `n`.
  *
  * Groups are combined by key with the aggregate merge (Chan's formula for the moments), then
  * scored and ranked. The same code is exact in both plan modes:
@@ -14,7 +14,12 @@
  */
 import { aggregateGroupsFromPartial, mergeAggregateGroups, type AggregateGroup } from './aggregate.js';
 import { decodePartial } from './decode-partial.js';
-import type { TopNAgg, TopNOrder } from '../query/topn-request.js';
+import { reportable } from './moments.js';
+
+export const TOPN_AGGS = ['sum', 'count', 'mean', 'max'] as const;
+export type TopNAgg = (typeof TOPN_AGGS)[number];
+export const TOPN_ORDERS = ['desc', 'asc'] as const;
+export type TopNOrder = (typeof TOPN_ORDERS)[number];
 
 export interface TopNSpec {
   groupBy: string;
@@ -70,7 +75,7 @@ export function rankTopN(groups: AggregateGroup[], spec: TopNSpec): TopNRow[] {
   const sign = spec.order === 'desc' ? -1 : 1;
   scored.sort((a, b) => (a.score !== b.score ? sign * (a.score < b.score ? -1 : 1) : compareCodePoints(a.key, b.key)));
   const name = topNScoreName(spec);
-  return scored.slice(0, spec.n).map((s) => ({ [spec.groupBy]: s.key, [name]: s.score, count: s.count }));
+  return scored.slice(0, spec.n).map((s) => ({ [spec.groupBy]: s.key, [name]: reportable(s.score), count: s.count }));
 }
 
 /** Merge-pool entry: partials (Arrow IPC, one per shard) → `{results}`. */

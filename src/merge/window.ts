@@ -1,13 +1,13 @@
 /**
  * Window partials → answer rows. Every shard returns per (pane, group) the event count and the
  * metric's moments, and for percentiles the pane's t-digest centroids (schema in
- * src/query/window-request.ts). Panes are `slide` long and aligned to the epoch, so a window
+ * src/kinds/window.ts). Panes are `slide` long and aligned to the epoch, so a window
  * [w, w + size) is exactly the panes w, w + slide, …, w + size − slide: moments are merged with
  * Chan's formula (exact up to rounding) and digests with Dunning's merge over every centroid of
  * the window's panes on every shard (one merge, not a chain, so no digest is compressed twice).
  */
 import { requireColumn, decodePartial, type DecodedPartial } from './decode-partial.js';
-import { emptyMoments, finishMoments, mergeMoments, type Moments } from './moments.js';
+import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergeDigests, quantile, type Digest } from './tdigest.js';
 import { compareKeys } from './aggregate.js';
 
@@ -131,7 +131,7 @@ export function finishWindows(panes: WindowPane[], spec: WindowSpec): WindowAnsw
   return { rows, windowsSpanned };
 }
 
-function aggregateValue(m: Moments, panes: WindowPane[], aggFunc: WindowAggFunc, q: number | undefined): number | null {
+function aggregateValue(m: Moments, panes: WindowPane[], aggFunc: WindowAggFunc, q: number | undefined): number | NonFinite | null {
   if (q !== undefined) {
     if (panes.length === 0) return null;
     const v = quantile(mergeDigests(panes.map(paneDigest)), q);

@@ -1,73 +1,78 @@
 /**
- * The analytics API (default port 3001). Every answer carries `query_time_ms` and `timestamp`.
- * Each query kind registers its routes from its own file in src/router/routes/.
+ * The analytics API (default port 3001): one loop over the query kinds (src/kinds/registry.ts)
+ * gives every kind the same envelope — read the input (JSON body bounded by maxBodyBytes and
+ * maxJsonDepth, or the query string), validate it with the kind's schema, check the enrichment
+ * columns it names, run it with a runtime bounded by queryTimeoutMs, and answer JSON with
+ * `query_time_ms` and `timestamp` (bounded by maxResponseBytes) or the kind's stream. Errors are
+ * thrown and rendered by the one `onError` (http-error.ts). Enrichment management routes are
+ * added beside the kinds (routes/enrichment.ts).
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import type { z } from 'zod';
 import type { EngineContext } from '../engine-context.js';
-import { parseAggregateRequest } from '../query/aggregate-request.js';
-import type { EnrichmentCatalog } from '../query/dimensions.js';
-import { fanOut } from '../query/fanout.js';
-import { MAX_WINDOWS, tooManyWindows } from '../query/window-request.js';
+import { serializeAnswer } from '../kinds/answer.js';
+import { EnrichmentTables } from '../kinds/enrichment-catalog.js';
+import { isStreamAnswer, type QueryKind } from '../kinds/kind.js';
+import type { RequestLimits } from '../kinds/limits.js';
+import { parseWith, queryParams } from '../kinds/parse-request.js';
+import { KINDS } from '../kinds/registry.js';
+import { checkDimensions, makeRuntime, type QueryServices } from '../kinds/runtime.js';
 import { readJsonBody } from './read-body.js';
-import { registerAnomaliesRoutes } from './routes/anomalies.js';
-import { registerCustomRoutes } from './routes/custom.js';
-import { registerDashboardRoutes } from './routes/dashboard.js';
+import { requestLog } from './request-id.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
-import { registerExportRoutes } from './routes/export.js';
-import { registerFunnelRoutes } from './routes/funnel.js';
-import { registerPercentilesRoutes } from './routes/percentiles.js';
-import { registerSummaryRoutes } from './routes/summary.js';
-import { registerTopNRoutes } from './routes/topn.js';
-import { registerWindowRoutes } from './routes/window.js';
 
-/** The enrichment catalog, once the enrichment routes put one on the context. */
-function enrichmentCatalog(ctx: EngineContext): EnrichmentCatalog | undefined {
-  return (ctx as EngineContext & { enrichment?: EnrichmentCatalog }).enrichment;
+function limitsOf(ctx: EngineContext): RequestLimits {
+  const c = ctx.config;
+  return {
+    maxFilterValues: c.maxFilterValues,
+    maxGroupByKeys: c.maxGroupByKeys,
+    maxResultCells: c.maxResultCells,
+    maxPlanBytes: c.maxPlanBytes,
+    maxResponseBytes: c.maxResponseBytes,
+    maxJsonDepth: c.maxJsonDepth,
+    queryTimeoutMs: c.queryTimeoutMs,
+  };
 }
 
-/** Each shard checked its own data range; the union of the ranges may still span too many windows. */
-function checkWindowSpan(rows: Array<Record<string, unknown>>, windowMs: number): void {
-  let first = Infinity;
-  let last = -Infinity;
-  for (const r of rows) {
-    const w = r.window_start as number;
-    if (w < first) first = w;
-    if (w > last) last = w;
-  }
-  const n = rows.length === 0 ? 0 : Math.round((last - first) / windowMs) + 1;
-  if (n > MAX_WINDOWS) throw tooManyWindows(n, windowMs, windowMs, 'the data range');
+function servicesOf(ctx: EngineContext): QueryServices {
+  ctx.enrichment ??= new EnrichmentTables();
+  return {
+    shards: ctx.shards,
+    mergePool: ctx.mergePool,
+    limits: limitsOf(ctx),
+    catalog: ctx.enrichment,
+    logger: ctx.logger,
+    ingestion: () => {
+      const s = ctx.metrics.snapshot();
+      return { total_events: Number(s.total_events), throughput_per_second: Number(s.throughput_per_second), rejected_events: Number(s.rejected_events), buffered: ctx.writer.buffered() };
+    },
+  };
+}
+
+/** The kind's request from the HTTP input, validated by its schema (built on first use). */
+async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context, ctx: EngineContext): Promise<unknown> {
+  const { config } = ctx;
+  const raw = kind.input === 'body' ? await readJsonBody(c, config.maxBodyBytes, config.maxJsonDepth) : kind.input === 'query' ? queryParams(c.req.url) : {};
+  return parseWith(schema(), raw);
 }
 
 export function makeQueryApp(ctx: EngineContext): Hono {
   const app = new Hono();
-
-  app.post('/query/aggregate', async (c) => {
-    const started = performance.now();
-    const plan = parseAggregateRequest(await readJsonBody(c, ctx.config.maxBodyBytes), enrichmentCatalog(ctx));
-    const partials = await fanOut(ctx, plan);
-    const spec = { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };
-    if (plan.window_ms) {
-      const { rows } = await ctx.mergePool.merge({ kind: 'aggregate', spec, partials });
-      checkWindowSpan(rows, plan.window_ms);
-      return c.json({ results: rows, query_time_ms: performance.now() - started, timestamp: new Date().toISOString() });
-    }
-    // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
-    // otherwise be structured-cloned back to this thread and then stringified on it.
-    const results = await ctx.mergePool.mergeToJson({ kind: 'aggregate', spec, partials }, 'rows');
-    const tail = JSON.stringify({ query_time_ms: performance.now() - started, timestamp: new Date().toISOString() }).slice(1);
-    c.header('content-type', 'application/json');
-    return c.body(`{"results":${results},${tail}`);
-  });
-
-  registerWindowRoutes(app, ctx);
-  registerPercentilesRoutes(app, ctx);
-  registerTopNRoutes(app, ctx);
-  registerAnomaliesRoutes(app, ctx);
-  registerFunnelRoutes(app, ctx);
-  registerSummaryRoutes(app, ctx);
+  let services: QueryServices | null = null;
+  for (const kind of KINDS) {
+    let schema: z.ZodType | null = null;
+    const schemaOf = () => (schema ??= kind.schema(limitsOf(ctx)));
+    app.on(kind.method, kind.path, async (c) => {
+      const started = performance.now();
+      services ??= servicesOf(ctx);
+      const req = await readRequest(kind, schemaOf, c, ctx);
+      if (kind.dimensions) checkDimensions(kind.dimensions(req), services.catalog);
+      const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: requestLog(c) });
+      const answer = await kind.run(req, rt);
+      if (isStreamAnswer(answer)) return c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' });
+      return c.body(serializeAnswer(answer, started, ctx.config.maxResponseBytes), 200, { 'content-type': 'application/json' });
+    });
+  }
   registerEnrichmentRoutes(app, ctx);
-  registerCustomRoutes(app, ctx);
-  registerExportRoutes(app, ctx);
-  registerDashboardRoutes(app, ctx);
   return app;
 }

@@ -18,7 +18,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { tableFromIPC } from 'apache-arrow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportCounters } from '../../src/router/routes/export.js';
+import { exportCounters } from '../../src/kinds/export.js';
 import { postJson } from '../helpers/engine-harness.js';
 import { startQueryFixture, type QueryFixture } from '../helpers/query-fixture.js';
 import type { TestEvent } from '../helpers/random-events.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
 import { encodeShardRows } from './enrichment.js';
 import { shardForUser } from '../route-hash.js';
-import { parseEnrichmentUpsert } from '../../query/enrichment-request.js';
+import { parseEnrichmentUpsert } from './enrichment-request.js';
 import { rng } from '../../../test/helpers/random-events.js';
 
 const SAMPLES = ['DE', '', 'ünïcode ✓', '😀 emoji', 'a,b', null, 'x'.repeat(1024)];

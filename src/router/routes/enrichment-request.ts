@@ -8,24 +8,19 @@
  * and booleans as their JSON text, as `metadata.<key>` does). Rows of one request with the same
  * user_id: the last one wins.
  */
-import { badRequest, type FieldError } from '../router/http-error.js';
-import { MAX_USER_ID_CHARS } from '../router/validate-event.js';
-import { requireFields } from './request-fields.js';
+import { BUILTIN } from '../../kinds/limits.js';
+import { badRequest, type FieldError } from '../http-error.js';
+import { MAX_USER_ID_CHARS } from '../validate-event.js';
 
 export const ENRICHMENT_MAX_ROWS = 100_000;
-/** Columns per table besides `user_id`. */
-export const ENRICHMENT_MAX_COLUMNS = 64;
+/** Columns per table besides `user_id` (the polars side enforces the same limit). */
+export const ENRICHMENT_MAX_COLUMNS = BUILTIN.enrichmentMaxColumns;
 export const ENRICHMENT_MAX_TABLES = 64;
 export const ENRICHMENT_MAX_VALUE_CHARS = 1024;
 export const ENRICHMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 /** Table names that would read like (or shadow) an event column or a built-in dimension. */
 export const RESERVED_TABLE_NAMES = ['metadata', 'event_type', 'user_id', 'timestamp', 'value', 'window'];
 const MAX_REPORTED = 20;
-
-/** Not a query plan: enrichment is managed with the `enrich_*` shard ops, never through `query`. */
-export interface EnrichmentPlan {
-  kind: 'enrichment';
-}
 
 export interface EnrichmentUpsert {
   table: string;
@@ -43,6 +38,17 @@ export function parseTableName(raw: string, field = 'table'): string {
     throw badRequest(`\`${field}\`: ${JSON.stringify(raw)} is reserved; reserved names: ${RESERVED_TABLE_NAMES.join(', ')}`, [{ field, reason: 'reserved name' }]);
   }
   return raw;
+}
+
+/** The body as an object with only `allowed` keys. */
+function requireFields(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('body must be a JSON object', [{ field: '(body)', reason: 'expected an object' }]);
+  }
+  for (const key of Object.keys(body)) {
+    if (!allowed.includes(key)) throw badRequest(`unknown field \`${key}\`; allowed: ${allowed.join(', ')}`, [{ field: key, reason: 'unknown field' }]);
+  }
+  return body as Record<string, unknown>;
 }
 
 function describe(v: unknown): string {

@@ -2,27 +2,71 @@
  * GET /query/export: streams the matching events, shard by shard, page by page, as NDJSON or an
  * Arrow IPC stream, with chunked transfer.
  *
+ * Query parameters: `format` (ndjson | arrow), `limit` (most events in all), `pageSize`
+ * (exportMinPage..exportMaxPage, default 50,000), and the common filter: `from`, `to`,
+ * `event_type`, `user_id`.
+ *
  * Memory stays flat: the body is a pull-based ReadableStream (high-water mark 0), so the next
- * page is asked of a shard only when the previous one has been handed to the socket, and
- * @hono/node-server waits for `drain` before reading again. At most one page (≤ pageSize rows)
- * is held at a time, whatever the export's size. Each page is a query plan like any other, so
- * the shard drains its ring before answering it.
+ * page is asked of a shard only when the previous one has been handed to the socket. At most one
+ * page is held at a time, whatever the export's size. Each page is a query plan like any other
+ * (the shard drains its ring before answering it) with its own `queryTimeoutMs`.
  *
  * Errors before the first byte (bad parameters, a shard not ready, the first page failing) are
  * ordinary JSON errors. A failure after the body started aborts the connection, so a client sees
  * a truncated transfer (no final chunk), never a silently short export.
+ *
+ * Partial (python/engine_polars/ops/export.py): one page of events, columns as stored:
+ * `timestamp` Int64, `event_type` Utf8, `user_id` Utf8, `value` Float64 (nullable), `metadata`
+ * Utf8 (nullable), in (timestamp, arrival) order. Pages are keyed, not offset: `after` =
+ * (timestamp of the last event returned, events at exactly that timestamp returned so far).
  */
-import type { Hono } from 'hono';
-import type { EngineContext } from '../../engine-context.js';
-import type { ExportPageOut } from '../../merge/export.js';
-import { ARROW_EOS } from '../../merge/export.js';
-import { exportPagePlan, parseExportRequest, type ExportCursor, type ExportRequest } from '../../query/export-request.js';
-import { unavailable } from '../http-error.js';
+import { z } from 'zod';
+import { ARROW_EOS, type ExportPageOut } from '../merge/export.js';
+import { defineKind, type KindRuntime } from './kind.js';
+import { BUILTIN, type RequestLimits } from './limits.js';
+import { fromQueryNumber, queryFilter, queryFilterFields, type PlanFilter } from './schemas.js';
 
+export const EXPORT_FORMATS = ['ndjson', 'arrow'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export const EXPORT_DEFAULT_PAGE = 50_000;
 const CONTENT_TYPES = { ndjson: 'application/x-ndjson', arrow: 'application/vnd.apache.arrow.stream' } as const;
+
+export interface ExportCursor {
+  timestamp: number;
+  /** Events at exactly `timestamp` already returned. */
+  skip: number;
+}
+
+export interface ExportPlan {
+  kind: 'export';
+  filter: PlanFilter;
+  limit: number;
+  after: ExportCursor | null;
+}
+
+export interface ExportRequest {
+  format: ExportFormat;
+  filter: PlanFilter;
+  /** Most events in the whole export; null for all. */
+  limit: number | null;
+  pageSize: number;
+}
 
 /** Counters for tests and stats: exports started, pages fetched, rows streamed, largest page. */
 export const exportCounters = { exports: 0, pages: 0, rows: 0, largestPage: 0 };
+
+function schema(limits: RequestLimits) {
+  return z
+    .strictObject({
+      format: z.enum(EXPORT_FORMATS).optional(),
+      limit: fromQueryNumber(z.int().min(1).max(Number.MAX_SAFE_INTEGER)).optional(),
+      pageSize: fromQueryNumber(z.int().min(BUILTIN.exportMinPage).max(BUILTIN.exportMaxPage)).optional(),
+      ...queryFilterFields(limits),
+    })
+    .transform(
+      (q, ctx): ExportRequest => ({ format: q.format ?? 'ndjson', filter: queryFilter(q, ctx), limit: q.limit ?? null, pageSize: q.pageSize ?? EXPORT_DEFAULT_PAGE }),
+    );
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
@@ -36,18 +80,20 @@ class ExportPager {
   schema: Uint8Array | null = null;
 
   constructor(
-    private readonly ctx: EngineContext,
+    private readonly rt: KindRuntime,
     private readonly req: ExportRequest,
   ) {}
 
   async next(): Promise<ExportPageOut | null> {
-    const { ctx, req } = this;
-    while (this.shard < ctx.shards.length) {
+    const { rt, req } = this;
+    while (this.shard < rt.shardCount) {
       const remaining = req.limit === null ? Infinity : req.limit - this.sent;
       if (remaining <= 0) return null;
       const limit = Math.min(req.pageSize, remaining);
-      const { ipc } = await ctx.shards[this.shard]!.query(exportPagePlan(req, this.cursor, limit), ctx.config.queryTimeoutMs);
-      const page = (await ctx.mergePool.merge({ kind: 'export', spec: { format: req.format }, partials: [ipc] })) as ExportPageOut;
+      const deadline = Date.now() + rt.limits.queryTimeoutMs;
+      const plan: ExportPlan = { kind: 'export', filter: req.filter, limit, after: this.cursor };
+      const ipc = await rt.queryShard(this.shard, plan, deadline);
+      const page = await rt.merge('export', { format: req.format }, [ipc], deadline);
       exportCounters.pages++;
       exportCounters.rows += page.rows;
       exportCounters.largestPage = Math.max(exportCounters.largestPage, page.rows);
@@ -64,25 +110,29 @@ class ExportPager {
         const carried = this.cursor !== null && page.lastRun === page.rows && this.cursor.timestamp === page.last ? this.cursor.skip : 0;
         this.cursor = { timestamp: page.last!, skip: page.lastRun + carried };
       }
-      ctx.logger.debug({ shard: this.shard, rows: page.rows, sent: this.sent }, 'export page');
+      rt.logger.debug({ shard: this.shard, rows: page.rows, sent: this.sent }, 'export page');
       if (page.rows > 0 || page.schema) return page;
     }
     return null;
   }
 }
 
-export function registerExportRoutes(app: Hono, ctx: EngineContext): void {
-  app.get('/query/export', async (c) => {
-    const req = parseExportRequest(c.req.url);
-    const down = ctx.shards.find((s) => !s.isReady());
-    if (down) throw unavailable(`shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+export default defineKind<ExportRequest>({
+  name: 'export',
+  method: 'GET',
+  path: '/query/export',
+  input: 'query',
+  summary: 'Streams the matching events as NDJSON or an Arrow IPC stream',
+  schema,
+  async run(req, rt) {
+    rt.requireAllReady();
     exportCounters.exports++;
-    const pager = new ExportPager(ctx, req);
+    const pager = new ExportPager(rt, req);
     // The first page is fetched before answering, so its failure is a proper error response.
     let pending: ExportPageOut | null = await pager.next();
     let schemaSent = false;
     let done = false;
-    const body = new ReadableStream<Uint8Array>(
+    const stream = new ReadableStream<Uint8Array>(
       {
         async pull(controller) {
           try {
@@ -106,7 +156,7 @@ export function registerExportRoutes(app: Hono, ctx: EngineContext): void {
               }
             }
           } catch (err) {
-            ctx.logger.warn({ err }, 'export aborted after the response started');
+            rt.logger.warn({ err }, 'export aborted after the response started');
             done = true;
             controller.error(err);
           }
@@ -117,6 +167,6 @@ export function registerExportRoutes(app: Hono, ctx: EngineContext): void {
       },
       { highWaterMark: 0 },
     );
-    return c.body(body, 200, { 'content-type': CONTENT_TYPES[req.format], 'cache-control': 'no-store' });
-  });
-}
+    return { stream, contentType: CONTENT_TYPES[req.format] };
+  },
+});

@@ -5,7 +5,10 @@
  * before any fan-out. The rows themselves live only in the polars processes (in memory: not
  * durable yet).
  */
-import type { EnrichmentCatalog } from './dimensions.js';
+/** Known enrichment tables and their columns: queries check `<table>.<column>` against it. */
+export interface EnrichmentCatalog {
+  hasColumn(table: string, column: string): boolean;
+}
 
 export interface EnrichmentTableInfo {
   table: string;

@@ -1,0 +1,96 @@
+/**
+ * POST /query/aggregate: event count and per-metric moments per group.
+ *
+ * Request (seed shape `{groupBy: [...], metrics: [...]}`): `groupBy` — at most `maxGroupByKeys`
+ * of `event_type`, `user_id`, `metadata.<key>`, `<table>.<column>` and `window` (the tumbling
+ * event-time window of `windowSize`, see windows.ts); `metrics` (default `["value"]`); `filter`.
+ *
+ * Answer: `{results: [row]}`, a row per group: the keys (`window` → `window_start`,
+ * `window_end`), `count` (events), and per metric m `m_count` (non-null values), `m_sum`,
+ * `m_mean`, `m_min`, `m_max`, `m_stddev` (population), sorted by keys. No groupBy → one row.
+ *
+ * Partial (python/engine_polars/ops/aggregate.py), one row per group: the keys (Utf8; `window`
+ * → `window_start` Int64), `count` Int64, and per metric `<m>__count` Int64, `<m>__sum|min|max|
+ * mean|m2` Float64 (null when `<m>__count` is 0). Merged by key with Chan's formula
+ * (src/merge/aggregate.ts).
+ */
+import { z } from 'zod';
+import { defineKind, type KindRuntime } from './kind.js';
+import type { RequestLimits } from './limits.js';
+import { boundedList, dimension, duration, filterDimensionFields, filterSchema, measure, type PlanFilter } from './schemas.js';
+import { checkFilterSpan } from './windows.js';
+
+export interface AggregatePlan {
+  kind: 'aggregate';
+  filter: PlanFilter;
+  /** Dimensions and `window`. */
+  group_by: string[];
+  metrics: string[];
+  /** With a `window` group key: the tumbling window size in ms. */
+  window_ms?: number;
+  /** A shard whose estimated result cells exceed this answers RESULT_TOO_LARGE. */
+  max_cells?: number;
+}
+
+const groupKey = z.union([z.literal('window'), dimension]);
+
+function oneOrMany<T extends z.ZodType>(item: T, max: number, limitKey: string) {
+  return z.union([item.transform((v) => [v]), boundedList(item, max, limitKey, 0)]);
+}
+
+function distinct(list: string[], field: string, ctx: z.RefinementCtx): void {
+  list.forEach((v, i) => {
+    if (list.indexOf(v) !== i) ctx.addIssue({ code: 'custom', path: [field, i], message: `duplicate entry ${JSON.stringify(v)}` });
+  });
+}
+
+function schema(limits: RequestLimits) {
+  return z
+    .strictObject({
+      groupBy: oneOrMany(groupKey, limits.maxGroupByKeys, 'maxGroupByKeys').nullish(),
+      metrics: oneOrMany(measure, 8, 'metrics').nullish(),
+      filter: filterSchema(limits),
+      windowSize: duration.nullish(),
+    })
+    .transform((b, ctx): AggregatePlan => {
+      const groupBy = b.groupBy ?? [];
+      const metrics = b.metrics ?? ['value'];
+      distinct(groupBy, 'groupBy', ctx);
+      distinct(metrics, 'metrics', ctx);
+      const plan: AggregatePlan = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells };
+      const hasWindow = groupBy.includes('window');
+      if (b.windowSize != null && !hasWindow) ctx.addIssue({ code: 'custom', path: ['windowSize'], message: 'needs a `window` entry in `groupBy`' });
+      if (hasWindow) {
+        if (b.windowSize == null) ctx.addIssue({ code: 'custom', path: ['windowSize'], message: 'required with a `window` group key (e.g. "1h")' });
+        else {
+          plan.window_ms = b.windowSize;
+          checkFilterSpan(b.filter, b.windowSize, b.windowSize, ctx);
+        }
+      }
+      return plan;
+    });
+}
+
+/** The merge spec of an aggregate plan. */
+export function aggregateSpec(plan: AggregatePlan) {
+  return { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };
+}
+
+export default defineKind<AggregatePlan>({
+  name: 'aggregate',
+  method: 'POST',
+  path: '/query/aggregate',
+  input: 'body',
+  summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
+  schema,
+  dimensions: (plan) => [
+    ...plan.group_by.filter((k) => k !== 'window').map((k): [string, string] => ['groupBy', k]),
+    ...filterDimensionFields(plan.filter),
+  ],
+  async run(plan: AggregatePlan, rt: KindRuntime) {
+    const partials = await rt.fanOut(plan);
+    // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
+    // otherwise be structured-cloned back to this thread and then stringified on it.
+    return { results: await rt.mergeJson('aggregate', aggregateSpec(plan), partials, 'rows') };
+  },
+});

@@ -1,0 +1,86 @@
+/**
+ * What a query kind is: one declarative module (route, request schema, how it runs, the answer's
+ * shape in its TSDoc), listed once in `./registry.ts`. The analytics app (src/router/query-app.ts)
+ * loops over that list and gives every kind the same envelope: input reading, schema validation,
+ * the enrichment-catalog check of the dimensions it names, `query_time_ms` and `timestamp`, the
+ * answer-size bound and errors. Kinds know nothing of HTTP: they throw RequestError / ShardError.
+ */
+import type { z } from 'zod';
+import type { Logger } from 'pino';
+import type { MergeKind, MergeOutput, MergeSpec } from '../merge/mergers.js';
+import type { RequestLimits } from './limits.js';
+import type { QueryPlan } from './plans.js';
+import type { CustomListResult } from '../shards/protocol.js';
+
+export type Method = 'GET' | 'POST' | 'DELETE';
+
+/** JSON text produced elsewhere (e.g. serialized in the merge pool), spliced into the answer as is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
+/** A streamed answer (export): content type and a pull-based body. */
+export interface StreamAnswer {
+  stream: ReadableStream<Uint8Array>;
+  contentType: string;
+}
+
+/** A kind's answer: the JSON object without the envelope's fields, or a stream. */
+export type Answer = Record<string, unknown> | StreamAnswer;
+
+export function isStreamAnswer(a: Answer): a is StreamAnswer {
+  return a.stream instanceof ReadableStream;
+}
+
+/** Ingestion figures the dashboard shows (the router's metrics). */
+export interface IngestionSummary {
+  total_events: number;
+  throughput_per_second: number;
+  rejected_events: number;
+  buffered: number;
+}
+
+/** What a kind can do while it runs one request. Built per request by the app loop. */
+export interface KindRuntime {
+  readonly limits: RequestLimits;
+  readonly shardCount: number;
+  /** Path parameters (`/query/custom/:name` → `{name}`). */
+  readonly params: Readonly<Record<string, string>>;
+  readonly logger: Logger;
+  /** Epoch ms after which the request has timed out; fan-outs and merges get the rest. */
+  readonly deadline: number;
+  /** One plan to every shard (each may get its own body); one partial per shard, in shard order. */
+  fanOut(plan: QueryPlan, bodies?: ReadonlyArray<Uint8Array | undefined>): Promise<Uint8Array[]>;
+  /** Several plans in one round trip per shard; per plan, one partial per shard. */
+  fanOutMany(plans: QueryPlan[]): Promise<Uint8Array[][]>;
+  /** One plan to one shard (paged export: each page gets its own `deadline`). */
+  queryShard(shard: number, plan: QueryPlan, deadline?: number): Promise<Uint8Array>;
+  /** Throws ShardError (503) unless every shard is ready. */
+  requireAllReady(): void;
+  merge<K extends MergeKind>(kind: K, spec: MergeSpec<K>, partials: Uint8Array[], deadline?: number): Promise<MergeOutput<K>>;
+  /** Merges and serializes off the main thread: the answer (or its `field`) as JSON text. */
+  mergeJson<K extends MergeKind>(kind: K, spec: MergeSpec<K>, partials: Uint8Array[], field?: string): Promise<JsonText>;
+  customPlugins(): Promise<CustomListResult>;
+  ingestion(): IngestionSummary;
+}
+
+export interface QueryKind<Req = any> {
+  /** Stable name (logs, metrics label, OpenAPI operationId). */
+  name: string;
+  method: Method;
+  path: string;
+  /** Where the request is read from: a JSON body, the query string, or nothing. */
+  input: 'body' | 'query' | 'none';
+  /** One line for docs and OpenAPI. */
+  summary: string;
+  /** The request schema, built once per engine from the configured bounds. */
+  schema(limits: RequestLimits): z.ZodType<Req>;
+  /** Dimensions the request names as [field, name], checked against the enrichment catalog. */
+  dimensions?(req: Req): Array<[field: string, name: string]>;
+  run(req: Req, rt: KindRuntime): Promise<Answer>;
+}
+
+/** Identity with inference: `defineKind({...})` checks a module against QueryKind<Req>. */
+export function defineKind<Req>(kind: QueryKind<Req>): QueryKind<Req> {
+  return kind;
+}

@@ -1,0 +1,66 @@
+/**
+ * The stateless merge pool (piscina). Shards are plain worker threads because they are
+ * long-lived actors with a drain loop and state; merging partials is the opposite (stateless,
+ * bursty CPU), which is what piscina is for. Small merges run inline: a thread hop costs more
+ * than merging a few rows.
+ *
+ * Every pooled merge is bounded: it is aborted at the request's deadline (piscina terminates the
+ * worker running it, so its CPU stops) and each worker has a heap limit (a merge that would take
+ * more fails alone instead of the engine).
+ */
+import { Piscina } from 'piscina';
+import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
+import { mergedJson, runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
+import type { MergeKind } from '../merge/mergers.js';
+import { timedOut } from './request-error.js';
+
+const INLINE_BYTES = 64 * 1024;
+/** Heap of one merge worker: a by-user merge of 10 M events' partials needs a few hundred MB. */
+export const MERGE_WORKER_HEAP_MB = 2048;
+
+export class MergePool {
+  private readonly pool: Piscina;
+
+  constructor(threads: number) {
+    this.pool = new Piscina({
+      filename: WORKER_BOOT_URL.href,
+      workerData: { entry: workerEntry('../merge/merge-task.ts') },
+      minThreads: 1,
+      maxThreads: Math.max(1, threads),
+      idleTimeout: 60_000,
+      resourceLimits: { maxOldGenerationSizeMb: MERGE_WORKER_HEAP_MB },
+    });
+  }
+
+  /** Merges `task`'s partials; a pooled merge still running at `deadline` (epoch ms) is aborted. */
+  async merge<K extends MergeKind>(task: MergeTask<K>, deadline = Infinity): Promise<MergeOutput<K>> {
+    if (bytesOf(task) <= INLINE_BYTES) return runMerge(task);
+    return (await this.run(task, deadline)) as MergeOutput<K>;
+  }
+
+  /** Like `merge`, but answers the merged output (or its `field`) as JSON text, serialized off the main thread. */
+  async mergeToJson<K extends MergeKind>(task: MergeTask<K>, field?: string, deadline = Infinity): Promise<string> {
+    if (bytesOf(task) <= INLINE_BYTES) return mergedJson(runMerge(task), field);
+    const job = field === undefined ? { ...task, asJson: true } : { ...task, asJson: true, jsonField: field };
+    return (await this.run(job, deadline)) as string;
+  }
+
+  private async run(job: MergeTask & { asJson?: boolean; jsonField?: string }, deadline: number): Promise<unknown> {
+    const ms = Math.max(1, Math.min(deadline - Date.now(), 2 ** 31 - 1));
+    const signal = Number.isFinite(deadline) ? AbortSignal.timeout(ms) : undefined;
+    try {
+      return await this.pool.run(job, { transferList: job.partials.map((p) => p.buffer as ArrayBuffer), ...(signal ? { signal } : {}) });
+    } catch (err) {
+      if (signal?.aborted) throw timedOut(`merging ${job.kind} partials`, ms);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+function bytesOf(task: MergeTask): number {
+  return task.partials.reduce((n, p) => n + p.byteLength, 0);
+}

@@ -1,0 +1,72 @@
+/**
+ * The per-request runtime a kind runs with (KindRuntime), made from the engine's query services.
+ * The router builds the services once and a runtime per request.
+ */
+import type { Logger } from 'pino';
+import type { ShardHandle } from '../shards/shard-handle.js';
+import type { CustomListResult } from '../shards/protocol.js';
+import type { EnrichmentCatalog } from './enrichment-catalog.js';
+import { fanOut, fanOutMany, queryShard, requireAllReady } from './fanout.js';
+import { JsonText, type IngestionSummary, type KindRuntime } from './kind.js';
+import type { RequestLimits } from './limits.js';
+import type { MergePool } from './merge-pool.js';
+import { invalidField } from './request-error.js';
+import { isTableColumn } from './schemas.js';
+
+export interface QueryServices {
+  readonly shards: readonly ShardHandle[];
+  readonly mergePool: MergePool;
+  readonly limits: RequestLimits;
+  readonly catalog: EnrichmentCatalog;
+  readonly logger: Logger;
+  ingestion(): IngestionSummary;
+}
+
+const plugins = new WeakMap<readonly ShardHandle[], Promise<CustomListResult>>();
+
+/** The plugin list, asked of shard 0 once per engine (plugins load once per process); a failed ask is not cached. */
+function pluginList(svc: QueryServices): Promise<CustomListResult> {
+  let p = plugins.get(svc.shards);
+  if (!p) {
+    const shard = svc.shards[0];
+    if (!shard) return Promise.resolve({ plugins: [], errors: [] });
+    requireAllReady([shard]);
+    p = shard.customList(svc.limits.queryTimeoutMs);
+    plugins.set(svc.shards, p);
+    p.then(
+      (list) => {
+        for (const e of list.errors) svc.logger.warn({ module: e.module }, `custom plugin not loaded: ${e.message}`);
+      },
+      () => plugins.delete(svc.shards),
+    );
+  }
+  return p;
+}
+
+/** 400 for a `<table>.<column>` the enrichment catalog does not know. */
+export function checkDimensions(pairs: Array<[field: string, name: string]>, catalog: EnrichmentCatalog): void {
+  for (const [field, name] of pairs) {
+    if (!isTableColumn(name)) continue;
+    const [table, column] = name.split('.') as [string, string];
+    if (!catalog.hasColumn(table, column)) throw invalidField(field, `unknown enrichment column ${JSON.stringify(name)} (see GET /enrichment)`);
+  }
+}
+
+export function makeRuntime(svc: QueryServices, opts: { deadline: number; params: Record<string, string>; logger: Logger }): KindRuntime {
+  const { deadline } = opts;
+  return {
+    limits: svc.limits,
+    shardCount: svc.shards.length,
+    params: opts.params,
+    logger: opts.logger,
+    deadline,
+    fanOut: (plan, bodies) => fanOut(svc, plan, deadline, bodies),
+    fanOutMany: (plans) => fanOutMany(svc, plans, deadline),
+    queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at),
+    requireAllReady: () => requireAllReady(svc.shards),
+    merge: (kind, spec, partials, at = deadline) => svc.mergePool.merge({ kind, spec, partials }, at),
+    mergeJson: async (kind, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson({ kind, spec, partials }, field, deadline)),
+    customPlugins: () => pluginList(svc),
+    ingestion: () => svc.ingestion(),
+  };
+}
