@@ -2,7 +2,7 @@
  * Writes a validated batch into the shard rings, all or nothing.
  *
  * Every event is routed and encoded into a per-shard staging buffer first; only when every
- * target ring has room for its whole share (and every target shard is ready) is anything pushed.
+ * target ring has room for its whole share (and every target shard accepts writes) is anything pushed.
  * The main thread is the only producer, and a consumer only ever frees space, so room checked
  * here is still there when we push a moment later.
  */
@@ -61,8 +61,10 @@ export class IngestWriter {
       const s = this.staging[i]!;
       if (s.records === 0) continue;
       const shard = this.shards[i]!;
-      if (!shard.isReady()) {
-        throw unavailable(`shard ${i} is not ready${shard.failure() ? `: ${shard.failure()!.message}` : ''}; nothing of this request was stored`, 5);
+      // A restoring shard still takes writes: it drains, seals and logs them, and they reach
+      // its new polars process with the replay. Only a failed or stopped shard refuses.
+      if (!shard.acceptsWrites()) {
+        throw unavailable(`shard ${i} is not accepting events${shard.failure() ? `: ${shard.failure()!.message}` : ''}; nothing of this request was stored`, 5);
       }
       if (shard.ring.freeBytes() < s.length) {
         throw overloaded(

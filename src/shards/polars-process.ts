@@ -1,37 +1,72 @@
 /**
- * Worker side: one long-lived Python polars process (`python -m engine_polars`), spoken to over
- * stdin/stdout frames (sidecar-protocol.ts). Requests are answered in order; each has a timeout,
- * and if the process dies every pending request is rejected at once, so nothing hangs.
+ * Worker side: one Python polars process (`python -m engine_polars`), spoken to over
+ * stdin/stdout frames (sidecar-protocol.ts). It answers requests one at a time, in order.
+ *
+ * Every request has a time limit, and a request that misses it gets the process killed
+ * (SIGKILL): polars cannot cancel a running computation in-process (a background `collect`
+ * ran to completion after `cancel()`), and an answer that never comes means the stream is no
+ * use anyway. Two kinds of limit:
+ * - `timeoutMs`, a busy-time limit, counted from when the request reaches the head of the queue
+ *   (when the answer before it arrived), so a replay that queues many appends, or an append
+ *   behind a long query, is not taken for a hang. Appends, enrichment ops, stats, ping.
+ * - `deadline`, an absolute time by which the answer must be in, whether the request is still
+ *   queued behind another or running: a query nobody waits for must not use the CPU later.
+ * When the process exits, every request still waiting is rejected at once (POLARS_DIED, saying
+ * why when we killed it), so nothing hangs. The owner (polars-supervisor.ts) restores it.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FrameReader, encodeFrame, type SidecarOp } from './sidecar-protocol.js';
-import { ShardError, polarsDied, polarsTimeout, type ShardErrorCode } from './shard-errors.js';
+import { FrameReader, encodeFrameHead, type SidecarOp } from './sidecar-protocol.js';
+import { ShardError, planTooLarge, polarsDied, polarsTimeout, type ShardErrorCode } from './shard-errors.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
 const PYTHON_PATH = join(ROOT, 'python');
 
+/** The polars side refuses a longer header (config/limits.json, read by both languages). */
+export const MAX_FRAME_HEADER_BYTES: number = (JSON.parse(readFileSync(join(ROOT, 'config', 'limits.json'), 'utf8')) as { maxFrameHeaderBytes: number })
+  .maxFrameHeaderBytes;
+
 /** Sidecar error codes kept as they are (the rest become POLARS_ERROR): the router maps them. */
-const PASSED_THROUGH = new Set(['BAD_PLAN', 'CUSTOM_BAD_PARAMS', 'CUSTOM_FAILED', 'CUSTOM_BAD_RESULT']);
+const PASSED_THROUGH = new Set<string>(['BAD_PLAN', 'RESULT_TOO_LARGE', 'CUSTOM_BAD_PARAMS', 'CUSTOM_FAILED', 'CUSTOM_BAD_RESULT']);
 
 export interface PolarsReply {
   header: Record<string, unknown>;
   body: Uint8Array;
 }
 
+export interface PolarsRequestOptions {
+  /** Busy-time limit, ms, from when the request reaches the head of the queue (default: the process's). */
+  timeoutMs?: number;
+  /** Absolute deadline on the `performance.now()` clock; replaces the busy-time limit. */
+  deadline?: number;
+}
+
 interface Pending {
   op: SidecarOp;
   resolve: (r: PolarsReply) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timeoutMs: number | undefined;
+  sentAt: number;
+  deadline: number | undefined;
+  deadlineTimer: NodeJS.Timeout | undefined;
+}
+
+export interface PolarsExit {
+  error: ShardError;
+  /** the op whose time limit ran out, when that is why we killed the process */
+  timedOut: SidecarOp | null;
+  /** how long the process lived, ms */
+  livedMs: number;
 }
 
 export interface PolarsProcessOptions {
   shard: number;
+  /** default busy-time limit, ms */
   timeoutMs: number;
-  onExit: (error: ShardError) => void;
+  onExit: (exit: PolarsExit) => void;
   onStderr: (line: string) => void;
 }
 
@@ -39,9 +74,14 @@ export class PolarsProcess {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly reader = new FrameReader();
   private readonly pending = new Map<number, Pending>();
+  private readonly startedAt = performance.now();
   private nextId = 1;
+  private headTimer: NodeJS.Timeout | undefined;
   private exited: ShardError | null = null;
+  private killedFor: { reason: string; timedOut: SidecarOp | null } | null = null;
   private stopping = false;
+  /** resolves when the process has exited and its pipes are closed */
+  readonly closed: Promise<void>;
 
   constructor(private readonly options: PolarsProcessOptions) {
     this.child = spawn(PYTHON_BIN, ['-m', 'engine_polars'], {
@@ -55,8 +95,16 @@ export class PolarsProcess {
       errTail = lines.pop() ?? '';
       for (const line of lines) if (line.trim()) this.options.onStderr(line);
     });
-    this.child.on('error', (err) => this.fail(`spawn failed: ${err.message}`));
-    this.child.on('close', (code, signal) => this.fail(signal ? `signal ${signal}` : `code ${code}`));
+    this.closed = new Promise<void>((resolve) => {
+      this.child.on('error', (err) => {
+        this.fail(`spawn failed: ${err.message}`);
+        resolve();
+      });
+      this.child.on('close', (code, signal) => {
+        this.fail(signal ? `signal ${signal}` : `code ${code}`);
+        resolve();
+      });
+    });
     // A write to a dead process raises EPIPE on stdin; the exit handler reports it.
     this.child.stdin.on('error', () => undefined);
   }
@@ -65,42 +113,90 @@ export class PolarsProcess {
     return this.child.pid;
   }
 
+  /** Running and not being killed: requests are accepted. */
   get alive(): boolean {
-    return this.exited === null;
+    return this.exited === null && this.killedFor === null;
   }
 
-  request(op: SidecarOp, plan?: unknown, body?: Uint8Array, timeoutMs = this.options.timeoutMs): Promise<PolarsReply> {
+  /** Requests sent and not answered yet. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
+  request(op: SidecarOp, plan?: unknown, body?: Uint8Array, opts: PolarsRequestOptions = {}): Promise<PolarsReply> {
     if (this.exited) return Promise.reject(this.exited);
+    if (this.killedFor) return Promise.reject(polarsDied(this.options.shard, `being killed: ${this.killedFor.reason}`));
     const id = this.nextId++;
+    // query_many carries a list of plans under `plans`; every other op at most one `plan`.
+    const header = op === 'query_many' ? { id, op, plans: plan } : plan === undefined ? { id, op } : { id, op, plan };
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    if (json.length > MAX_FRAME_HEADER_BYTES) return Promise.reject(planTooLarge(this.options.shard, op, json.length, MAX_FRAME_HEADER_BYTES));
     return new Promise<PolarsReply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(polarsTimeout(this.options.shard, op, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { op, resolve, reject, timer });
-      // query_many carries a list of plans under `plans`; every other op at most one `plan`.
-      const header = op === 'query_many' ? { id, op, plans: plan } : plan === undefined ? { id, op } : { id, op, plan };
-      this.child.stdin.write(encodeFrame(header, body));
+      const p: Pending = {
+        op,
+        resolve,
+        reject,
+        timeoutMs: opts.deadline === undefined ? (opts.timeoutMs ?? this.options.timeoutMs) : undefined,
+        sentAt: performance.now(),
+        deadline: opts.deadline,
+        deadlineTimer: undefined,
+      };
+      if (p.deadline !== undefined) {
+        p.deadlineTimer = setTimeout(() => this.timedOut(id, Math.round(p.deadline! - p.sentAt)), Math.max(0, p.deadline - p.sentAt));
+      }
+      this.pending.set(id, p);
+      if (this.pending.size === 1) this.armHead();
+      // Prefix+header and body as two writes: the pipe keeps their order and the body (a sealed
+      // batch, up to tens of MB) is not copied into a frame buffer first.
+      this.child.stdin.write(encodeFrameHead(json, body?.byteLength ?? 0));
+      if (body && body.byteLength > 0) this.child.stdin.write(body);
     });
   }
 
   /** Asks the process to exit after answering everything sent before; resolves with its reply. */
   async shutdown(timeoutMs: number): Promise<PolarsReply | null> {
-    if (this.exited) return null;
+    if (!this.alive) return null;
     this.stopping = true;
-    const exitedPromise = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
     try {
-      const reply = await this.request('shutdown', undefined, undefined, timeoutMs);
-      await exitedPromise;
+      const reply = await this.request('shutdown', undefined, undefined, { timeoutMs });
+      await this.closed;
       return reply;
     } catch (err) {
-      this.kill();
+      this.kill('shutdown got no answer');
       throw err;
     }
   }
 
-  kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
+  /** SIGKILL; every request still waiting is rejected (POLARS_DIED naming `reason`) when it is gone. */
+  kill(reason: string, timedOut: SidecarOp | null = null): void {
+    if (this.exited || this.killedFor) return;
+    this.killedFor = { reason, timedOut };
+    this.child.kill('SIGKILL');
+  }
+
+  /** Quietly stops a process we are done with (engine stop): no onExit. */
+  abandon(): void {
+    this.stopping = true;
+    this.kill('shard stopping');
+  }
+
+  /** Arms the busy-time timer of the request at the head of the queue. */
+  private armHead(): void {
+    clearTimeout(this.headTimer);
+    this.headTimer = undefined;
+    const first = this.pending.entries().next();
+    if (first.done) return;
+    const [id, p] = first.value;
+    if (p.timeoutMs !== undefined) this.headTimer = setTimeout(() => this.timedOut(id, p.timeoutMs!), p.timeoutMs);
+  }
+
+  private timedOut(id: number, ms: number): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.deadlineTimer);
+    p.reject(polarsTimeout(this.options.shard, p.op, ms));
+    this.kill(`\`${p.op}\` #${id} got no answer within ${ms} ms`, p.op);
   }
 
   private onData(chunk: Buffer): void {
@@ -108,8 +204,7 @@ export class PolarsProcess {
     try {
       frames = this.reader.push(chunk);
     } catch (err) {
-      this.fail(`unreadable frame: ${(err as Error).message}`);
-      this.kill();
+      this.kill(`unreadable frame: ${(err as Error).message}`);
       return;
     }
     for (const frame of frames) {
@@ -118,15 +213,16 @@ export class PolarsProcess {
       // answered in order, so it belongs to the oldest one still waiting.
       if (id === 0 && this.pending.size > 0) id = this.pending.keys().next().value!;
       const pending = this.pending.get(id);
-      if (!pending) continue; // answered after its timeout: already rejected
+      if (!pending) continue; // answered after its time ran out: already rejected
       this.pending.delete(id);
-      clearTimeout(pending.timer);
+      clearTimeout(pending.deadlineTimer);
+      this.armHead();
       if (frame.header.ok === true) {
         pending.resolve(frame);
       } else {
         const code = String(frame.header.code ?? 'INTERNAL');
         const message = String(frame.header.message ?? 'polars error');
-        const kept = PASSED_THROUGH.has(code) ? (code as ShardErrorCode) : 'POLARS_ERROR';
+        const kept: ShardErrorCode = PASSED_THROUGH.has(code) ? (code as ShardErrorCode) : code === 'FRAME_TOO_LARGE' ? 'PLAN_TOO_LARGE' : 'POLARS_ERROR';
         pending.reject(new ShardError(kept, `shard ${this.options.shard}: ${code}: ${message}`));
       }
     }
@@ -134,12 +230,13 @@ export class PolarsProcess {
 
   private fail(detail: string): void {
     if (this.exited) return;
-    this.exited = polarsDied(this.options.shard, detail);
+    clearTimeout(this.headTimer);
+    this.exited = polarsDied(this.options.shard, this.killedFor ? `killed: ${this.killedFor.reason}` : detail);
     for (const p of this.pending.values()) {
-      clearTimeout(p.timer);
+      clearTimeout(p.deadlineTimer);
       p.reject(this.exited);
     }
     this.pending.clear();
-    if (!this.stopping) this.options.onExit(this.exited);
+    if (!this.stopping) this.options.onExit({ error: this.exited, timedOut: this.killedFor?.timedOut ?? null, livedMs: performance.now() - this.startedAt });
   }
 }

@@ -2,26 +2,44 @@
  * The shard protocol: messages between the main thread (shard-handle.ts) and a shard actor
  * (shard-worker.ts). Typed once here and imported by both sides.
  */
-import type { QueryPlan } from '../query/plan.js';
 import type { ShardRingBuffers } from './shard-ring.js';
+
+/** A query plan as a shard sees it: JSON handed to polars, opaque here (its types live in src/kinds/). */
+export interface QueryPlan {
+  readonly kind: string;
+}
 
 export interface ShardWorkerData {
   entry: string;
   shard: number;
+  /** the engine's shard count, checked against `dataDir/meta.json` */
+  shards: number;
   buffers: ShardRingBuffers;
   flushIntervalMs: number;
   maxBatchRows: number;
+  /**
+   * How long polars may take to acknowledge an append, an enrichment op or a stats/ping before
+   * the process is taken for hung, killed and restored (counted from when it reaches the head
+   * of polars' queue, see polars-process.ts).
+   */
   polarsTimeoutMs: number;
+  /** sealed batches logged but not yet acknowledged by polars, bytes; above it the ring is not drained */
+  maxInflightBytes: number;
+  dataDir: string;
+  fsync: 'batch' | 'off';
 }
 
+/**
+ * `timeoutMs` of query and query_many is what is left of the request's time when it leaves the
+ * main thread's admission queue: the worker kills polars if its answer is not in by then.
+ */
 export type ShardRequest =
-  | { id: number; kind: 'query'; plan: QueryPlan }
-  | { id: number; kind: 'query_many'; plans: QueryPlan[] }
+  | { id: number; kind: 'query'; plan: QueryPlan; body?: Uint8Array; timeoutMs: number }
+  | { id: number; kind: 'query_many'; plans: QueryPlan[]; timeoutMs: number }
   | { id: number; kind: 'stats' }
-  | { id: number; kind: 'flush' }
   | { id: number; kind: 'shutdown' }
   // Enrichment tables and custom plugins (src/router/routes/enrichment.ts, custom.ts): forwarded
-  // to the polars process as the sidecar ops of the same name.
+  // to the polars process as the sidecar ops of the same name; upsert and drop are logged first.
   | { id: number; kind: 'enrich_upsert'; table: string; ipc: Uint8Array }
   | { id: number; kind: 'enrich_drop'; table: string }
   | { id: number; kind: 'enrich_list' }
@@ -37,9 +55,10 @@ export interface QueryResult {
 
 export interface ShardStats {
   shard: number;
-  state: 'starting' | 'ready' | 'failed' | 'stopped';
+  state: 'starting' | 'restoring' | 'ready' | 'failed' | 'stopped';
   events_received: number;
   rows_held: number;
+  /** rows of batches sealed by this run of the engine and acknowledged by polars (once each) */
   rows_handed_to_polars: number;
   batches_sealed: number;
   last_seal_ms: number | null;
@@ -47,19 +66,39 @@ export interface ShardStats {
   polars_pid: number | null;
   polars_rss_bytes: number | null;
   polars_chunks: number | null;
+  /** polars processes started after the first (crash, kill from outside, killed by us) */
+  polars_restarts: number;
+  /** duration of the last replay of the log into a polars process, ms */
+  last_restore_ms: number | null;
+  /** rows replayed from the log into polars processes (engine start and every restore) */
+  rows_restored: number;
+  log_bytes: number;
+  log_records: number;
+  /** torn or corrupt log records cut at open (each with everything after it) */
+  torn_tail_records_cut: number;
+  /** duration of the last fdatasync of the log, ms */
+  last_fsync_ms: number | null;
   queries_served: number;
+  /** query-type requests (query, query_many) running on this shard now (main-thread admission) */
+  queries_running: number;
+  /** ... and waiting for a slot */
+  queries_queued: number;
+  /** queries whose polars process was killed because they ran past their timeout */
+  queries_cancelled: number;
+  /** queries answered SHARD_BUSY (429) because the queue was full */
+  queries_rejected_busy: number;
   errors: number;
   last_error: string | null;
 }
 
-export interface FlushResult {
-  rows_handed_to_polars: number;
-  rows_held: number;
-}
+/** What the worker itself knows; the handle adds the admission counts. */
+export type ShardWorkerStats = Omit<ShardStats, 'queries_running' | 'queries_queued' | 'queries_rejected_busy'>;
 
-export interface ShutdownResult extends FlushResult {
+export interface ShutdownResult {
   events_received: number;
   batches_sealed: number;
+  rows_handed_to_polars: number;
+  rows_held: number;
 }
 
 /** Several partials in one buffer: `parts[i]` bytes each, in plan order. */
@@ -100,8 +139,7 @@ export interface CustomListResult {
 export interface ShardResultMap {
   query: QueryResult;
   query_many: QueryManyResult;
-  stats: ShardStats;
-  flush: FlushResult;
+  stats: ShardWorkerStats;
   shutdown: ShutdownResult;
   enrich_upsert: EnrichUpsertResult;
   enrich_drop: EnrichDropResult;
@@ -114,9 +152,14 @@ export type ShardResponse =
   | { type: 'response'; id: number; ok: true; result: ShardResultMap[ShardRequestKind] }
   | { type: 'response'; id: number; ok: false; error: { code: string; message: string } };
 
-/** Unsolicited messages from a shard: readiness, failure and log lines for the main logger. */
+/**
+ * Unsolicited messages from a shard. `started`: the log is open and a polars process answers,
+ * so ingest can go on (the engine opens its ports); `state`: the shard turned ready for queries
+ * or started restoring (replaying its log into a new polars process); `failed`: for good.
+ */
 export type ShardEvent =
-  | { type: 'ready'; pid: number | undefined }
+  | { type: 'started'; pid: number | undefined }
+  | { type: 'state'; state: 'restoring' | 'ready'; pid: number | undefined }
   | { type: 'failed'; code: string; message: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 

@@ -1,36 +1,71 @@
 /**
  * Main-thread handle of one shard actor: starts the worker, owns the producer side of its ring,
- * and turns the message protocol into promises with timeouts.
+ * admits queries (a bounded number at once, a bounded FIFO queue behind them, SHARD_BUSY
+ * beyond) and turns the message protocol into promises with timeouts.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
-import { ShardError, shardDown, shardErrorFromWire, shardTimeout } from './shard-errors.js';
+import { ShardError, shardBusy, shardDown, shardErrorFromWire, shardRestoring, shardTimeout } from './shard-errors.js';
 import { ShardRing, ShardState, makeShardRingBuffers } from './shard-ring.js';
-import type { ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardWorkerData } from './protocol.js';
-import type { QueryPlan } from '../query/plan.js';
+import type { QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardWorkerData } from './protocol.js';
 
 export interface ShardHandleOptions {
   shard: number;
+  /** the engine's shard count (checked against the data dir) */
+  shards: number;
   ringBytes: number;
   flushIntervalMs: number;
   maxBatchRows: number;
+  /** default time limit of a request (queries: including their wait for a slot) */
   requestTimeoutMs: number;
+  /** query-type requests (query, query_many) run at once */
+  queryConcurrency: number;
+  /** query-type requests that may wait for a slot; beyond, SHARD_BUSY */
+  queryQueue: number;
+  dataDir: string;
+  fsync: 'batch' | 'off';
   logger: Logger;
+}
+
+export interface QueryOptions {
+  /** forwarded as the polars `query` frame's body (e.g. Arrow IPC the plan refers to) */
+  body?: Uint8Array;
+  /** default: `requestTimeoutMs`; counts from this call, queue time included */
+  timeoutMs?: number;
 }
 
 type RequestBody<K extends ShardRequestKind> = Omit<Extract<ShardRequest, { kind: K }>, 'id' | 'kind'>;
 
+interface Waiting {
+  start: () => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * The main-side timer of a query runs this much longer than the time the worker is given, so the
+ * worker's answer (a 504 after it killed polars) normally comes first, and the main side only
+ * times out when the worker itself does not answer.
+ */
+export function mainSideGraceMs(timeoutMs: number): number {
+  return Math.min(1000, Math.max(100, Math.round(timeoutMs / 10)));
+}
+
 export class ShardHandle {
   readonly shard: number;
   readonly ring: ShardRing;
+  /** Resolves once the worker has opened its log and its polars process answers (ingest can start). */
+  readonly ready: Promise<void>;
   private readonly worker: Worker;
   private readonly logger: Logger;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private nextId = 1;
   private down: ShardError | null = null;
   private exited = false;
-  readonly ready: Promise<void>;
+  private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
+  private running = 0;
+  private readonly queue: Waiting[] = [];
+  private rejectedBusy = 0;
 
   constructor(private readonly options: ShardHandleOptions) {
     this.shard = options.shard;
@@ -40,16 +75,22 @@ export class ShardHandle {
     const workerData: ShardWorkerData = {
       entry: workerEntry('../shards/shard-worker.ts'),
       shard: options.shard,
+      shards: options.shards,
       buffers,
       flushIntervalMs: options.flushIntervalMs,
       maxBatchRows: options.maxBatchRows,
-      polarsTimeoutMs: options.requestTimeoutMs,
+      polarsTimeoutMs: polarsBusyLimitMs(options.requestTimeoutMs),
+      // As many bytes sealed and not yet acknowledged as two rings hold (64 MiB for the default
+      // 32 MiB ring): a stalled polars then fills the ring and ingest answers 503.
+      maxInflightBytes: 2 * options.ringBytes,
+      dataDir: options.dataDir,
+      fsync: options.fsync,
     };
     this.worker = new Worker(WORKER_BOOT_URL, { workerData, name: `shard-${options.shard}` });
-    let markReady: () => void;
+    let markStarted: () => void;
     let markFailed: (e: Error) => void;
     this.ready = new Promise<void>((resolve, reject) => {
-      markReady = resolve;
+      markStarted = resolve;
       markFailed = reject;
     });
     // Start-up failures are reported through `ready`; keep an unobserved rejection quiet.
@@ -59,14 +100,21 @@ export class ShardHandle {
         case 'response':
           this.settle(msg.id, msg.ok ? { value: msg.result } : { error: shardErrorFromWire(msg.error) });
           break;
-        case 'ready':
-          this.logger.info({ polars_pid: msg.pid }, 'shard ready');
-          markReady();
+        case 'started':
+          this.logger.info({ polars_pid: msg.pid, ready: this.isReady() }, this.isReady() ? 'shard ready' : 'shard started; restoring from its log');
+          markStarted();
+          break;
+        case 'state':
+          if (msg.state === 'ready') {
+            this.logger.info({ polars_pid: msg.pid }, 'shard ready');
+            for (const w of this.readyWaiters) w.resolve();
+            this.readyWaiters = [];
+          }
           break;
         case 'failed':
-          this.down = new ShardError('SHARD_DOWN', msg.message);
+          this.fail(new ShardError('SHARD_DOWN', msg.message));
           this.logger.error({ code: msg.code }, msg.message);
-          markFailed(this.down);
+          markFailed(this.down!);
           break;
         case 'log':
           this.logger[msg.level](msg.fields ?? {}, msg.msg);
@@ -87,16 +135,165 @@ export class ShardHandle {
     });
   }
 
-  /** True when the worker and its polars process are up and accepting work. */
+  /** True when the shard answers queries: started, restored, not failed. */
   isReady(): boolean {
     return this.down === null && this.ring.state() === ShardState.READY;
   }
 
+  /** True when ingest may write to the ring: also while the shard restores (it keeps draining and logging). */
+  acceptsWrites(): boolean {
+    const state = this.ring.state();
+    return this.down === null && !this.exited && state !== ShardState.FAILED && state !== ShardState.STOPPED;
+  }
+
+  /** Why the shard does not answer queries now (SHARD_RESTORING or SHARD_DOWN), or null when it does. */
+  readiness(): ShardError | null {
+    if (this.down) return this.down;
+    switch (this.ring.state()) {
+      case ShardState.READY:
+        return null;
+      case ShardState.RESTORING:
+        return shardRestoring(this.shard, 'replaying its log');
+      case ShardState.STARTING:
+        return shardRestoring(this.shard, 'starting');
+      case ShardState.STOPPED:
+        return new ShardError('SHARD_STOPPING', `shard ${this.shard} has stopped`);
+      default:
+        return shardDown(this.shard, 'failed');
+    }
+  }
+
+  /** The permanent failure, if the shard failed for good. */
   failure(): ShardError | null {
     return this.down;
   }
 
+  /** Resolves when the shard is ready for queries (now, or after its restore). */
+  whenReady(): Promise<void> {
+    if (this.isReady()) return Promise.resolve();
+    if (this.down) return Promise.reject(this.down);
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  /** Whether a query now would run or queue (not SHARD_BUSY); a fan-out checks every shard first. */
+  canAdmit(): boolean {
+    return this.running < this.options.queryConcurrency || this.queue.length < this.options.queryQueue;
+  }
+
+  /** Admission counts for the stats. */
+  admission(): { queries_running: number; queries_queued: number; queries_rejected_busy: number } {
+    return { queries_running: this.running, queries_queued: this.queue.length, queries_rejected_busy: this.rejectedBusy };
+  }
+
+  /**
+   * Sends one request to the worker. Prefer the typed methods below: `query` and `queryMany`
+   * go through admission, this does not.
+   */
   request<K extends ShardRequestKind>(kind: K, body: RequestBody<K>, timeoutMs = this.options.requestTimeoutMs): Promise<ShardResultMap[K]> {
+    if (kind === 'stats') return this.stats(timeoutMs) as Promise<unknown> as Promise<ShardResultMap[K]>;
+    return this.send(kind, body, timeoutMs);
+  }
+
+  /**
+   * Runs one plan on this shard. Rejects at once with SHARD_RESTORING / SHARD_DOWN when the
+   * shard does not answer queries, SHARD_BUSY when `queryConcurrency` run and `queryQueue` wait;
+   * POLARS_TIMEOUT when polars did not answer in time (it was killed; the shard restores).
+   *
+   * @example await shard.query(plan, { body: momentsIpc, timeoutMs: 5000 })
+   */
+  query(plan: QueryPlan, opts: QueryOptions = {}): Promise<ShardResultMap['query']> {
+    return this.admitted('query', opts.timeoutMs ?? this.options.requestTimeoutMs, (timeoutMs) =>
+      this.send('query', opts.body ? { plan, body: opts.body, timeoutMs } : { plan, timeoutMs }, timeoutMs + mainSideGraceMs(timeoutMs)),
+    );
+  }
+
+  /** Several plans in one round trip; the partials come back in one buffer (see QueryManyResult). */
+  queryMany(plans: QueryPlan[], timeoutMs?: number): Promise<ShardResultMap['query_many']> {
+    return this.admitted('query_many', timeoutMs ?? this.options.requestTimeoutMs, (left) =>
+      this.send('query_many', { plans, timeoutMs: left }, left + mainSideGraceMs(left)),
+    );
+  }
+
+  /** Upserts rows (Arrow IPC stream of Utf8 columns, `user_id` first) into an enrichment table; logged first. */
+  enrichUpsert(table: string, ipc: Uint8Array, timeoutMs?: number): Promise<ShardResultMap['enrich_upsert']> {
+    return this.send('enrich_upsert', { table, ipc }, timeoutMs);
+  }
+
+  enrichDrop(table: string, timeoutMs?: number): Promise<ShardResultMap['enrich_drop']> {
+    return this.send('enrich_drop', { table }, timeoutMs);
+  }
+
+  /** This shard's enrichment tables as an Arrow IPC partial (see ShardResultMap['enrich_list']). */
+  enrichList(timeoutMs?: number): Promise<ShardResultMap['enrich_list']> {
+    return this.send('enrich_list', {}, timeoutMs);
+  }
+
+  /** The custom plugins this shard's polars process discovered. */
+  customList(timeoutMs?: number): Promise<ShardResultMap['custom_list']> {
+    return this.send('custom_list', {}, timeoutMs);
+  }
+
+  /** The worker's stats plus this handle's admission counts. */
+  async stats(timeoutMs = 5000): Promise<ShardStats> {
+    return { ...(await this.send('stats', {}, timeoutMs)), ...this.admission() };
+  }
+
+  /** Drains, logs and hands everything to polars, stops the polars process and the worker. */
+  async shutdown(timeoutMs: number): Promise<ShardResultMap['shutdown'] | null> {
+    try {
+      if (this.down || this.exited) return null;
+      return await this.send('shutdown', {}, timeoutMs);
+    } finally {
+      await this.worker.terminate();
+    }
+  }
+
+  /**
+   * Admission: runs `run` now if fewer than `queryConcurrency` queries run, else queues it
+   * (FIFO, at most `queryQueue`), else rejects SHARD_BUSY. Decided synchronously, so a fan-out
+   * that checked `canAdmit()` on every shard gets what it checked. Queue time counts toward
+   * `timeoutMs`: `run` gets what is left.
+   */
+  private admitted<T>(kind: 'query' | 'query_many', timeoutMs: number, run: (leftMs: number) => Promise<T>): Promise<T> {
+    const notReady = this.readiness();
+    if (notReady) return Promise.reject(notReady);
+    const deadline = performance.now() + timeoutMs;
+    const start = (): Promise<T> => {
+      this.running++;
+      const p = run(Math.max(1, Math.round(deadline - performance.now())));
+      void p.then(
+        () => this.release(),
+        () => this.release(),
+      );
+      return p;
+    };
+    if (this.running < this.options.queryConcurrency) return start();
+    if (this.queue.length >= this.options.queryQueue) {
+      this.rejectedBusy++;
+      return Promise.reject(shardBusy(this.shard, this.running, this.queue.length));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const waiting: Waiting = {
+        start: () => {
+          clearTimeout(waiting.timer);
+          start().then(resolve, reject);
+        },
+        timer: setTimeout(() => {
+          const i = this.queue.indexOf(waiting);
+          if (i >= 0) this.queue.splice(i, 1);
+          reject(shardTimeout(this.shard, kind, timeoutMs));
+        }, timeoutMs),
+      };
+      this.queue.push(waiting);
+    });
+  }
+
+  private release(): void {
+    this.running--;
+    while (this.running < this.options.queryConcurrency && this.queue.length > 0) this.queue.shift()!.start();
+  }
+
+  private send<K extends ShardRequestKind>(kind: K, body: RequestBody<K>, timeoutMs = this.options.requestTimeoutMs): Promise<ShardResultMap[K]> {
     if (this.down) return Promise.reject(this.down);
     if (this.exited) return Promise.reject(shardDown(this.shard, 'worker has exited'));
     const id = this.nextId++;
@@ -108,44 +305,6 @@ export class ShardHandle {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       this.worker.postMessage({ id, kind, ...body });
     });
-  }
-
-  query(plan: QueryPlan, timeoutMs?: number): Promise<ShardResultMap['query']> {
-    return this.request('query', { plan }, timeoutMs);
-  }
-
-  /** Several plans in one round trip; the partials come back in one buffer (see QueryManyResult). */
-  queryMany(plans: QueryPlan[], timeoutMs?: number): Promise<ShardResultMap['query_many']> {
-    return this.request('query_many', { plans }, timeoutMs);
-  }
-
-  /** Upserts rows (Arrow IPC stream of Utf8 columns, `user_id` first) into an enrichment table. */
-  enrichUpsert(table: string, ipc: Uint8Array, timeoutMs?: number): Promise<ShardResultMap['enrich_upsert']> {
-    return this.request('enrich_upsert', { table, ipc }, timeoutMs);
-  }
-
-  enrichDrop(table: string, timeoutMs?: number): Promise<ShardResultMap['enrich_drop']> {
-    return this.request('enrich_drop', { table }, timeoutMs);
-  }
-
-  /** This shard's enrichment tables as an Arrow IPC partial (see ShardResultMap['enrich_list']). */
-  enrichList(timeoutMs?: number): Promise<ShardResultMap['enrich_list']> {
-    return this.request('enrich_list', {}, timeoutMs);
-  }
-
-  /** The custom plugins this shard's polars process discovered. */
-  customList(timeoutMs?: number): Promise<ShardResultMap['custom_list']> {
-    return this.request('custom_list', {}, timeoutMs);
-  }
-
-  /** Drains, hands everything to polars, stops the polars process and the worker. */
-  async shutdown(timeoutMs: number): Promise<ShardResultMap['shutdown'] | null> {
-    try {
-      if (this.down || this.exited) return null;
-      return await this.request('shutdown', {}, timeoutMs);
-    } finally {
-      await this.worker.terminate();
-    }
   }
 
   private settle(id: number, outcome: { value: unknown } | { error: Error }): void {
@@ -164,5 +323,17 @@ export class ShardHandle {
       p.reject(err);
     }
     this.pending.clear();
+    for (const w of this.readyWaiters) w.reject(err);
+    this.readyWaiters = [];
   }
+}
+
+/**
+ * How long polars may take over an append, an enrichment op, stats or ping before it is taken
+ * for hung and killed: `queryTimeoutMs`, but at least 5 s. Compaction runs between frames (so it
+ * is counted against the next request), and a 200 ms query bound must not turn a compaction of
+ * a few million rows into a kill loop.
+ */
+export function polarsBusyLimitMs(queryTimeoutMs: number): number {
+  return Math.max(queryTimeoutMs, 5000);
 }

@@ -6,7 +6,8 @@
  * Control block (Int32Array view):
  *   [SIGNAL] bumped by the producer after every push, then Atomics.notify'd; the consumer
  *            sleeps in Atomics.waitAsync on it (ringbuf.js has no wait/notify of its own).
- *   [STATE]  shard state, written by the consumer: STARTING, READY, FAILED, STOPPED.
+ *   [STATE]  shard state, written by the consumer: STARTING, READY, RESTORING (replaying its log
+ *            into a new polars process: ingest goes on, queries wait), FAILED, STOPPED.
  *   [SLEEPING] 1 while the consumer is (about to be) parked in waitAsync.
  *
  * Wake-ups are lazy on purpose. The consumer wakes by itself every flushIntervalMs (it has to
@@ -28,7 +29,7 @@ export const SLEEPING = 2;
 export const PUSHED = 0;
 export const CONSUMED = 1;
 
-export const ShardState = { STARTING: 0, READY: 1, FAILED: 2, STOPPED: 3 } as const;
+export const ShardState = { STARTING: 0, READY: 1, FAILED: 2, STOPPED: 3, RESTORING: 4 } as const;
 export type ShardStateValue = (typeof ShardState)[keyof typeof ShardState];
 
 const CONTROL_INT32S = 4;

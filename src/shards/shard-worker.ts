@@ -1,18 +1,22 @@
 /**
- * Shard actor: the worker-thread entry. Owns its ring (consumer side), its column builder and
- * its polars process; all state here is touched only by this thread. Requests arrive as messages
- * (protocol.ts) and are handled between drain passes, so they never race the drain loop.
+ * Shard actor: the worker-thread entry. Owns its ring (consumer side), its column builder, its
+ * log and its polars process (through polars-supervisor.ts); all state here is touched only by
+ * this thread. Requests arrive as messages (protocol.ts) and are handled between drain passes,
+ * so they never race the drain loop.
  *
- * Never imports main-thread modules: only the ring, the record codec, the builder, the polars
- * client and the protocol types.
+ * Never imports main-thread modules: only the ring, the record codec, the builder, the log, the
+ * polars client and the protocol types.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ColumnBuilder } from './column-builder.js';
-import { PolarsProcess } from './polars-process.js';
+import { FileShardLog } from './log/file-log.js';
+import { checkDataDir, shardDir } from './log/data-dir.js';
+import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } from './log/shard-log.js';
+import { PolarsSupervisor } from './polars-supervisor.js';
 import { decodeRecord } from './ring-record.js';
 import { ShardRing, ShardState } from './shard-ring.js';
-import { ShardError } from './shard-errors.js';
-import type { CustomListResult, ShardEvent, ShardRequest, ShardResponse, ShardStats, ShardWorkerData } from './protocol.js';
+import { ShardError, shardRestoring, shardTimeout } from './shard-errors.js';
+import type { CustomListResult, ShardEvent, ShardRequest, ShardResponse, ShardWorkerData, ShardWorkerStats } from './protocol.js';
 
 const data = workerData as ShardWorkerData;
 const port = parentPort!;
@@ -25,17 +29,13 @@ const scratch = new Uint8Array(1 << 20);
 const scratchView = new DataView(scratch.buffer);
 let scratchLen = 0;
 
-// Rows sealed but not yet acknowledged by polars. Above this many bytes the loop stops draining,
-// so a slow polars process fills the ring and ingest answers 503 instead of buffering unboundedly.
-const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
-let inflightBytes = 0;
-let inflight: Promise<unknown> = Promise.resolve();
-let inflightDone: (() => void) | null = null;
+let log: ShardLog | null = null;
+let polars: PolarsSupervisor | null = null;
+// Woken when polars acknowledges logged bytes: the loop waits for it while over the in-flight cap.
+let progressWaiter: (() => void) | null = null;
 
 const stats = {
   eventsReceived: 0,
-  rowsHeld: 0,
-  rowsHanded: 0,
   batchesSealed: 0,
   lastSealMs: null as number | null,
   lastSealAgeMs: null as number | null,
@@ -49,7 +49,7 @@ function emit(event: ShardEvent): void {
   port.postMessage(event);
 }
 
-function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
+function say(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void {
   emit(fields ? { type: 'log', level, msg, fields } : { type: 'log', level, msg });
 }
 
@@ -58,23 +58,18 @@ function noteError(err: unknown): void {
   stats.lastError = err instanceof Error ? err.message : String(err);
 }
 
-const polars = new PolarsProcess({
-  shard: data.shard,
-  timeoutMs: data.polarsTimeoutMs,
-  onStderr: (line) => log('info', 'polars', { line }),
-  onExit: (err) => {
-    noteError(err);
-    ring.setState(ShardState.FAILED);
-    const unsent = builder.rows + (ring.pushed() - ring.consumed());
-    log('error', err.message, { code: err.code, rows_not_handed_to_polars: unsent });
-    emit({ type: 'failed', code: err.code, message: err.message });
-  },
-});
+function overCap(): boolean {
+  return polars !== null && polars.inflightBytes > data.maxInflightBytes;
+}
 
-/** Pops and decodes what the ring holds. With `all`, ignores the in-flight limit. */
+/**
+ * Pops and decodes what the ring holds. Stops while more than `maxInflightBytes` are logged and
+ * not yet acknowledged by polars (a slow, hung or restoring polars fills the ring, and ingest
+ * answers 503 rather than the shard buffering without bound); with `all`, ignores that cap.
+ */
 function drain(all: boolean): void {
   for (;;) {
-    if (!all && inflightBytes > MAX_INFLIGHT_BYTES) return;
+    if (!all && overCap()) return;
     const popped = ring.ring.pop(scratch, scratch.length - scratchLen, scratchLen);
     if (popped === 0) return;
     const end = scratchLen + popped;
@@ -95,7 +90,7 @@ function drain(all: boolean): void {
   }
 }
 
-/** Seals the builder's rows and hands them to polars (answered in order, not awaited here). */
+/** Seals the builder's rows into a batch and logs it; `commit()` syncs and hands it to polars. */
 function seal(): void {
   const started = performance.now();
   const now = Date.now();
@@ -103,43 +98,33 @@ function seal(): void {
   if (!batch) return;
   stats.batchesSealed++;
   stats.lastSealAgeMs = now - batch.firstRowAt;
+  polars!.appendBatch(batch.ipc, batch.rows);
   stats.lastSealMs = performance.now() - started;
-  const bytes = batch.ipc.byteLength;
-  inflightBytes += bytes;
-  const sent = polars.request('append', undefined, batch.ipc).then(
-    (reply) => {
-      stats.rowsHeld = Number(reply.header.rows);
-      stats.rowsHanded += batch.rows;
-    },
-    (err: unknown) => noteError(err),
-  );
-  inflight = Promise.all([inflight, sent]).then(() => undefined);
-  void sent.finally(() => {
-    inflightBytes -= bytes;
-    inflightDone?.();
-  });
 }
 
-/** Everything in the ring and the builder goes to polars; resolves when polars has it. */
+/** Everything in the ring and the builder is logged, synced and acknowledged by polars. */
 async function handOver(): Promise<void> {
   drain(true);
   seal();
-  await inflight;
+  await polars!.commit();
+  await polars!.waitAcked(log!.end);
 }
 
 /**
  * Wakes every flushIntervalMs (or earlier when the producer finds the ring over a quarter full),
- * decodes everything in the ring and seals it, so an event reaches polars at most about one
- * flush interval after it was acknowledged. Queries don't wait for this: they drain on arrival.
+ * decodes everything in the ring, seals it and commits it (one sync per pass: group commit), so
+ * an event is durable and in polars about one flush interval after it was acknowledged.
+ * Queries don't wait for this: they drain on arrival.
  */
 async function loop(): Promise<void> {
   while (running) {
     const seen = ring.signal();
     drain(false);
     seal();
-    if (inflightBytes > MAX_INFLIGHT_BYTES) {
-      await new Promise<void>((resolve) => (inflightDone = resolve));
-      inflightDone = null;
+    await polars!.commit();
+    if (overCap()) {
+      await new Promise<void>((resolve) => (progressWaiter = resolve));
+      progressWaiter = null;
       continue;
     }
     if (ring.usedBytes() * 4 > ring.capacity()) continue;
@@ -147,22 +132,12 @@ async function loop(): Promise<void> {
   }
 }
 
-async function polarsStats(): Promise<{ pid: number | null; rss: number | null; chunks: number | null }> {
-  if (!polars.alive) return { pid: null, rss: null, chunks: null };
-  try {
-    const reply = await polars.request('stats', undefined, undefined, Math.min(5000, data.polarsTimeoutMs));
-    stats.rowsHeld = Number(reply.header.rows);
-    return { pid: Number(reply.header.pid), rss: Number(reply.header.rss_bytes), chunks: Number(reply.header.chunks) };
-  } catch (err) {
-    noteError(err);
-    return { pid: polars.pid ?? null, rss: null, chunks: null };
-  }
-}
-
-function stateName(): ShardStats['state'] {
+function stateName(): ShardWorkerStats['state'] {
   switch (ring.state()) {
     case ShardState.READY:
       return 'ready';
+    case ShardState.RESTORING:
+      return 'restoring';
     case ShardState.FAILED:
       return 'failed';
     case ShardState.STOPPED:
@@ -172,86 +147,110 @@ function stateName(): ShardStats['state'] {
   }
 }
 
-/** Enrichment and plugin ops go straight to polars: they touch no event rows, so no hand-over. */
-function sidecar(op: 'enrich_upsert' | 'enrich_drop' | 'enrich_list' | 'custom_list', plan?: unknown, body?: Uint8Array) {
-  if (!polars.alive) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: polars process is not running`);
-  return polars.request(op, plan, body);
+function requirePolars(): PolarsSupervisor {
+  if (!polars || !polars.serving) throw shardRestoring(data.shard, ring.state() === ShardState.STARTING ? 'starting' : 'polars process is being replaced');
+  return polars;
+}
+
+/** Rejects with SHARD_TIMEOUT when `work` is not done by `deadline` (performance.now() ms). */
+async function before<T>(work: Promise<T>, deadline: number, kind: string, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(shardTimeout(data.shard, kind, timeoutMs)), Math.max(0, deadline - performance.now()));
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function workerStats(): Promise<ShardWorkerStats> {
+  const p = polars ? await polars.processStats() : { pid: null, rss: null, chunks: null };
+  const c = polars?.counters;
+  const l = log?.stats();
+  return {
+    shard: data.shard,
+    state: stateName(),
+    events_received: stats.eventsReceived,
+    rows_held: c?.rowsHeld ?? 0,
+    rows_handed_to_polars: c?.rowsHanded ?? 0,
+    batches_sealed: stats.batchesSealed,
+    last_seal_ms: stats.lastSealMs,
+    last_seal_age_ms: stats.lastSealAgeMs,
+    polars_pid: p.pid,
+    polars_rss_bytes: p.rss,
+    polars_chunks: p.chunks,
+    polars_restarts: c?.restarts ?? 0,
+    last_restore_ms: c?.lastRestoreMs ?? null,
+    rows_restored: c?.rowsRestored ?? 0,
+    log_bytes: l?.bytes ?? 0,
+    log_records: l?.records ?? 0,
+    torn_tail_records_cut: l?.tornRecordsCut ?? 0,
+    last_fsync_ms: l?.lastSyncMs ?? null,
+    queries_served: stats.queriesServed,
+    queries_cancelled: c?.queriesCancelled ?? 0,
+    errors: stats.errors,
+    last_error: stats.lastError,
+  };
 }
 
 async function handle(req: ShardRequest): Promise<ShardResponse> {
   switch (req.kind) {
-    case 'query': {
-      await handOver();
-      if (!polars.alive) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: polars process is not running`);
-      const reply = await polars.request('query', req.plan);
-      stats.queriesServed++;
-      return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0) } };
-    }
+    case 'query':
     case 'query_many': {
-      await handOver();
-      if (!polars.alive) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: polars process is not running`);
-      const reply = await polars.request('query_many', req.plans);
+      // The deadline counts from here: the main thread sent what was left after its queue.
+      const deadline = performance.now() + req.timeoutMs;
+      const p = requirePolars();
+      await before(handOver(), deadline, req.kind, req.timeoutMs);
+      if (req.kind === 'query') {
+        const reply = await p.query('query', req.plan, req.body, deadline);
+        stats.queriesServed++;
+        return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0) } };
+      }
+      const reply = await p.query('query_many', req.plans, undefined, deadline);
       stats.queriesServed++;
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [] } };
     }
-    case 'flush': {
-      await handOver();
-      return { type: 'response', id: req.id, ok: true, result: { rows_handed_to_polars: stats.rowsHanded, rows_held: stats.rowsHeld } };
-    }
-    case 'stats': {
-      const p = await polarsStats();
-      const result: ShardStats = {
-        shard: data.shard,
-        state: stateName(),
-        events_received: stats.eventsReceived,
-        rows_held: stats.rowsHeld,
-        rows_handed_to_polars: stats.rowsHanded,
-        batches_sealed: stats.batchesSealed,
-        last_seal_ms: stats.lastSealMs,
-        last_seal_age_ms: stats.lastSealAgeMs,
-        polars_pid: p.pid,
-        polars_rss_bytes: p.rss,
-        polars_chunks: p.chunks,
-        queries_served: stats.queriesServed,
-        errors: stats.errors,
-        last_error: stats.lastError,
-      };
-      return { type: 'response', id: req.id, ok: true, result };
-    }
+    case 'stats':
+      return { type: 'response', id: req.id, ok: true, result: await workerStats() };
     case 'enrich_upsert': {
-      const reply = await sidecar('enrich_upsert', { table: req.table }, req.ipc);
+      const reply = await requirePolars().enrichment(LogRecordType.ENRICH_UPSERT, encodeEnrichUpsert(req.table, req.ipc));
       const h = reply.header;
       return { type: 'response', id: req.id, ok: true, result: { table: String(h.table), upserted: Number(h.upserted), rows: Number(h.rows), columns: h.columns as string[] } };
     }
     case 'enrich_drop': {
-      const h = (await sidecar('enrich_drop', { table: req.table })).header;
+      const h = (await requirePolars().enrichment(LogRecordType.ENRICH_DROP, encodeEnrichDrop(req.table))).header;
       return { type: 'response', id: req.id, ok: true, result: { table: String(h.table), dropped: h.dropped === true, rows: Number(h.rows) } };
     }
     case 'enrich_list': {
-      const reply = await sidecar('enrich_list');
+      const reply = await requirePolars().request('enrich_list');
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.tables ?? 0) } };
     }
     case 'custom_list': {
-      const h = (await sidecar('custom_list')).header;
+      const h = (await requirePolars().request('custom_list')).header;
       return { type: 'response', id: req.id, ok: true, result: { plugins: (h.plugins ?? []) as CustomListResult['plugins'], errors: (h.errors ?? []) as CustomListResult['errors'] } };
     }
     case 'shutdown': {
       running = false;
-      await handOver();
-      const reply = await polars.shutdown(data.polarsTimeoutMs);
-      if (reply) stats.rowsHeld = Number(reply.header.rows);
+      progressWaiter?.();
+      let rowsHeld = polars?.counters.rowsHeld ?? 0;
+      if (polars) {
+        drain(true);
+        seal();
+        await polars.commit();
+        rowsHeld = (await polars.shutdown(data.polarsTimeoutMs)) ?? rowsHeld;
+      }
       ring.setState(ShardState.STOPPED);
-      log('info', 'shard stopped', { events_received: stats.eventsReceived, rows_handed_to_polars: stats.rowsHanded, rows_held: stats.rowsHeld });
+      const rowsHanded = polars?.counters.rowsHanded ?? 0;
+      say('info', 'shard stopped', { events_received: stats.eventsReceived, rows_handed_to_polars: rowsHanded, rows_held: rowsHeld });
       return {
         type: 'response',
         id: req.id,
         ok: true,
-        result: {
-          events_received: stats.eventsReceived,
-          rows_handed_to_polars: stats.rowsHanded,
-          rows_held: stats.rowsHeld,
-          batches_sealed: stats.batchesSealed,
-        },
+        result: { events_received: stats.eventsReceived, rows_handed_to_polars: rowsHanded, rows_held: rowsHeld, batches_sealed: stats.batchesSealed },
       };
     }
   }
@@ -276,20 +275,45 @@ port.on('message', (req: ShardRequest) => {
   );
 });
 
-polars
-  .request('ping', undefined, undefined, 60_000)
-  .then(() => {
-    ring.setState(ShardState.READY);
-    emit({ type: 'ready', pid: polars.pid });
-  })
-  .catch((err: unknown) => {
-    noteError(err);
-    ring.setState(ShardState.FAILED);
-    emit({ type: 'failed', code: err instanceof ShardError ? err.code : 'INTERNAL', message: String((err as Error).message ?? err) });
-  });
-
-loop().catch((err: unknown) => {
-  noteError(err);
+function fail(code: string, message: string): void {
   ring.setState(ShardState.FAILED);
-  emit({ type: 'failed', code: 'INTERNAL', message: `drain loop crashed: ${(err as Error).message}` });
+  emit({ type: 'failed', code, message });
+}
+
+/** Data dir check, log open (cutting a torn tail), first polars process; then the replay runs on. */
+async function start(): Promise<void> {
+  checkDataDir(data.dataDir, data.shards, data.shard);
+  const opened = await FileShardLog.open({
+    dir: shardDir(data.dataDir, data.shard),
+    onCut: (cut) => say('warn', 'shard log: torn or corrupt tail cut at the last good record', { ...cut }),
+  });
+  log = opened;
+  const s = opened.stats();
+  if (s.records > 0) say('info', 'shard log opened', { log_records: s.records, log_bytes: s.bytes });
+  polars = new PolarsSupervisor({
+    shard: data.shard,
+    shardLog: opened,
+    polarsTimeoutMs: data.polarsTimeoutMs,
+    fsync: data.fsync === 'batch',
+    onState: (state, pid) => {
+      if (ring.state() === ShardState.STOPPED || ring.state() === ShardState.FAILED) return;
+      ring.setState(state === 'ready' ? ShardState.READY : ShardState.RESTORING);
+      emit({ type: 'state', state, pid });
+    },
+    onProgress: () => progressWaiter?.(),
+    say,
+    noteError,
+  });
+  const state = await polars.start();
+  if (state === 'ready') ring.setState(ShardState.READY);
+  emit({ type: 'started', pid: polars.pid ?? undefined });
+  loop().catch((err: unknown) => {
+    noteError(err);
+    fail('INTERNAL', `drain loop crashed: ${(err as Error).message}`);
+  });
+}
+
+start().catch((err: unknown) => {
+  noteError(err);
+  fail(err instanceof ShardError ? err.code : 'INTERNAL', err instanceof Error ? err.message : String(err));
 });

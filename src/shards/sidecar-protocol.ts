@@ -4,9 +4,11 @@
  *
  *   u32 LE headerBytes | u32 LE bodyBytes | header: UTF-8 JSON | body: bytes (Arrow IPC stream or empty)
  *
- * Requests carry `{id, op, plan?}`; responses carry the same `id` and either `ok: true` with
- * op-specific fields, or `ok: false` with a stable `code` and a `message`. The Python process
- * writes nothing else to stdout (its logs go to stderr).
+ * Requests carry `{id, op, plan?}` (`query_many`: `plans`); responses carry the same `id` and
+ * either `ok: true` with op-specific fields (`rows` after append/stats/shutdown, `appended`,
+ * `chunks`, `rss_bytes`, `pid`, `parts` of query_many), or `ok: false` with a stable `code`
+ * (BAD_FRAME, FRAME_TOO_LARGE, BAD_PLAN, RESULT_TOO_LARGE, UNKNOWN_OP, INTERNAL, CUSTOM_*) and a
+ * `message`. The Python process writes nothing else to stdout (its logs go to stderr).
  */
 
 export type SidecarOp =
@@ -21,59 +23,20 @@ export type SidecarOp =
   | 'enrich_list'
   | 'custom_list';
 
-export interface SidecarRequest {
-  id: number;
-  op: SidecarOp;
-  plan?: unknown;
-  /** query_many: the plans; the answer body is their partials back to back, `parts` their byte lengths. */
-  plans?: unknown[];
-}
-
-/** Stable error codes a polars process can answer with. */
-export type SidecarErrorCode =
-  | 'BAD_FRAME'
-  | 'BAD_PLAN'
-  | 'UNKNOWN_OP'
-  | 'INTERNAL'
-  // custom plugins (python/engine_polars/ops/custom.py): bad params, plugin raised, bad result
-  | 'CUSTOM_BAD_PARAMS'
-  | 'CUSTOM_FAILED'
-  | 'CUSTOM_BAD_RESULT';
-
-export interface SidecarOk {
-  id: number;
-  ok: true;
-  /** append/stats/shutdown: rows the process holds afterwards. */
-  rows?: number;
-  /** append: rows added by this frame. */
-  appended?: number;
-  /** stats: DataFrame chunks held, process RSS bytes and pid. */
-  chunks?: number;
-  rss_bytes?: number;
-  pid?: number;
-  /** query_many: byte length of each partial in the body, in plan order. */
-  parts?: number[];
-}
-
-export interface SidecarError {
-  id: number;
-  ok: false;
-  code: SidecarErrorCode;
-  message: string;
-}
-
-export type SidecarResponse = SidecarOk | SidecarError;
-
 export const FRAME_PREFIX_BYTES = 8;
 
 export function encodeFrame(header: object, body?: Uint8Array): Buffer {
-  const head = Buffer.from(JSON.stringify(header), 'utf8');
-  const bodyLen = body?.byteLength ?? 0;
-  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + head.length + bodyLen);
-  out.writeUInt32LE(head.length, 0);
-  out.writeUInt32LE(bodyLen, 4);
-  head.copy(out, FRAME_PREFIX_BYTES);
-  if (body && bodyLen > 0) out.set(body, FRAME_PREFIX_BYTES + head.length);
+  const head = encodeFrameHead(Buffer.from(JSON.stringify(header), 'utf8'), body?.byteLength ?? 0);
+  if (!body || body.byteLength === 0) return head;
+  return Buffer.concat([head, body]);
+}
+
+/** The prefix and header of a frame whose body (`bodyBytes` long) is written after it. */
+export function encodeFrameHead(headerJson: Buffer, bodyBytes: number): Buffer {
+  const out = Buffer.allocUnsafe(FRAME_PREFIX_BYTES + headerJson.length);
+  out.writeUInt32LE(headerJson.length, 0);
+  out.writeUInt32LE(bodyBytes, 4);
+  headerJson.copy(out, FRAME_PREFIX_BYTES);
   return out;
 }
 

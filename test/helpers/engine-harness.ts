@@ -1,4 +1,8 @@
 /** Starts a real engine (real workers, rings, polars processes) on ephemeral ports for a test. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import type { EngineConfig } from '../../src/config/schema.js';
@@ -8,14 +12,75 @@ export interface RunningEngine {
   engine: Engine;
   ingestUrl: string;
   queryUrl: string;
+  /** where this engine keeps its shard logs */
+  dataDir: string;
+  /** the engine's log lines (only with `captureLogs`) */
+  logs: Array<Record<string, any>>;
   stop: () => Promise<void>;
 }
 
-export async function startEngine(overrides: Partial<EngineConfig> = {}): Promise<RunningEngine> {
-  const config = loadConfig({ env: {}, argv: [], overrides: { ingestPort: 0, queryPort: 0, logLevel: 'silent', ...overrides } });
-  const engine = new Engine(config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }));
-  const { ingestUrl, queryUrl } = await engine.start();
-  return { engine, ingestUrl, queryUrl, stop: async () => void (await engine.stop()) };
+export interface StartOptions {
+  /** Keep a temporary data dir on stop (to start another engine on it); remove it with `removeDataDir`. */
+  keepDataDir?: boolean;
+  /** Resolve only when every shard answers queries (has replayed its log). Default true. */
+  waitReady?: boolean;
+  /** Collect the engine's log lines (info and above) in `logs`. */
+  captureLogs?: boolean;
+}
+
+/** A fresh data dir under the OS temp dir. */
+export function makeDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'shardlytics-test-'));
+}
+
+export function removeDataDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Starts an engine. Unless `overrides.dataDir` is given, it gets a fresh temporary data dir,
+ * removed on stop (kept with `keepDataDir`); a given `dataDir` belongs to the caller.
+ */
+export async function startEngine(overrides: Partial<EngineConfig> = {}, options: StartOptions = {}): Promise<RunningEngine> {
+  const owned = overrides.dataDir === undefined;
+  const dataDir = overrides.dataDir ?? makeDataDir();
+  const config = loadConfig({ env: {}, argv: [], overrides: { ingestPort: 0, queryPort: 0, logLevel: 'silent', ...overrides, dataDir } });
+  const logs: Array<Record<string, any>> = [];
+  const logger = options.captureLogs
+    ? pino(
+        { level: 'info' },
+        new Writable({
+          write(chunk: Buffer, _enc, done) {
+            for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+            done();
+          },
+        }),
+      )
+    : pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const engine = new Engine(config, logger);
+  const cleanup = () => {
+    if (owned && !options.keepDataDir) removeDataDir(dataDir);
+  };
+  let started;
+  try {
+    started = await engine.start();
+    if (options.waitReady !== false) await Promise.all(engine.ctx.shards.map((s) => s.whenReady()));
+  } catch (err) {
+    await engine.stop();
+    cleanup();
+    throw err;
+  }
+  return {
+    engine,
+    ingestUrl: started.ingestUrl,
+    queryUrl: started.queryUrl,
+    dataDir,
+    logs,
+    stop: async () => {
+      await engine.stop();
+      cleanup();
+    },
+  };
 }
 
 export async function postJson(url: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
