@@ -20,14 +20,13 @@ import polars as pl
 from engine_polars._utils.ipc import read_ipc_body
 from engine_polars._utils.json_types import json_type
 from engine_polars.errors import BadFrame, BadPlan
+from engine_polars.limits import ENRICHMENT_MAX_COLUMNS
 
-__all__ = ["MAX_COLUMNS", "TABLES", "column_names", "drop", "listing", "table_name", "upsert", "upsert_ipc"]
+__all__ = ["TABLES", "column_names", "drop", "listing", "table_name", "upsert", "upsert_ipc"]
 
 #: table name → DataFrame with a unique String ``user_id`` column and String value columns.
 TABLES: dict[str, pl.DataFrame] = {}
 
-#: Value columns per table (besides ``user_id``); the TypeScript side checks the same limit.
-MAX_COLUMNS = 64
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RESERVED = ("metadata", "event_type", "user_id", "timestamp", "value", "window")
 
@@ -77,8 +76,11 @@ def upsert(table: str, rows: pl.DataFrame) -> tuple[int, int]:
     else:
         kept = old.filter(~pl.col("user_id").is_in(new["user_id"].implode()))
         merged = pl.concat([kept, new], how="diagonal")
-    if merged.width - 1 > MAX_COLUMNS:
-        raise BadFrame(f"table `{table}` would have {merged.width - 1} columns besides `user_id`; at most {MAX_COLUMNS}")
+    if merged.width - 1 > ENRICHMENT_MAX_COLUMNS:
+        raise BadFrame(
+            f"table `{table}` would have {merged.width - 1} columns besides `user_id`; "
+            f"at most {ENRICHMENT_MAX_COLUMNS} (`enrichmentMaxColumns`)"
+        )
     TABLES[table] = merged
     return new.height, merged.height
 

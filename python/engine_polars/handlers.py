@@ -12,9 +12,9 @@ from engine_polars import enrichment_tables
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars._utils.proc import rss_bytes
 from engine_polars.errors import BadPlan
+from engine_polars.limits import MAX_SUBPLANS
 from engine_polars.ops import custom as custom_op
-from engine_polars.ops import run_plan
-from engine_polars.plan import parse_plan
+from engine_polars.plan import parse_plan, run_plan
 from engine_polars.store import EventStore
 
 __all__ = ["OPS", "Reply"]
@@ -35,28 +35,26 @@ def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     return Reply({"appended": appended, "rows": store.rows}, compact=appended > 0)
 
 
-#: Most sub-plans one `query_many` may carry.
-MAX_SUBPLANS = 32
-
-
 def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    """One plan; the request body goes to the plan's kind (only ``anomalies`` reads one)."""
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
-    plan = parse_plan(header["plan"])
+    plan = parse_plan(header["plan"], "plan", body)
     result = run_plan(plan, store.frame())
     return Reply({"kind": plan.kind, "rows": result.height}, body=to_ipc_stream(result))
 
 
 def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
-    """Several plans in one round trip (e.g. a dashboard). The body is the partials' IPC streams
-    back to back; ``parts`` gives each one's byte length, in plan order."""
+    """Several plans in one round trip (e.g. a dashboard), each parsed as by ``query`` with an
+    empty body. The answer body is the partials' IPC streams back to back; ``parts`` gives each
+    one's byte length, in plan order."""
     raw = header.get("plans")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SUBPLANS:
         raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
     plans = [parse_plan(p, f"plans[{i}]") for i, p in enumerate(raw)]
     frame = store.frame()
     streams = [to_ipc_stream(run_plan(p, frame)) for p in plans]
-    return Reply({"kinds": [p.kind for p in plans], "parts": [len(b) for b in streams]}, body=b"".join(streams))
+    return Reply({"parts": [len(b) for b in streams]}, body=b"".join(streams))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

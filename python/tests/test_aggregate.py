@@ -8,8 +8,9 @@ import pyarrow as pa
 import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
-from engine_polars.ops.aggregate import run_aggregate
-from engine_polars.plan import AggregatePlan, Filter
+from engine_polars.ops.aggregate import run as run_aggregate
+from engine_polars.filters import Filter
+from engine_polars.ops.aggregate import AggregatePlan
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc, random_events, read_ipc
 
@@ -244,8 +245,9 @@ def test_too_many_windows_is_a_bad_plan_naming_window_size() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"group_by": ["window"]}, "`plan.window_ms` must be a positive integer"),
-        ({"group_by": ["window"], "window_ms": 0}, "`plan.window_ms` must be a positive integer"),
+        ({"group_by": ["window"]}, "`plan.window_ms` must be an integer in 1..31622400000 with a `window` group key"),
+        ({"group_by": ["window"], "window_ms": 0}, "`plan.window_ms` must be an integer in 1..31622400000"),
+        ({"group_by": ["window"], "window_ms": 31622400001}, "`plan.window_ms` must be an integer in 1..31622400000"),
         ({"group_by": ["event_type"], "window_ms": 10}, "`plan.window_ms` needs a `window` group key"),
         ({"group_by": ["metadata."]}, "unknown group key `metadata.` in `plan.group_by`"),
         ({"group_by": ["window", "window"], "window_ms": 5}, "duplicate group key `window`"),

@@ -8,15 +8,17 @@ import math
 import random
 import re
 
+import polars as pl
 import pyarrow as pa
 import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
-from engine_polars.errors import BadPlan
-from engine_polars.ops.anomalies import AnomaliesPlan, GroupMoments, parse, run
-from engine_polars.plan import Filter
+from engine_polars.errors import BadFrame, BadPlan
+from engine_polars.handlers import OPS
+from engine_polars.ops.anomalies import AnomaliesPlan, groups_frame, parse, run
+from engine_polars.filters import Filter
 from engine_polars.store import EventStore
-from event_batches import T0, Event, events_ipc, read_ipc
+from event_batches import T0, Event, events_ipc, ipc_stream, read_ipc
 
 METADATA = (None, '{"plan":"free"}', '{"plan":"pro"}', '{"other":1}')
 
@@ -47,8 +49,12 @@ def group_of(e: Event, dim: str | None) -> str | None:
     return str(getattr(e, dim))
 
 
+def moments(*rows: tuple[str | None, float, float]) -> pl.DataFrame:
+    return groups_frame(rows)
+
+
 def brute(events: list[Event], plan: AnomaliesPlan) -> list[tuple[float, Event, str | None]]:
-    by_key = {g.key: g for g in plan.groups}
+    by_key = {key: (mean, stddev) for key, mean, stddev in plan.groups.iter_rows()}
     hits = []
     for e in events:
         if e.value is None:
@@ -56,10 +62,10 @@ def brute(events: list[Event], plan: AnomaliesPlan) -> list[tuple[float, Event, 
         if plan.filter.start is not None and e.timestamp < plan.filter.start:
             continue
         key = group_of(e, plan.group_by)
-        g = by_key.get(key) if plan.group_by is not None else plan.groups[0]
+        g = by_key.get(key) if plan.group_by is not None else plan.groups.row(0)[1:]
         if g is None:
             continue
-        z = (e.value - g.mean) / g.stddev
+        z = (e.value - g[0]) / g[1]
         if abs(z) > plan.threshold:
             hits.append((z, e, key))
     hits.sort(key=lambda h: (-abs(h[0]), h[1].timestamp, h[1].user_id, h[1].event_type, h[0], (h[1].metadata is None, h[1].metadata or "")))
@@ -67,14 +73,14 @@ def brute(events: list[Event], plan: AnomaliesPlan) -> list[tuple[float, Event, 
 
 
 PLANS = {
-    "global": AnomaliesPlan(column="value", threshold=2.0, limit=25, groups=(GroupMoments(None, 1.5, 12.0),)),
-    "global, limit above hits": AnomaliesPlan(column="value", threshold=3.0, limit=10_000, groups=(GroupMoments(None, 0.0, 10.0),)),
-    "global, filtered": AnomaliesPlan(column="value", threshold=1.0, limit=7, groups=(GroupMoments(None, 0.0, 10.0),), filter=Filter(start=T0 + 25)),
+    "global": AnomaliesPlan(column="value", threshold=2.0, limit=25, groups=moments((None, 1.5, 12.0))),
+    "global, limit above hits": AnomaliesPlan(column="value", threshold=3.0, limit=10_000, groups=moments((None, 0.0, 10.0))),
+    "global, filtered": AnomaliesPlan(column="value", threshold=1.0, limit=7, groups=moments((None, 0.0, 10.0)), filter=Filter(start=T0 + 25)),
     "by event_type, one group missing": AnomaliesPlan(
-        column="value", threshold=1.5, limit=30, group_by="event_type", groups=(GroupMoments("a", 2.0, 9.0), GroupMoments("c", -1.0, 20.0))
+        column="value", threshold=1.5, limit=30, group_by="event_type", groups=moments(("a", 2.0, 9.0), ("c", -1.0, 20.0))
     ),
     "by metadata, with the null group": AnomaliesPlan(
-        column="value", threshold=2.5, limit=50, group_by="metadata.plan", groups=(GroupMoments(None, 0.0, 5.0), GroupMoments("pro", 1.0, 30.0))
+        column="value", threshold=2.5, limit=50, group_by="metadata.plan", groups=moments((None, 0.0, 5.0), ("pro", 1.0, 30.0))
     ),
 }
 
@@ -111,9 +117,9 @@ def test_partial_schema(loaded: tuple[EventStore, list[Event]]) -> None:
 
 
 def test_no_groups_or_an_empty_store_give_no_rows() -> None:
-    plan = AnomaliesPlan(column="value", threshold=1.0, limit=5, groups=())
+    plan = AnomaliesPlan(column="value", threshold=1.0, limit=5, groups=moments())
     assert run(plan, EventStore().frame()).height == 0
-    plan = AnomaliesPlan(column="value", threshold=1.0, limit=5, groups=(GroupMoments(None, 0.0, 1.0),))
+    plan = AnomaliesPlan(column="value", threshold=1.0, limit=5, groups=moments((None, 0.0, 1.0)))
     df = run(plan, EventStore().frame())
     assert df.height == 0 and df.columns[-1] == "total"
 
@@ -121,11 +127,17 @@ def test_no_groups_or_an_empty_store_give_no_rows() -> None:
 def test_threshold_is_strict() -> None:
     store = EventStore()
     store.append(events_ipc([Event(T0, "a", "u", 3.0, None), Event(T0 + 1, "a", "u", -3.0000001, None)]))
-    plan = AnomaliesPlan(column="value", threshold=3.0, limit=5, groups=(GroupMoments(None, 0.0, 1.0),))
+    plan = AnomaliesPlan(column="value", threshold=3.0, limit=5, groups=moments((None, 0.0, 1.0)))
     assert run(plan, store.frame())["value"].to_list() == [-3.0000001]
 
 
-GOOD = {"kind": "anomalies", "column": "value", "threshold": 3.0, "limit": 10, "groups": [{"key": None, "mean": 0.0, "stddev": 1.0}]}
+GOOD = {"kind": "anomalies", "column": "value", "threshold": 3.0, "limit": 10}
+
+
+def groups_body(rows: list[tuple[object, object, object]], schema: pa.Schema | None = None) -> bytes:
+    schema = schema or pa.schema([("key", pa.string()), ("mean", pa.float64()), ("stddev", pa.float64())])
+    table = pa.table({name: [r[i] for r in rows] for i, name in enumerate(schema.names)}, schema=schema)
+    return ipc_stream(table)
 
 
 @pytest.mark.parametrize(
@@ -139,11 +151,7 @@ GOOD = {"kind": "anomalies", "column": "value", "threshold": 3.0, "limit": 10, "
         ({"limit": 10_001}, "plan.limit"),
         ({"limit": 2.5}, "plan.limit"),
         ({"group_by": "nope"}, "plan.group_by"),
-        ({"groups": {}}, "plan.groups"),
-        ({"groups": [{"key": None, "mean": 0.0, "stddev": 0.0}]}, "plan.groups[0].stddev"),
-        ({"groups": [{"key": 1, "mean": 0.0, "stddev": 1.0}]}, "plan.groups[0].key"),
-        ({"groups": [{"key": None, "stddev": 1.0}]}, "plan.groups[0].mean"),
-        ({"groups": [{"key": "a", "mean": 0, "stddev": 1}, {"key": "b", "mean": 0, "stddev": 1}]}, "plan.groups"),
+        ({"groups": [{"key": None, "mean": 0.0, "stddev": 1.0}]}, "plan.groups"),
         ({"extra": True}, "plan.extra"),
     ],
 )
@@ -152,9 +160,92 @@ def test_bad_plans_name_the_field(change: dict[str, object], field: str) -> None
         parse({**GOOD, **change}, "plan")
 
 
+def test_reads_the_groups_moments_from_the_arrow_body() -> None:
+    body = groups_body([("a", 1.5, 2.0), (None, -3.0, 0.5), ("ü ✓", 0.0, 1e-300)])
+    plan = parse({**GOOD, "group_by": "event_type"}, "plan", body)
+    assert plan.groups.rows() == [("a", 1.5, 2.0), (None, -3.0, 0.5), ("ü ✓", 0.0, 1e-300)]
+    plan = parse(GOOD, "plan", groups_body([(None, 1.0, 2.0)]))
+    assert plan.groups.rows() == [(None, 1.0, 2.0)]
+
+
+def test_an_all_null_key_column_of_type_null_is_accepted() -> None:
+    schema = pa.schema([("key", pa.null()), ("mean", pa.float64()), ("stddev", pa.float64())])
+    plan = parse(GOOD, "plan", groups_body([(None, 1.0, 2.0)], schema))
+    assert plan.groups.rows() == [(None, 1.0, 2.0)] and plan.groups.schema["key"] == pl.String
+
+
+@pytest.mark.parametrize("body", [b"", "zero rows"])
+def test_an_empty_body_or_zero_rows_mean_no_usable_groups_and_an_empty_partial(
+    loaded: tuple[EventStore, list[Event]], body: bytes | str
+) -> None:
+    store, _ = loaded
+    raw = groups_body([]) if body == "zero rows" else body
+    assert isinstance(raw, bytes)
+    for group_by in (None, "event_type"):
+        plan = parse({**GOOD, "group_by": group_by, "threshold": 0.001}, "plan", raw)
+        out = run(plan, store.frame())
+        assert out.height == 0 and out.columns[-1] == "total"
+
+
+def test_query_many_gives_an_anomalies_plan_an_empty_body(loaded: tuple[EventStore, list[Event]]) -> None:
+    store, _ = loaded
+    many = OPS["query_many"]({"id": 1, "op": "query_many", "plans": [GOOD]}, groups_body([(None, 0.0, 1.0)]), store)
+    assert read_ipc(many.body).num_rows == 0
+
+
+def test_the_query_op_reads_the_groups_from_its_body(loaded: tuple[EventStore, list[Event]]) -> None:
+    store, events = loaded
+    body = groups_body([("a", 2.0, 9.0), ("c", -1.0, 20.0)])
+    reply = OPS["query"]({"id": 1, "op": "query", "plan": {**GOOD, "group_by": "event_type", "threshold": 1.5, "limit": 30}}, body, store)
+    want = brute(events, PLANS["by event_type, one group missing"])
+    assert [r["z_score"] for r in read_ipc(reply.body).to_pylist()] == pytest.approx([z for z, _, _ in want][:30], rel=4e-16)
+
+
+F64 = pa.float64()
+
+
+@pytest.mark.parametrize(
+    ("group_by", "body", "message"),
+    [
+        (None, b"not arrow", "body is not a readable Arrow IPC stream"),
+        (None, "truncated", "body is not a readable Arrow IPC stream"),
+        (None, pa.schema([("key", pa.string()), ("mean", F64)]), "anomalies body has columns `key`, `mean`; expected `key`, `mean`, `stddev`"),
+        (None, pa.schema([("key", pa.string()), ("mean", F64), ("stddev", F64), ("n", F64)]), "anomalies body has columns"),
+        (None, pa.schema([("mean", F64), ("key", pa.string()), ("stddev", F64)]), "anomalies body has columns `mean`, `key`, `stddev`"),
+        (None, pa.schema([("key", pa.int64()), ("mean", F64), ("stddev", F64)]), "anomalies body column `key` has type `Int64`; expected `String`"),
+        (None, pa.schema([("key", pa.string()), ("mean", pa.float32()), ("stddev", F64)]), "anomalies body column `mean` has type `Float32`"),
+        ("event_type", [("a", 0.0, 0.0)], "anomalies body column `stddev` must be finite and > 0; row 0 has 0.0"),
+        ("event_type", [("a", 0.0, 1.0), ("b", 0.0, -1.0)], "anomalies body column `stddev` must be finite and > 0; row 1 has -1.0"),
+        ("event_type", [("a", 0.0, math.inf)], "anomalies body column `stddev` must be finite and > 0; row 0 has inf"),
+        ("event_type", [("a", 0.0, None)], "anomalies body column `stddev` must be finite and > 0; row 0 has None"),
+        ("event_type", [("a", math.nan, 1.0)], "anomalies body column `mean` must be finite; row 0 has nan"),
+        ("event_type", [("a", None, 1.0)], "anomalies body column `mean` must be finite; row 0 has None"),
+        ("event_type", [("a", 0.0, 1.0), (None, 0.0, 1.0), ("a", 1.0, 1.0)], "anomalies body column `key` repeats 'a' at row 0"),
+        ("event_type", [(None, 0.0, 1.0), (None, 1.0, 1.0)], "anomalies body column `key` repeats None"),
+        (None, [(None, 0.0, 1.0), (None, 1.0, 2.0)], "anomalies body without `group_by` must hold at most one row, with a null `key`"),
+        (None, [("a", 0.0, 1.0)], "anomalies body without `group_by` must hold at most one row, with a null `key`"),
+    ],
+)
+def test_rejects_a_bad_groups_body_as_bad_frame_naming_the_column(group_by: str | None, body: object, message: str) -> None:
+    if body == "truncated":
+        whole = groups_body([(None, 0.0, 1.0)])
+        raw = whole[: len(whole) // 2]
+    elif isinstance(body, pa.Schema):
+        raw = groups_body([tuple(1 if f.type == pa.int64() else 1.0 if pa.types.is_floating(f.type) else "a" for f in body)], body)
+    elif isinstance(body, list):
+        raw = groups_body(body)
+    else:
+        assert isinstance(body, bytes)
+        raw = body
+    with pytest.raises(BadFrame) as info:
+        parse({**GOOD, "group_by": group_by}, "plan", raw)
+    assert info.value.code == "BAD_FRAME"
+    assert info.value.message.startswith(message)
+
+
 def test_z_matches_the_textbook_formula_within_an_ulp() -> None:
     v, mean, sd = 123.456, 7.25, 3.3
     store = EventStore()
     store.append(events_ipc([Event(T0, "a", "u", v, None)]))
-    [row] = run(AnomaliesPlan(column="value", threshold=1.0, limit=1, groups=(GroupMoments(None, mean, sd),)), store.frame()).to_dicts()
+    [row] = run(AnomaliesPlan(column="value", threshold=1.0, limit=1, groups=moments((None, mean, sd))), store.frame()).to_dicts()
     assert math.isclose(row["z_score"], (v - mean) / sd, rel_tol=4e-16)

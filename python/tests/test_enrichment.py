@@ -12,8 +12,9 @@ from engine_polars import enrichment_tables
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadFrame, BadPlan
 from engine_polars.handlers import OPS
-from engine_polars.ops.aggregate import run_aggregate
-from engine_polars.plan import filter_expr, parse_plan
+from engine_polars.ops.aggregate import run as run_aggregate
+from engine_polars.filters import filter_expr
+from engine_polars.plan import parse_plan
 from engine_polars.server import handle_frame
 from engine_polars.store import EventStore
 from event_batches import ipc_stream, read_ipc

@@ -1,11 +1,24 @@
+"""Plan dispatch through the one table of kinds (``ops.KINDS``), ``aggregate`` included."""
+
 from __future__ import annotations
 
-import polars as pl
+import inspect
+import random
+from pathlib import Path
+
 import pytest
 
 from engine_polars.errors import BadPlan
-from engine_polars.ops import HANDLERS
-from engine_polars.plan import PARSERS, AggregatePlan, Filter, filter_expr, parse_plan
+from engine_polars.filters import Filter
+from engine_polars.handlers import OPS
+from engine_polars.ops import BY_KIND, KINDS
+from engine_polars.ops import aggregate as aggregate_op
+from engine_polars.ops.aggregate import AggregatePlan
+from engine_polars.plan import parse_plan, run_plan
+from engine_polars.store import EventStore
+from event_batches import events_ipc, random_events, read_ipc
+
+OPS_DIR = Path(__file__).resolve().parents[1] / "engine_polars" / "ops"
 
 
 def aggregate(**fields: object) -> dict:
@@ -35,8 +48,45 @@ def test_a_missing_or_null_filter_means_no_filter() -> None:
     assert parse_plan(aggregate(filter=None)).filter == Filter()
 
 
-def test_every_plan_kind_has_a_handler() -> None:
-    assert set(PARSERS) == set(HANDLERS)
+def test_every_module_in_the_ops_folder_is_one_kind_in_the_table() -> None:
+    files = sorted(p.stem for p in OPS_DIR.glob("*.py") if p.stem != "__init__")
+    assert sorted(m.__name__.rsplit(".", 1)[1] for m in KINDS) == files
+    assert sorted(BY_KIND) == sorted(m.KIND for m in KINDS) == files
+    for module in KINDS:
+        assert list(inspect.signature(module.parse).parameters) == ["obj", "path", "body"], module.__name__
+        assert list(inspect.signature(module.run).parameters) == ["plan", "frame"], module.__name__
+
+
+def test_aggregate_is_dispatched_like_any_other_kind() -> None:
+    plan = parse_plan({"kind": "aggregate", "group_by": ["event_type"], "metrics": ["value"]})
+    assert isinstance(plan, AggregatePlan) and BY_KIND[plan.kind] is aggregate_op
+    store = EventStore()
+    store.append(events_ipc(random_events(random.Random(1), 50)))
+    assert run_plan(plan, store.frame()).equals(aggregate_op.run(plan, store.frame()))
+
+
+def test_parse_plan_hands_the_body_to_the_kinds_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def parse(obj: object, path: str, body: bytes = b"") -> str:
+        seen.append((path, body))
+        return "parsed"
+
+    monkeypatch.setattr(BY_KIND["summary"], "parse", parse)
+    assert parse_plan({"kind": "summary"}, "plan", b"xyz") == "parsed"
+    assert parse_plan({"kind": "summary"}, "plans[2]") == "parsed"
+    assert seen == [("plan", b"xyz"), ("plans[2]", b"")]
+
+
+def test_query_and_query_many_answer_aggregate_through_the_same_path() -> None:
+    store = EventStore()
+    store.append(events_ipc(random_events(random.Random(2), 80)))
+    plan = {"kind": "aggregate", "group_by": ["user_id"], "metrics": ["value"]}
+    one = OPS["query"]({"id": 1, "op": "query", "plan": plan}, b"", store)
+    many = OPS["query_many"]({"id": 2, "op": "query_many", "plans": [plan]}, b"", store)
+    assert one.fields == {"kind": "aggregate", "rows": read_ipc(one.body).num_rows}
+    assert many.fields == {"parts": [len(many.body)]}
+    assert read_ipc(many.body).equals(read_ipc(one.body))
 
 
 @pytest.mark.parametrize(
@@ -45,8 +95,11 @@ def test_every_plan_kind_has_a_handler() -> None:
         ([1], "`plan` must be an object; got array"),
         ({}, "missing field `plan.kind`"),
         ({"kind": 3}, "`plan.kind` must be a string; got number"),
-        ({"kind": "sorcery"}, "unknown plan kind `sorcery`; expected one of `aggregate`, `window`"),
+        ({"kind": "sorcery"}, "unknown plan kind `sorcery`; expected one of `aggregate`, `window`, `percentiles`"),
         (aggregate(groupBy=[]), "unknown field `plan.groupBy`; expected one of `kind`, `filter`, `group_by`, `metrics`"),
+        (aggregate(max_cells=0), "`plan.max_cells` must be an integer in 1..9007199254740992; got 0"),
+        (aggregate(max_cells=1.5), "`plan.max_cells` must be an integer in 1..9007199254740992; got number"),
+        (aggregate(max_cells=True), "`plan.max_cells` must be an integer in 1..9007199254740992; got boolean"),
         ({"kind": "aggregate", "filter": {}, "metrics": []}, "missing field `plan.group_by`"),
         ({"kind": "aggregate", "filter": {}, "group_by": []}, "missing field `plan.metrics`"),
         (aggregate(group_by="event_type"), "`plan.group_by` must be an array of strings; got string"),
@@ -73,43 +126,3 @@ def test_rejects_a_malformed_plan_naming_the_field(raw: object, message: str) ->
         parse_plan(raw)
     assert info.value.message.startswith(message)
     assert info.value.code == "BAD_PLAN"
-
-
-FRAME = pl.DataFrame(
-    {
-        "timestamp": [9, 10, 11, 19, 20, 21],
-        "event_type": ["a", "b", "a", "b", "a", "b"],
-        "user_id": ["u", "u", "v", "v", "w", "w"],
-    },
-    schema={"timestamp": pl.Int64, "event_type": pl.String, "user_id": pl.String},
-)
-
-
-def matching(f: Filter) -> list[int]:
-    return FRAME.filter(filter_expr(f))["timestamp"].to_list()
-
-
-def test_no_filter_keeps_every_row() -> None:
-    assert matching(Filter()) == [9, 10, 11, 19, 20, 21]
-
-
-def test_from_is_inclusive_and_to_is_exclusive() -> None:
-    assert matching(Filter(start=10, end=20)) == [10, 11, 19]
-
-
-def test_fractional_bounds_compare_as_the_real_numbers_they_are() -> None:
-    assert matching(Filter(start=9.5, end=19.5)) == [10, 11, 19]
-    assert matching(Filter(start=-0.5, end=10.0000001)) == [9, 10]
-
-
-def test_bounds_beyond_int64_do_not_overflow() -> None:
-    assert matching(Filter(start=-1e300, end=1e300)) == [9, 10, 11, 19, 20, 21]
-
-
-def test_event_type_and_user_filters_combine_with_time_bounds() -> None:
-    assert matching(Filter(start=10, event_types=("a",))) == [11, 20]
-    assert matching(Filter(event_types=("a", "b"), user_ids=("v", "w"))) == [11, 19, 20, 21]
-
-
-def test_an_empty_list_filter_matches_no_row() -> None:
-    assert matching(Filter(user_ids=())) == []

@@ -8,11 +8,11 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-import engine_polars.ops  # noqa: F401  (registers the window parser)
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadPlan
 from engine_polars.ops.window import WindowPlan, run
-from engine_polars.plan import Filter, parse_plan
+from engine_polars.filters import Filter
+from engine_polars.plan import parse_plan
 from engine_polars.store import EVENT_SCHEMA, EventStore
 from engine_polars.tdigest import digest_from_values
 from event_batches import T0, Event, events_ipc, read_ipc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine_polars._utils.json_types import is_finite_number, json_type
+from engine_polars._utils.json_types import is_finite_number, is_integer, json_type
 from engine_polars.errors import BadPlan, names
 
 
@@ -56,3 +56,24 @@ def distinct_names(raw: object, path: str, what: str, allowed: tuple[str, ...]) 
             raise BadPlan(f"duplicate {what} `{item}` in `{path}`")
         seen.add(item)
     return items
+
+
+def optional_int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> int | None:
+    """``obj[key]`` as an integer in ``low..high``; ``None`` when absent or null."""
+    raw = obj.get(key)
+    if raw is None:
+        return None
+    if not is_integer(raw) or not low <= raw <= high:
+        got = repr(raw) if is_integer(raw) else json_type(raw)
+        raise BadPlan(f"`{path}.{key}` must be an integer in {low}..{high}; got {got}")
+    assert isinstance(raw, int)
+    return raw
+
+
+#: Largest ``max_cells`` a plan may carry (any larger bound is no bound at all).
+MAX_CELLS_BOUND = 2**53
+
+
+def max_cells(obj: Mapping[str, Any], path: str) -> int | None:
+    """The optional ``max_cells`` of a grouping plan: a positive integer, or ``None`` (unbounded)."""
+    return optional_int(obj, "max_cells", path, 1, MAX_CELLS_BOUND)

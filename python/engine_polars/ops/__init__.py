@@ -1,36 +1,24 @@
-"""Plan handlers: one module per plan kind, registered by kind in :data:`HANDLERS`.
+"""Plan kinds: one module per kind, all found through :data:`KINDS`.
 
-Each module in this package defines ``KIND``, ``parse(obj, path)`` (the plan object → a frozen
-dataclass, raising ``BadPlan`` naming the field) and ``run(plan, frame)`` (the store's lazy frame
-→ the partial DataFrame whose columns and types are exactly the partial schema documented in the
-module and in ``src/query/<kind>-request.ts``). Registering here also registers the parser in
-``plan.PARSERS``.
+Each module defines ``KIND`` (the plan's ``kind``), ``parse(obj, path, body)`` (the plan object
+and the ``query`` frame's body → a frozen dataclass, raising ``BadPlan``/``BadFrame`` naming the
+field; only ``anomalies`` reads the body) and ``run(plan, frame)`` (the store's lazy frame → the
+partial DataFrame whose columns and types are exactly the partial schema documented in the
+module). Adding a kind is its module plus one entry in :data:`KINDS`; ``plan.parse_plan`` and
+``plan.run_plan`` dispatch through it, ``aggregate`` included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from types import ModuleType
 
-import polars as pl
+from engine_polars.ops import aggregate, anomalies, custom, export, funnel, percentiles, summary, topn, window
 
-from engine_polars import plan as _plan
-from engine_polars.ops import anomalies, custom, export, funnel, percentiles, summary, topn, window
-from engine_polars.ops.aggregate import run_aggregate
-from engine_polars.plan import AggregatePlan, Plan
+__all__ = ["BY_KIND", "KINDS"]
 
-__all__ = ["HANDLERS", "run_plan"]
+#: Every plan kind's module.
+KINDS: tuple[ModuleType, ...] = (aggregate, window, percentiles, topn, anomalies, funnel, summary, export, custom)
 
-_KIND_MODULES = (window, percentiles, topn, anomalies, funnel, summary, export, custom)
-
-#: Plan kind → handler. Keys match ``plan.PARSERS``.
-HANDLERS: dict[str, Callable[[Any, pl.LazyFrame], pl.DataFrame]] = {
-    AggregatePlan.kind: run_aggregate,
-    **{m.KIND: m.run for m in _KIND_MODULES},
-}
-_plan.PARSERS.update({m.KIND: m.parse for m in _KIND_MODULES})
-
-
-def run_plan(plan: Plan, frame: pl.LazyFrame) -> pl.DataFrame:
-    """Runs a parsed plan over the store's events."""
-    return HANDLERS[plan.kind](plan, frame)  # type: ignore[attr-defined]
+#: ``kind`` → its module.
+BY_KIND: Mapping[str, ModuleType] = {m.KIND: m for m in KINDS}

@@ -1,5 +1,11 @@
 """The ``aggregate`` plan: event count and per-metric moments per group.
 
+Plan (``src/kinds/aggregate.ts``)::
+
+    {"kind": "aggregate", "filter": {...}, "group_by": ["<dimension>" | "window", ...],
+     "metrics": ["value", ...], "window_ms": int >= 1 (only with a ``window`` key),
+     "max_cells": int >= 1 (optional)}
+
 Partial (one row per group, sorted by the group keys; exactly one row when there are none,
 with ``count`` 0 on an empty or fully filtered shard)::
 
@@ -14,47 +20,89 @@ cancel the way sum-of-squares minus square-of-sum does; shards merge it with Cha
 
 Group keys are dimensions (``engine_polars.dimensions``: event columns, ``metadata.<key>``,
 ``<table>.<column>``; missing → null group) or ``window``: the tumbling window of ``window_ms``
-aligned to the epoch, as the Int64 column ``window_start`` = floor(timestamp / window_ms) ·
-window_ms. A shard whose filtered data spans more than :data:`MAX_WINDOWS` windows answers
-``BAD_PLAN`` naming ``windowSize``.
+(``engine_polars.windows``: a pane of one window) as the Int64 column ``window_start``. A shard
+whose filtered data spans more than ``maxWindows`` windows answers ``BAD_PLAN`` naming
+``windowSize``; one whose estimated result cells are over ``max_cells`` answers
+``RESULT_TOO_LARGE`` (``engine_polars.result_size``), both before grouping.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
 import polars as pl
 
-from engine_polars.dimensions import with_dimensions
+from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key, string_list
+from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
-from engine_polars.plan import AggregatePlan, filter_expr
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import MAX_WINDOW_MS, MAX_WINDOWS
+from engine_polars.result_size import check_result_size
+from engine_polars.store import MEASURES
+from engine_polars.windows import Panes
 
-__all__ = ["MAX_WINDOWS", "check_window_count", "key_column", "metric_columns", "partial_schema", "run_aggregate"]
+__all__ = ["KIND", "MOMENTS", "AggregatePlan", "key_column", "metric_columns", "parse", "partial_schema", "run"]
 
+KIND = "aggregate"
 MOMENTS = ("sum", "min", "max", "mean", "m2")
-#: Most windows a shard computes for one plan (the TypeScript side checks the union of shards).
-MAX_WINDOWS = 100_000
+
+
+@dataclass(frozen=True)
+class AggregatePlan:
+    kind: ClassVar[str] = KIND
+    filter: Filter = field(default_factory=Filter)
+    group_by: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    #: With a ``window`` group key: the tumbling window size in ms (partial column ``window_start``).
+    window_ms: int | None = None
+    #: Most result cells this shard may produce; ``None``: unbounded.
+    max_cells: int | None = None
+
+
+def _group_keys(raw: object, path: str) -> tuple[str, ...]:
+    # `window` or a dimension (event columns, metadata.<key>, <table>.<column>), each once.
+    items = string_list(raw, path)
+    for item in items:
+        if item == "window":
+            continue
+        try:
+            check_dimension(item, path)
+        except BadPlan:
+            raise BadPlan(
+                f"unknown group key `{item}` in `{path}`; expected one of `event_type`, `user_id`, "
+                "`window`, `metadata.<key>` or `<table>.<column>`"
+            ) from None
+    if len(set(items)) != len(items):
+        dup = next(i for i in items if items.count(i) > 1)
+        raise BadPlan(f"duplicate group key `{dup}` in `{path}`")
+    return items
+
+
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan:
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells"), path)
+    group_by = _group_keys(require_key(obj, "group_by", path), f"{path}.group_by")
+    window_ms = obj.get("window_ms")
+    if "window" in group_by:
+        if isinstance(window_ms, bool) or not isinstance(window_ms, int) or not 1 <= window_ms <= MAX_WINDOW_MS:
+            raise BadPlan(
+                f"`{path}.window_ms` must be an integer in 1..{MAX_WINDOW_MS} with a `window` group key"
+            )
+    elif window_ms is not None:
+        raise BadPlan(f"`{path}.window_ms` needs a `window` group key")
+    return AggregatePlan(
+        filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+        group_by=group_by,
+        metrics=distinct_names(require_key(obj, "metrics", path), f"{path}.metrics", "metric", MEASURES),
+        window_ms=window_ms,
+        max_cells=max_cells(obj, path),
+    )
 
 
 def key_column(key: str) -> str:
     """The partial column of a group key: ``window`` → ``window_start``, a dimension → itself."""
     return "window_start" if key == "window" else key
-
-
-def check_window_count(rows: pl.LazyFrame, pane_ms: int, panes_per_window: int, max_windows: int) -> None:
-    """Raises BadPlan naming `windowSize` when the rows' time range spans more than ``max_windows``
-    windows (checked before grouping, so a tiny window over a long range costs one min/max scan)."""
-    span = rows.select(
-        (pl.col("timestamp").min() // pane_ms).alias("first"),
-        (pl.col("timestamp").max() // pane_ms).alias("last"),
-    ).collect()
-    first, last = span["first"][0], span["last"][0]
-    if first is None or last is None:
-        return
-    windows = int(last) - int(first) + panes_per_window
-    if windows > max_windows:
-        raise BadPlan(
-            f"`windowSize`: {windows} windows over this shard's data range; at most {max_windows}: "
-            "use a larger windowSize or slide, or a narrower filter"
-        )
 
 
 def partial_schema(plan: AggregatePlan) -> pl.Schema:
@@ -89,7 +137,7 @@ def metric_columns(m: str) -> list[pl.Expr]:
     ]
 
 
-def run_aggregate(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
+def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The aggregate partial of ``frame`` (the store's events) for ``plan``."""
     aggs = [pl.len().alias("count")]
     for m in plan.metrics:
@@ -99,12 +147,14 @@ def run_aggregate(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
         dims = [k for k in plan.group_by if k != "window"]
         if dims:
             rows = with_dimensions(rows, dims)
+        panes = None
         if "window" in plan.group_by:
-            size = plan.window_ms
-            if size is None:
+            if plan.window_ms is None:
                 raise BadPlan("a `window` group key needs `window_ms`")
-            check_window_count(rows, size, 1, MAX_WINDOWS)
-            rows = rows.with_columns(((pl.col("timestamp") // size) * size).alias("window_start"))
+            panes = Panes(plan.window_ms)
+        check_result_size(rows, dims, panes=panes, max_windows=MAX_WINDOWS, max_cells=plan.max_cells)
+        if panes is not None:
+            rows = rows.with_columns(panes.start().alias("window_start"))
         keys = [key_column(k) for k in plan.group_by]
         out = rows.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
     else:

@@ -1,15 +1,25 @@
 """The ``anomalies`` plan (phase 2 of GET /query/anomalies): events with |z| > threshold.
 
 Phase 1 is an ordinary ``aggregate`` plan whose merged moments give each group's mean and
-standard deviation; the router sends them here. Plan (``src/query/anomalies-request.ts``)::
+standard deviation; the router sends each shard the moments of its groups. Plan
+(``src/kinds/anomalies.ts``)::
 
     {"kind": "anomalies", "filter": {...}, "column": "value", "group_by": "<dimension>" | null,
-     "threshold": > 0, "limit": 1..10000,
-     "groups": [{"key": "<group>" | null, "mean": float, "stddev": float > 0}, ...]}
+     "threshold": > 0, "limit": 1..anomaliesMaxLimit}
 
-Without ``group_by``, ``groups`` holds one entry (its key is ignored). Events of a group not in
-``groups`` (fewer than two values, or a standard deviation of 0) are never anomalies. The null
-group (the key is missing) is a group like any other, as in ``aggregate``.
+The groups' moments travel in the ``query`` frame's body, never in the JSON header (240k users'
+moments are ~20 MB of JSON): an Arrow IPC stream with exactly these columns::
+
+    key Utf8 (nullable: the null group)   mean Float64 (finite)   stddev Float64 (finite, > 0)
+
+Keys are distinct; without ``group_by`` there is at most one row and its key is null. An empty
+body or a stream of zero rows means no group has usable moments, so the partial is empty. A body
+that is not an Arrow IPC stream, or breaks any rule above, is ``BAD_FRAME`` naming the column. A
+``groups`` field in the plan is an unknown field (``BAD_PLAN``). In ``query_many`` a plan gets an
+empty body.
+
+Events of a group without a row (fewer than two values, or a standard deviation of 0) are never
+anomalies. The null group (the key is missing) is a group like any other, as in ``aggregate``.
 
 ``z = (value - mean) / stddev`` (as polars evaluates it: within 1 ulp of the textbook quotient);
 an event is an anomaly when ``|z| > threshold`` (strict).
@@ -24,39 +34,47 @@ event_type, z, metadata ascending, nulls last)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import polars as pl
 
 from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.ipc import read_ipc_body
 from engine_polars._utils.json_types import is_finite_number, is_integer, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
-from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.errors import BadFrame, BadPlan, names, unknown_name
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import ANOMALIES_MAX_LIMIT
 from engine_polars.store import MEASURES
 
-__all__ = ["KIND", "AnomaliesPlan", "GroupMoments", "parse", "partial_schema", "run"]
+__all__ = ["GROUPS_SCHEMA", "KIND", "AnomaliesPlan", "groups_frame", "parse", "parse_groups", "partial_schema", "run"]
 
 KIND = "anomalies"
-MAX_LIMIT = 10_000
+#: The columns of the groups body, in order.
+GROUPS_SCHEMA = pl.Schema({"key": pl.String(), "mean": pl.Float64(), "stddev": pl.Float64()})
 
 
-@dataclass(frozen=True)
-class GroupMoments:
-    key: str | None
-    mean: float
-    stddev: float
+def groups_frame(rows: Iterable[tuple[str | None, float, float]] = ()) -> pl.DataFrame:
+    """A groups table from ``(key, mean, stddev)`` rows, unchecked (tests, and the empty table)."""
+    keys, means, stddevs = [], [], []
+    for key, mean, stddev in rows:
+        keys.append(key)
+        means.append(mean)
+        stddevs.append(stddev)
+    return pl.DataFrame({"key": keys, "mean": means, "stddev": stddevs}, schema=GROUPS_SCHEMA)
 
 
-@dataclass(frozen=True)
+# eq=False: a DataFrame field has no boolean equality.
+@dataclass(frozen=True, eq=False)
 class AnomaliesPlan:
     kind: ClassVar[str] = KIND
     column: str
     threshold: float
     limit: int
-    groups: tuple[GroupMoments, ...]
+    #: One row per group with usable moments: :data:`GROUPS_SCHEMA`.
+    groups: pl.DataFrame = field(default_factory=groups_frame)
     group_by: str | None = None
     filter: Filter = field(default_factory=Filter)
 
@@ -68,31 +86,46 @@ def _number(raw: object, path: str) -> float:
     return float(raw)
 
 
-def _groups(raw: object, path: str) -> tuple[GroupMoments, ...]:
-    if not isinstance(raw, list):
-        raise BadPlan(f"`{path}` must be an array; got {json_type(raw)}")
-    out: list[GroupMoments] = []
-    seen: set[str | None] = set()
-    for i, item in enumerate(raw):
-        p = f"{path}[{i}]"
-        if not isinstance(item, dict):
-            raise BadPlan(f"`{p}` must be an object; got {json_type(item)}")
-        reject_unknown_keys(item, ("key", "mean", "stddev"), p)
-        key = item.get("key")
-        if key is not None and not isinstance(key, str):
-            raise BadPlan(f"`{p}.key` must be a string or null; got {json_type(key)}")
-        if key in seen:
-            raise BadPlan(f"duplicate group key in `{p}.key`")
-        seen.add(key)
-        stddev = _number(require_key(item, "stddev", p), f"{p}.stddev")
-        if stddev <= 0:
-            raise BadPlan(f"`{p}.stddev` must be > 0; got {stddev!r}")
-        out.append(GroupMoments(key, _number(require_key(item, "mean", p), f"{p}.mean"), stddev))
-    return tuple(out)
+def _first_bad(bad: pl.Series) -> int:
+    return int(bad.arg_max() or 0)
 
 
-def parse(obj: Mapping[str, Any], path: str) -> AnomaliesPlan:
-    reject_unknown_keys(obj, ("kind", "filter", "column", "group_by", "threshold", "limit", "groups"), path)
+def parse_groups(body: bytes, grouped: bool) -> pl.DataFrame:
+    """The groups table of a ``query`` frame's body (see the module doc); raises
+    :class:`BadFrame` naming the column and the first bad row."""
+    if not body:
+        return groups_frame()
+    df = read_ipc_body(body, "anomalies", "groups")
+    if df.columns != GROUPS_SCHEMA.names():
+        raise BadFrame(
+            f"anomalies body has columns {names(df.columns)}; expected {names(GROUPS_SCHEMA.names())}"
+        )
+    for name, dtype in GROUPS_SCHEMA.items():
+        got = df.schema[name]
+        if got != dtype and not (name == "key" and got == pl.Null):
+            raise BadFrame(f"anomalies body column `{name}` has type `{got}`; expected `{dtype}`")
+    df = df.with_columns(pl.col("key").cast(pl.String))
+    for name in ("mean", "stddev"):
+        col = df[name]
+        bad = col.is_null() | ~col.is_finite()
+        if name == "stddev":
+            bad = bad | (col <= 0)
+        bad = bad.fill_null(True)
+        if bad.any():
+            row = _first_bad(bad)
+            want = "finite and > 0" if name == "stddev" else "finite"
+            raise BadFrame(f"anomalies body column `{name}` must be {want}; row {row} has {col[row]!r}")
+    if not grouped and (df.height > 1 or (df.height == 1 and df["key"][0] is not None)):
+        raise BadFrame("anomalies body without `group_by` must hold at most one row, with a null `key`")
+    dup = df["key"].is_duplicated()
+    if dup.any():
+        row = _first_bad(dup)
+        raise BadFrame(f"anomalies body column `key` repeats {df['key'][row]!r} at row {row}; keys must be distinct")
+    return df
+
+
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AnomaliesPlan:
+    reject_unknown_keys(obj, ("kind", "filter", "column", "group_by", "threshold", "limit"), path)
     column = require_key(obj, "column", path)
     if column not in MEASURES:
         raise BadPlan(unknown_name("column", str(column), MEASURES) + f" (at `{path}.column`)")
@@ -103,19 +136,16 @@ def parse(obj: Mapping[str, Any], path: str) -> AnomaliesPlan:
     if threshold <= 0:
         raise BadPlan(f"`{path}.threshold` must be > 0; got {threshold!r}")
     limit = require_key(obj, "limit", path)
-    if not is_integer(limit) or not 1 <= limit <= MAX_LIMIT:
+    if not is_integer(limit) or not 1 <= limit <= ANOMALIES_MAX_LIMIT:
         got = repr(limit) if is_integer(limit) else json_type(limit)
-        raise BadPlan(f"`{path}.limit` must be an integer in 1..{MAX_LIMIT}; got {got}")
-    groups = _groups(require_key(obj, "groups", path), f"{path}.groups")
-    if group_by is None and len(groups) > 1:
-        raise BadPlan(f"`{path}.groups` must hold at most one entry without `{path}.group_by`")
+        raise BadPlan(f"`{path}.limit` must be an integer in 1..{ANOMALIES_MAX_LIMIT}; got {got}")
     return AnomaliesPlan(
         column=column,
         threshold=threshold,
         limit=limit,
-        groups=groups,
         group_by=group_by,
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+        groups=parse_groups(body, grouped=group_by is not None),
     )
 
 
@@ -139,23 +169,17 @@ def _empty(plan: AnomaliesPlan) -> pl.DataFrame:
 
 
 def run(plan: AnomaliesPlan, frame: pl.LazyFrame) -> pl.DataFrame:
-    if not plan.groups:
+    if plan.groups.height == 0:
         return _empty(plan)
     col = plan.column
     rows = frame.filter(filter_expr(plan.filter) & pl.col(col).is_not_null())
     if plan.group_by is None:
-        g = plan.groups[0]
-        mean: pl.Expr = pl.lit(g.mean, dtype=pl.Float64)
-        stddev: pl.Expr = pl.lit(g.stddev, dtype=pl.Float64)
+        mean: pl.Expr = pl.lit(plan.groups["mean"][0], dtype=pl.Float64)
+        stddev: pl.Expr = pl.lit(plan.groups["stddev"][0], dtype=pl.Float64)
     else:
         key = plan.group_by
-        moments = pl.LazyFrame(
-            {
-                "group_key": [g.key for g in plan.groups],
-                "__mean": [g.mean for g in plan.groups],
-                "__stddev": [g.stddev for g in plan.groups],
-            },
-            schema={"group_key": pl.String, "__mean": pl.Float64, "__stddev": pl.Float64},
+        moments = plan.groups.lazy().select(
+            pl.col("key").alias("group_key"), pl.col("mean").alias("__mean"), pl.col("stddev").alias("__stddev")
         )
         # Inner join: events of groups without usable moments are never anomalies. The null group
         # joins to a null key (nulls_equal), like aggregate's null group.

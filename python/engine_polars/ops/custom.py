@@ -21,7 +21,7 @@ import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
@@ -29,13 +29,13 @@ from engine_polars._utils.fields import reject_unknown_keys, require_key
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.log import log
 from engine_polars.errors import BadPlan, EngineError
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import CUSTOM_MAX_PARAMS_BYTES, CUSTOM_MAX_TOP_N
 
 __all__ = ["KIND", "CustomPlan", "MergeRule", "Plugin", "discover", "listing", "parse", "plugins", "run"]
 
 KIND = "custom"
 NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
-MAX_TOP_N = 10_000
 
 
 class CustomBadParams(EngineError):
@@ -76,7 +76,7 @@ class Plugin:
 
 @dataclass(frozen=True)
 class CustomPlan:
-    kind = KIND
+    kind: ClassVar[str] = KIND
     name: str
     params: Mapping[str, Any] = field(default_factory=dict)
     filter: Filter = field(default_factory=Filter)
@@ -105,8 +105,8 @@ def parse_merge(raw: object) -> MergeRule:
         raise ValueError("`MERGE.keys` of a top-n must name at least one column")
     if not isinstance(by, str) or not by or by in keys:
         raise ValueError("`MERGE.by` must be a column name that is not a key")
-    if not is_integer(n) or not 1 <= n <= MAX_TOP_N:
-        raise ValueError(f"`MERGE.n` must be an integer in 1..{MAX_TOP_N}; got {n!r}")
+    if not is_integer(n) or not 1 <= n <= CUSTOM_MAX_TOP_N:
+        raise ValueError(f"`MERGE.n` must be an integer in 1..{CUSTOM_MAX_TOP_N}; got {n!r}")
     if order not in ("desc", "asc"):
         raise ValueError(f"`MERGE.order` must be `desc` or `asc`; got {order!r}")
     return MergeRule("top-n", tuple(keys), by, n, order)
@@ -164,7 +164,7 @@ def listing() -> dict[str, Any]:
     }
 
 
-def parse(obj: Mapping[str, Any], path: str) -> CustomPlan:
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> CustomPlan:
     reject_unknown_keys(obj, ("kind", "name", "params", "filter"), path)
     name = require_key(obj, "name", path)
     if not isinstance(name, str) or not NAME.match(name):
@@ -176,6 +176,9 @@ def parse(obj: Mapping[str, Any], path: str) -> CustomPlan:
         params = {}
     if not isinstance(params, dict):
         raise BadPlan(f"`{path}.params` must be an object; got {json_type(params)}")
+    size = len(json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > CUSTOM_MAX_PARAMS_BYTES:
+        raise BadPlan(f"`{path}.params` is {size} bytes as JSON; at most {CUSTOM_MAX_PARAMS_BYTES}")
     return CustomPlan(name=name, params=params, filter=parse_filter(obj.get("filter"), f"{path}.filter"))
 
 

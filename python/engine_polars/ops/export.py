@@ -1,8 +1,8 @@
 """The ``export`` plan: one page of this shard's matching events, in (timestamp, arrival) order.
 
-Plan (``src/query/export-request.ts``)::
+Plan (``src/kinds/export.ts``)::
 
-    {"kind": "export", "filter": {...}, "limit": 1..100000,
+    {"kind": "export", "filter": {...}, "limit": 1..exportMaxPage,
      "after": {"timestamp": int, "skip": int >= 0} | null}
 
 Partial: the events themselves, columns exactly as stored (and in this order)::
@@ -30,13 +30,13 @@ import polars as pl
 from engine_polars._utils.fields import reject_unknown_keys, require_key, require_object
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.errors import BadPlan
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import EXPORT_MAX_PAGE
 from engine_polars.store import EVENT_SCHEMA
 
-__all__ = ["KIND", "MAX_LIMIT", "ExportPlan", "parse", "run"]
+__all__ = ["KIND", "ExportPlan", "parse", "run"]
 
 KIND = "export"
-MAX_LIMIT = 100_000
 _ROW = "__arrival"
 
 
@@ -57,9 +57,9 @@ def _int(raw: object, path: str, low: int, high: int) -> int:
     return raw
 
 
-def parse(obj: Mapping[str, Any], path: str) -> ExportPlan:
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> ExportPlan:
     reject_unknown_keys(obj, ("kind", "filter", "limit", "after"), path)
-    limit = _int(require_key(obj, "limit", path), f"{path}.limit", 1, MAX_LIMIT)
+    limit = _int(require_key(obj, "limit", path), f"{path}.limit", 1, EXPORT_MAX_PAGE)
     after = None
     if obj.get("after") is not None:
         raw = require_object(obj["after"], f"{path}.after")

@@ -1,8 +1,9 @@
 """The ``funnel`` plan: how many of this shard's users reach each step of a funnel.
 
-Plan (``src/query/funnel-request.ts``)::
+Plan (``src/kinds/funnel.ts``)::
 
-    {"kind": "funnel", "filter": {...}, "steps": ["page_view", "add_to_cart", ...] (2..20),
+    {"kind": "funnel", "filter": {...}, "steps": ["page_view", "add_to_cart", ...]
+     (funnelMinSteps..funnelMaxSteps),
      "mode": "ordered" | "unordered", "window_ms": int >= 1 | null}
 
 Partial (exactly one row per step, in step order, also on an empty shard)::
@@ -47,14 +48,13 @@ import polars as pl
 from engine_polars._utils.fields import reject_unknown_keys, require_key, string_list
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import FUNNEL_MAX_STEPS, FUNNEL_MIN_STEPS
 
-__all__ = ["KIND", "MAX_STEPS", "FunnelPlan", "parse", "partial_schema", "run"]
+__all__ = ["KIND", "FunnelPlan", "parse", "partial_schema", "run"]
 
 KIND = "funnel"
 MODES = ("ordered", "unordered")
-MIN_STEPS = 2
-MAX_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,11 @@ class FunnelPlan:
     filter: Filter = field(default_factory=Filter)
 
 
-def parse(obj: Mapping[str, Any], path: str) -> FunnelPlan:
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> FunnelPlan:
     reject_unknown_keys(obj, ("kind", "filter", "steps", "mode", "window_ms"), path)
     steps = string_list(require_key(obj, "steps", path), f"{path}.steps")
-    if not MIN_STEPS <= len(steps) <= MAX_STEPS:
-        raise BadPlan(f"`{path}.steps` must hold {MIN_STEPS}..{MAX_STEPS} event types; got {len(steps)}")
+    if not FUNNEL_MIN_STEPS <= len(steps) <= FUNNEL_MAX_STEPS:
+        raise BadPlan(f"`{path}.steps` must hold {FUNNEL_MIN_STEPS}..{FUNNEL_MAX_STEPS} event types; got {len(steps)}")
     for i, s in enumerate(steps):
         if not s:
             raise BadPlan(f"`{path}.steps[{i}]` must not be empty")

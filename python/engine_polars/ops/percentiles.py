@@ -1,12 +1,15 @@
 """The ``percentiles`` plan: a t-digest of a column per group, or exact value counts.
 
-Plan (``src/query/percentiles-request.ts``)::
+Plan (``src/kinds/percentiles.ts``)::
 
     {"kind": "percentiles", "filter": {...}, "column": "value",
-     "group_by": "<dimension>" | null, "exact": bool, "compression": number >= 1 (default 200)}
+     "group_by": "<dimension>" | null, "exact": bool, "compression": number >= 1 (default 200),
+     "max_cells": int >= 1 (optional; checked with ``group_by`` only)}
 
 Only finite values count (null, NaN and ±inf are skipped, as the digest does). Groups without a
-finite value have no rows. The null group (the key is missing) is a group like any other.
+finite value have no rows. The null group (the key is missing) is a group like any other. Before
+the digests are built, more than ``max_cells`` estimated groups (``engine_polars.result_size``)
+answers ``RESULT_TOO_LARGE``.
 
 Partial with ``exact`` false: one row per centroid, sorted by group (nulls last) and then by
 centroid. The centroids of a group are exactly ``tdigest.digest_from_series`` of that group's
@@ -29,11 +32,12 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import is_finite_number, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.tdigest import DEFAULT_COMPRESSION, unit_bucket_ends
 
@@ -50,10 +54,12 @@ class PercentilesPlan:
     exact: bool = False
     compression: float = DEFAULT_COMPRESSION
     filter: Filter = field(default_factory=Filter)
+    #: Most groups this shard may produce; ``None``: unbounded.
+    max_cells: int | None = None
 
 
-def parse(obj: Mapping[str, Any], path: str) -> PercentilesPlan:
-    reject_unknown_keys(obj, ("kind", "filter", "column", "group_by", "exact", "compression"), path)
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> PercentilesPlan:
+    reject_unknown_keys(obj, ("kind", "filter", "column", "group_by", "exact", "compression", "max_cells"), path)
     column = require_key(obj, "column", path)
     if column not in MEASURES:
         raise BadPlan(unknown_name("column", str(column), MEASURES) + f" (at `{path}.column`)")
@@ -73,6 +79,7 @@ def parse(obj: Mapping[str, Any], path: str) -> PercentilesPlan:
         exact=exact,
         compression=float(compression),
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+        max_cells=max_cells(obj, path),
     )
 
 
@@ -151,7 +158,9 @@ def run(plan: PercentilesPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     rows = frame.filter(filter_expr(plan.filter))
     keys: list[str] = []
     if plan.group_by is not None:
-        rows = with_dimensions(rows, [plan.group_by]).with_columns(pl.col(plan.group_by).alias("group_key"))
+        rows = with_dimensions(rows, [plan.group_by])
+        check_result_size(rows, [plan.group_by], max_cells=plan.max_cells)
+        rows = rows.with_columns(pl.col(plan.group_by).alias("group_key"))
         keys = ["group_key"]
     schema = partial_schema(plan)
     if plan.exact:

@@ -1,6 +1,6 @@
 """The ``summary`` plan: one row of counts, moments, distinct users and the time range.
 
-Plan (``src/query/summary-request.ts``)::
+Plan (``src/kinds/summary.ts``)::
 
     {"kind": "summary", "filter": {...}, "columns": ["value", ...]}  (1+ distinct measures)
 
@@ -31,7 +31,7 @@ import polars as pl
 from engine_polars._utils.fields import distinct_names, reject_unknown_keys, require_key
 from engine_polars.errors import BadPlan
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
 from engine_polars.store import MEASURES
 
 __all__ = ["KIND", "SummaryPlan", "parse", "partial_schema", "run"]
@@ -46,7 +46,7 @@ class SummaryPlan:
     filter: Filter = field(default_factory=Filter)
 
 
-def parse(obj: Mapping[str, Any], path: str) -> SummaryPlan:
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> SummaryPlan:
     reject_unknown_keys(obj, ("kind", "filter", "columns"), path)
     columns = distinct_names(require_key(obj, "columns", path), f"{path}.columns", "column", MEASURES)
     if not columns:

@@ -1,10 +1,10 @@
 """The ``topn`` plan: per-group event count and metric moments, for an exact top-N.
 
-Plan (``src/query/topn-request.ts``)::
+Plan (``src/kinds/topn.ts``)::
 
     {"kind": "topn", "filter": {...}, "group_by": "<dimension>", "metric": "value" | null,
      "agg": "sum" | "count" | "mean" | "max", "n": 1..10000, "order": "desc" | "asc",
-     "shard_top": true | false}
+     "shard_top": true | false, "max_cells": int >= 1 (optional)}
 
 Partial (one row per group; the key column is named like the dimension)::
 
@@ -16,7 +16,9 @@ Events whose key is null (no such metadata key, no enrichment row) are left out.
 ``shard_top`` (ranking by the shard key ``user_id``: every group lives on this shard only) the
 partial holds only this shard's top ``n`` groups by score, ties broken by key ascending, and groups
 without a score (sum/mean/max over no non-null value) are dropped first. Without it the partial
-holds every group, so the merge can add up keys spread over many shards exactly.
+holds every group, so the merge can add up keys spread over many shards exactly; then, before
+grouping, more than ``max_cells`` estimated groups (``engine_polars.result_size``) answers
+``RESULT_TOO_LARGE`` (a ``shard_top`` partial holds at most ``n`` rows, so it is not checked).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, unknown_name
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import TOPN_MAX_N
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 
 __all__ = ["KIND", "TopNPlan", "parse", "partial_schema", "run"]
@@ -40,7 +44,6 @@ __all__ = ["KIND", "TopNPlan", "parse", "partial_schema", "run"]
 KIND = "topn"
 AGGS = ("sum", "count", "mean", "max")
 ORDERS = ("desc", "asc")
-MAX_N = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,14 @@ class TopNPlan:
     order: str = "desc"
     shard_top: bool = False
     filter: Filter = field(default_factory=Filter)
+    #: Most groups this shard may produce without ``shard_top``; ``None``: unbounded.
+    max_cells: int | None = None
 
 
-def parse(obj: Mapping[str, Any], path: str) -> TopNPlan:
-    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metric", "agg", "n", "order", "shard_top"), path)
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> TopNPlan:
+    reject_unknown_keys(
+        obj, ("kind", "filter", "group_by", "metric", "agg", "n", "order", "shard_top", "max_cells"), path
+    )
     group_by = check_dimension(require_key(obj, "group_by", path), f"{path}.group_by")
     agg = require_key(obj, "agg", path)
     if agg not in AGGS:
@@ -67,9 +74,9 @@ def parse(obj: Mapping[str, Any], path: str) -> TopNPlan:
     if metric is None and agg != "count":
         raise BadPlan(f"`{path}.metric` is required for `{agg}`")
     n = require_key(obj, "n", path)
-    if not is_integer(n) or not 1 <= n <= MAX_N:
+    if not is_integer(n) or not 1 <= n <= TOPN_MAX_N:
         got = repr(n) if is_integer(n) else json_type(n)
-        raise BadPlan(f"`{path}.n` must be an integer in 1..{MAX_N}; got {got}")
+        raise BadPlan(f"`{path}.n` must be an integer in 1..{TOPN_MAX_N}; got {got}")
     order = obj.get("order", "desc")
     if order not in ORDERS:
         raise BadPlan(unknown_name("order", str(order), ORDERS) + f" (at `{path}.order`)")
@@ -84,6 +91,7 @@ def parse(obj: Mapping[str, Any], path: str) -> TopNPlan:
         order=order,
         shard_top=shard_top,
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
+        max_cells=max_cells(obj, path),
     )
 
 
@@ -110,6 +118,8 @@ def run(plan: TopNPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     aggs = [pl.len().alias("count")]
     if plan.metric is not None:
         aggs.extend(metric_columns(plan.metric))
+    if not plan.shard_top:
+        check_result_size(rows, [key], max_cells=plan.max_cells)
     out = rows.group_by(key).agg(aggs)
     if plan.shard_top:
         score = score_expr(plan)

@@ -1,7 +1,18 @@
 """The ``window`` plan: per (pane, group) event counts, metric moments and, for percentiles, the
-pane's t-digest. Panes are ``pane_ms`` long and aligned to the epoch (pane start =
-floor(timestamp / pane_ms) · pane_ms); the merge layer (``src/merge/window.ts``) assembles
-windows of ``panes_per_window`` panes from every shard.
+pane's t-digest. Panes are ``pane_ms`` long and aligned to the epoch (``engine_polars.windows``:
+pane start = floor(timestamp / pane_ms) · pane_ms); the merge layer (``src/merge/window.ts``)
+assembles windows of ``panes_per_window`` panes from every shard.
+
+Plan::
+
+    {"kind": "window", "filter": {...}, "pane_ms": 1..maxWindowMs,
+     "panes_per_window": 1..maxPanesPerWindow (default 1), "group_by": "<dimension>" | null,
+     "metric": "value", "digest": bool, "max_windows": 1..maxWindows (default maxWindows),
+     "max_cells": int >= 1 (optional)}
+
+Before grouping: more than ``max_windows`` windows over this shard's rows → ``BAD_PLAN`` naming
+``windowSize``; more than ``max_cells`` estimated cells (windows × groups,
+``engine_polars.result_size``) → ``RESULT_TOO_LARGE``.
 
 Partial (sorted by ``pane_start``, then the group key, summary row before centroid rows)::
 
@@ -25,20 +36,21 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from engine_polars._utils.fields import reject_unknown_keys, require_key
+from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
-from engine_polars.ops.aggregate import MOMENTS, check_window_count, metric_columns
-from engine_polars.plan import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.limits import MAX_PANES_PER_WINDOW, MAX_WINDOW_MS, MAX_WINDOWS
+from engine_polars.ops.aggregate import MOMENTS, metric_columns
+from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.tdigest import DEFAULT_COMPRESSION, unit_bucket_ends
+from engine_polars.windows import Panes
 
-__all__ = ["KIND", "WindowPlan", "check_window_count", "parse", "partial_schema", "run"]
+__all__ = ["KIND", "WindowPlan", "parse", "partial_schema", "run"]
 
 KIND = "window"
-#: A window is at most 366 days (the TypeScript side's limit too).
-_MAX_PANE_MS = 366 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,9 @@ class WindowPlan:
     group_by: str | None = None
     metric: str = "value"
     digest: bool = False
-    max_windows: int = 100_000
+    max_windows: int = MAX_WINDOWS
+    #: Most result cells (windows × groups) this shard may produce; ``None``: unbounded.
+    max_cells: int | None = None
 
 
 def _positive_int(raw: object, path: str, most: int) -> int:
@@ -60,10 +74,10 @@ def _positive_int(raw: object, path: str, most: int) -> int:
     return raw
 
 
-def parse(obj: Mapping[str, Any], path: str) -> WindowPlan:
+def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> WindowPlan:
     reject_unknown_keys(
         obj,
-        ("kind", "filter", "pane_ms", "panes_per_window", "group_by", "metric", "digest", "max_windows"),
+        ("kind", "filter", "pane_ms", "panes_per_window", "group_by", "metric", "digest", "max_windows", "max_cells"),
         path,
     )
     group_by = obj.get("group_by")
@@ -75,12 +89,13 @@ def parse(obj: Mapping[str, Any], path: str) -> WindowPlan:
         raise BadPlan(f"`{path}.digest` must be a boolean; got {json_type(digest)}")
     return WindowPlan(
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
-        pane_ms=_positive_int(require_key(obj, "pane_ms", path), f"{path}.pane_ms", _MAX_PANE_MS),
-        panes_per_window=_positive_int(obj.get("panes_per_window", 1), f"{path}.panes_per_window", 1_000_000),
+        pane_ms=_positive_int(require_key(obj, "pane_ms", path), f"{path}.pane_ms", MAX_WINDOW_MS),
+        panes_per_window=_positive_int(obj.get("panes_per_window", 1), f"{path}.panes_per_window", MAX_PANES_PER_WINDOW),
         group_by=None if group_by is None else check_dimension(group_by, f"{path}.group_by"),
         metric=metric,
         digest=digest,
-        max_windows=_positive_int(obj.get("max_windows", 100_000), f"{path}.max_windows", 2**53),
+        max_windows=_positive_int(obj.get("max_windows", MAX_WINDOWS), f"{path}.max_windows", MAX_WINDOWS),
+        max_cells=max_cells(obj, path),
     )
 
 
@@ -141,10 +156,12 @@ def _digest_rows(rows: pl.LazyFrame, keys: list[str], metric: str) -> pl.LazyFra
 def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The window partial of ``frame`` (the store's events) for ``plan``."""
     rows = frame.filter(filter_expr(plan.filter))
-    check_window_count(rows, plan.pane_ms, plan.panes_per_window, plan.max_windows)
     if plan.group_by is not None:
         rows = with_dimensions(rows, [plan.group_by])
-    rows = rows.with_columns(((pl.col("timestamp") // plan.pane_ms) * plan.pane_ms).alias("pane_start"))
+    panes = Panes(plan.pane_ms, plan.panes_per_window)
+    group_keys = [plan.group_by] if plan.group_by is not None else []
+    check_result_size(rows, group_keys, panes=panes, max_windows=plan.max_windows, max_cells=plan.max_cells)
+    rows = rows.with_columns(panes.start().alias("pane_start"))
     keys = ["pane_start"] + ([plan.group_by] if plan.group_by is not None else [])
     summary = rows.group_by(keys).agg(pl.len().alias("count"), *metric_columns(plan.metric))
     schema = partial_schema(plan)
