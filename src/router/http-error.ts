@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ShardError } from '../shards/shard-errors.js';
+import { ShardError, type ShardErrorCode } from '../shards/shard-errors.js';
 import { requestIdOf } from './request-id.js';
 
 export interface FieldError {
@@ -59,12 +59,47 @@ export function errorHandler(err: Error, c: Context): Response {
     );
   }
   if (err instanceof ShardError) {
-    const status = err.code === 'SHARD_TIMEOUT' || err.code === 'POLARS_TIMEOUT' ? 504 : err.code === 'BAD_PLAN' ? 400 : 503;
-    if (status === 503) c.header('Retry-After', '1');
-    return c.json({ error: err.code, message: err.message }, status);
+    const { status, retryAfterSeconds, internal } = shardErrorStatus(err.code);
+    if (internal) return internalError(c);
+    if (retryAfterSeconds !== undefined) c.header('Retry-After', String(retryAfterSeconds));
+    return c.json({ error: err.code, message: err.message, request_id: requestIdOf(c) }, status);
   }
   return internalError(c);
 }
+
+/**
+ * The status of a shard-layer error. Overload and restoring are retryable (429/503 with
+ * Retry-After), time-outs are 504, a request polars refuses is the client's (400), a custom
+ * plugin that fails is a 500 with the plugin's message (as the custom route always answered),
+ * and anything else the shard could not explain is a 500 whose message stays in the log.
+ */
+export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStatusCode; retryAfterSeconds?: number; internal?: true } {
+  switch (code) {
+    case 'SHARD_BUSY':
+      return { status: 429, retryAfterSeconds: 1 };
+    case 'SHARD_RESTORING':
+    case 'POLARS_DIED':
+    case 'SHARD_STOPPING':
+      return { status: 503, retryAfterSeconds: 1 };
+    case 'SHARD_DOWN':
+      return { status: 503, retryAfterSeconds: 5 };
+    case 'SHARD_TIMEOUT':
+    case 'POLARS_TIMEOUT':
+      return { status: 504 };
+    case 'BAD_PLAN':
+    case 'PLAN_TOO_LARGE':
+    case 'RESULT_TOO_LARGE':
+    case 'CUSTOM_BAD_PARAMS':
+      return { status: 400 };
+    case 'CUSTOM_FAILED':
+    case 'CUSTOM_BAD_RESULT':
+      return { status: 500 };
+    case 'POLARS_ERROR':
+    case 'INTERNAL':
+      return { status: 500, internal: true };
+  }
+}
+
 
 /**
  * A 500 never shows the internal message (it may carry paths, plans or data); the request id
