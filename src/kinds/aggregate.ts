@@ -14,6 +14,7 @@
  * mean|m2` Float64 (null when `<m>__count` is 0). Merged by key with Chan's formula
  * (src/merge/aggregate.ts).
  */
+import aggregateMerge from '../merge/aggregate.js';
 import { z } from 'zod';
 import { defineKind, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
@@ -91,6 +92,6 @@ export default defineKind<AggregatePlan>({
     const partials = await rt.fanOut(plan);
     // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
     // otherwise be structured-cloned back to this thread and then stringified on it.
-    return { results: await rt.mergeJson('aggregate', aggregateSpec(plan), partials, 'rows') };
+    return { results: await rt.mergeJson(aggregateMerge, aggregateSpec(plan), partials, 'rows') };
   },
 });

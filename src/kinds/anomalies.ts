@@ -19,6 +19,7 @@
  * (only with `group_by`), `total` Int64 (the shard's anomaly count, on every row), sorted by |z|
  * descending, then timestamp, user_id, event_type, z, metadata ascending.
  */
+import anomaliesMerge from '../merge/anomalies.js';
 import { z } from 'zod';
 import type { AnomalyEvents, AnomalyMomentsOut } from '../merge/anomalies.js';
 import type { AggregatePlan } from './aggregate.js';
@@ -84,12 +85,12 @@ export default defineKind<AnomaliesRequest>({
       max_cells: rt.limits.maxResultCells,
     };
     const phase1 = await rt.fanOut(moments);
-    const { groups, usable, bodies } = (await rt.merge('anomalies', { phase: 'moments', groupBy: req.groupBy, column: req.column, ddof: req.ddof }, phase1)) as AnomalyMomentsOut;
+    const { groups, usable, bodies } = (await rt.merge(anomaliesMerge, { phase: 'moments', groupBy: req.groupBy, column: req.column, ddof: req.ddof }, phase1)) as AnomalyMomentsOut;
     let events: AnomalyEvents = { anomalies: [], count: 0 };
     if (usable > 0) {
       const plan: AnomaliesPlan = { kind: 'anomalies', filter: req.filter, column: req.column, group_by: req.groupBy, threshold: req.threshold, limit: req.limit };
       const partials = await rt.fanOut(plan, bodies);
-      events = (await rt.merge('anomalies', { phase: 'events', groupBy: req.groupBy, limit: req.limit }, partials)) as AnomalyEvents;
+      events = (await rt.merge(anomaliesMerge, { phase: 'events', groupBy: req.groupBy, limit: req.limit }, partials)) as AnomalyEvents;
     }
     const summary =
       req.groupBy === null

@@ -12,6 +12,7 @@
  * Partial: whatever the plugin's `run` returns, types normalised (ints Int64, floats Float64,
  * strings Utf8, booleans, nulls).
  */
+import customMerge from '../merge/custom.js';
 import { z } from 'zod';
 import type { CustomMergeRule } from '../merge/custom.js';
 import { defineKind } from './kind.js';
@@ -70,8 +71,9 @@ export const customRun = defineKind<CustomBody>({
     const plugin = (await rt.customPlugins()).plugins.find((p) => p.name === name);
     if (!plugin) throw notFound('NOT_FOUND', `no custom function \`${name}\`; see GET /query/custom`);
     const merge = plugin.merge as unknown as CustomMergeRule;
-    const partials = await rt.fanOut({ kind: 'custom', name, params: body.params, filter: body.filter });
-    const { results } = await rt.merge('custom', { name, merge }, partials);
+    const plan: CustomPlan = { kind: 'custom', name, params: body.params, filter: body.filter };
+    const partials = await rt.fanOut(plan);
+    const { results } = await rt.merge(customMerge, { name, merge }, partials);
     return { name, merge, results };
   },
 });

@@ -5,6 +5,9 @@
  * Answer: `{summary, top_users, top_events, recent_windows: {window_ms, window_starts, rows},
  * ingestion: {total_events, throughput_per_second, rejected_events, buffered}, shards}`.
  */
+import aggregateMerge from '../merge/aggregate.js';
+import topnMerge from '../merge/topn.js';
+import summaryMerge from '../merge/summary.js';
 import { z } from 'zod';
 import type { AggregatePlan } from './aggregate.js';
 import { defineKind } from './kind.js';
@@ -49,10 +52,10 @@ export default defineKind<Record<string, never>>({
     const perPlan = await rt.fanOutMany(plans.all);
     const k = plans.summaryPlanCount;
     const [summary, topUsers, topEvents, windows] = await Promise.all([
-      rt.merge('summary', { columns: plans.summary.columns, shards: rt.shardCount }, perPlan.slice(0, k).flat()),
-      rt.merge('topn', { groupBy: 'user_id', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k]!),
-      rt.merge('topn', { groupBy: 'event_type', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k + 1]!),
-      rt.merge('aggregate', { groupBy: ['window', 'event_type'], metrics: ['value'], windowMs: DASHBOARD_WINDOW_MS }, perPlan[k + 2]!),
+      rt.merge(summaryMerge, { columns: plans.summary.columns, shards: rt.shardCount }, perPlan.slice(0, k).flat()),
+      rt.merge(topnMerge, { groupBy: 'user_id', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k]!),
+      rt.merge(topnMerge, { groupBy: 'event_type', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k + 1]!),
+      rt.merge(aggregateMerge, { groupBy: ['window', 'event_type'], metrics: ['value'], windowMs: DASHBOARD_WINDOW_MS }, perPlan[k + 2]!),
     ]);
     return {
       summary,

@@ -20,6 +20,7 @@
  * Utf8 (nullable), in (timestamp, arrival) order. Pages are keyed, not offset: `after` =
  * (timestamp of the last event returned, events at exactly that timestamp returned so far).
  */
+import exportMerge from '../merge/export.js';
 import { z } from 'zod';
 import { ARROW_EOS, type ExportPageOut } from '../merge/export.js';
 import { defineKind, type KindRuntime } from './kind.js';
@@ -93,7 +94,7 @@ class ExportPager {
       const deadline = Date.now() + rt.limits.queryTimeoutMs;
       const plan: ExportPlan = { kind: 'export', filter: req.filter, limit, after: this.cursor };
       const ipc = await rt.queryShard(this.shard, plan, deadline);
-      const page = await rt.merge('export', { format: req.format }, [ipc], deadline);
+      const page = await rt.merge(exportMerge, { format: req.format }, [ipc], deadline);
       exportCounters.pages++;
       exportCounters.rows += page.rows;
       exportCounters.largestPage = Math.max(exportCounters.largestPage, page.rows);

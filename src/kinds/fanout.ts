@@ -34,14 +34,14 @@ function admitAll(shards: readonly ShardHandle[]): void {
 export function checkPlanBytes(plans: QueryPlan[], maxPlanBytes: number): void {
   const bytes = Buffer.byteLength(JSON.stringify(plans.length === 1 ? plans[0] : plans), 'utf8');
   if (bytes <= maxPlanBytes) return;
-  const filterBytes = Math.max(...plans.map((p) => ('filter' in p ? Buffer.byteLength(JSON.stringify(p.filter), 'utf8') : 0)));
+  const filterBytes = Math.max(...plans.map((p) => (p.filter ? Buffer.byteLength(JSON.stringify(p.filter), 'utf8') : 0)));
   const field = filterBytes * 2 > bytes ? 'filter' : '(request)';
   throw overLimit(field, `the query plan sent to each shard is ${bytes} bytes`, 'maxPlanBytes', maxPlanBytes);
 }
 
-function timeLeft(deadline: number, what: string, totalMs: number): number {
+function timeLeft(deadline: number, what: string): number {
   const left = deadline - Date.now();
-  if (left <= 0) throw timedOut(what, totalMs);
+  if (left <= 0) throw timedOut(what);
   return left;
 }
 
@@ -49,7 +49,7 @@ export async function fanOut(t: FanOutTarget, plan: QueryPlan, deadline: number,
   requireAllReady(t.shards);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll(t.shards);
-  const timeoutMs = timeLeft(deadline, `the ${plan.kind} query`, t.limits.queryTimeoutMs);
+  const timeoutMs = timeLeft(deadline, `the ${plan.kind} query`);
   const results = await Promise.all(t.shards.map((s, i) => s.query(plan, { body: bodies?.[i], timeoutMs })));
   return results.map((r) => r.ipc);
 }
@@ -62,7 +62,7 @@ export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: 
   requireAllReady(t.shards);
   checkPlanBytes(plans, t.limits.maxPlanBytes);
   admitAll(t.shards);
-  const timeoutMs = timeLeft(deadline, `the ${plans.map((p) => p.kind).join('+')} queries`, t.limits.queryTimeoutMs);
+  const timeoutMs = timeLeft(deadline, `the ${plans.map((p) => p.kind).join('+')} queries`);
   const results = await Promise.all(t.shards.map((s) => s.queryMany(plans, timeoutMs)));
   const perPlan: Uint8Array[][] = plans.map(() => []);
   for (const r of results) {
@@ -81,6 +81,6 @@ export async function queryShard(t: FanOutTarget, shard: number, plan: QueryPlan
   requireAllReady([s]);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll([s]);
-  const { ipc } = await s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`, t.limits.queryTimeoutMs) });
+  const { ipc } = await s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`) });
   return ipc;
 }

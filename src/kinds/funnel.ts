@@ -13,6 +13,7 @@
  * Partial (one row per step, in step order, also on an empty shard): `step` Int64 (1-based),
  * `users` Int64 (users of the shard whose level is ≥ step).
  */
+import funnelMerge from '../merge/funnel.js';
 import { z } from 'zod';
 import { defineKind } from './kind.js';
 import { BUILTIN, type RequestLimits } from './limits.js';
@@ -68,7 +69,7 @@ export default defineKind<FunnelPlan>({
   dimensions: (plan) => filterDimensionFields(plan.filter),
   async run(plan, rt) {
     const partials = await rt.fanOut(plan);
-    const answer = await rt.merge('funnel', { steps: plan.steps }, partials);
+    const answer = await rt.merge(funnelMerge, { steps: plan.steps }, partials);
     return { ...answer, window_ms: plan.window_ms, mode: plan.mode };
   },
 });

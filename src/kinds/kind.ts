@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import type { Logger } from 'pino';
-import type { MergeKind, MergeOutput, MergeSpec } from '../merge/mergers.js';
+import type { MergeDef } from '../merge/merge-def.js';
 import type { RequestLimits } from './limits.js';
 import type { QueryPlan } from './plans.js';
 import type { CustomListResult } from '../shards/protocol.js';
@@ -57,9 +57,10 @@ export interface KindRuntime {
   queryShard(shard: number, plan: QueryPlan, deadline?: number): Promise<Uint8Array>;
   /** Throws ShardError (503) unless every shard is ready. */
   requireAllReady(): void;
-  merge<K extends MergeKind>(kind: K, spec: MergeSpec<K>, partials: Uint8Array[], deadline?: number): Promise<MergeOutput<K>>;
+  /** Merges the partials (in the merge pool when large; aborted at the deadline). */
+  merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline?: number): Promise<O>;
   /** Merges and serializes off the main thread: the answer (or its `field`) as JSON text. */
-  mergeJson<K extends MergeKind>(kind: K, spec: MergeSpec<K>, partials: Uint8Array[], field?: string): Promise<JsonText>;
+  mergeJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string): Promise<JsonText>;
   customPlugins(): Promise<CustomListResult>;
   ingestion(): IngestionSummary;
 }

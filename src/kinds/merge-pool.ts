@@ -10,8 +10,8 @@
  */
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
-import { mergedJson, runMerge, type MergeOutput, type MergeTask } from '../merge/merge-task.js';
-import type { MergeKind } from '../merge/mergers.js';
+import type { MergeDef } from '../merge/merge-def.js';
+import { mergedJson, type MergeTask } from '../merge/merge-task.js';
 import { timedOut } from './request-error.js';
 
 const INLINE_BYTES = 64 * 1024;
@@ -32,26 +32,25 @@ export class MergePool {
     });
   }
 
-  /** Merges `task`'s partials; a pooled merge still running at `deadline` (epoch ms) is aborted. */
-  async merge<K extends MergeKind>(task: MergeTask<K>, deadline = Infinity): Promise<MergeOutput<K>> {
-    if (bytesOf(task) <= INLINE_BYTES) return runMerge(task);
-    return (await this.run(task, deadline)) as MergeOutput<K>;
+  /** Merges the partials with `merge`; a pooled merge still running at `deadline` (epoch ms) is aborted. */
+  async merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline = Infinity): Promise<O> {
+    if (bytesOf(partials) <= INLINE_BYTES) return merge.run(spec, partials);
+    return (await this.run({ file: merge.file, spec, partials }, deadline)) as O;
   }
 
   /** Like `merge`, but answers the merged output (or its `field`) as JSON text, serialized off the main thread. */
-  async mergeToJson<K extends MergeKind>(task: MergeTask<K>, field?: string, deadline = Infinity): Promise<string> {
-    if (bytesOf(task) <= INLINE_BYTES) return mergedJson(runMerge(task), field);
-    const job = field === undefined ? { ...task, asJson: true } : { ...task, asJson: true, jsonField: field };
-    return (await this.run(job, deadline)) as string;
+  async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity): Promise<string> {
+    if (bytesOf(partials) <= INLINE_BYTES) return mergedJson(merge.run(spec, partials), field);
+    return (await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as string;
   }
 
-  private async run(job: MergeTask & { asJson?: boolean; jsonField?: string }, deadline: number): Promise<unknown> {
+  private async run(job: MergeTask, deadline: number): Promise<unknown> {
     const ms = Math.max(1, Math.min(deadline - Date.now(), 2 ** 31 - 1));
     const signal = Number.isFinite(deadline) ? AbortSignal.timeout(ms) : undefined;
     try {
       return await this.pool.run(job, { transferList: job.partials.map((p) => p.buffer as ArrayBuffer), ...(signal ? { signal } : {}) });
     } catch (err) {
-      if (signal?.aborted) throw timedOut(`merging ${job.kind} partials`, ms);
+      if (signal?.aborted) throw timedOut(`merging ${job.file} partials`);
       throw err;
     }
   }
@@ -61,6 +60,6 @@ export class MergePool {
   }
 }
 
-function bytesOf(task: MergeTask): number {
-  return task.partials.reduce((n, p) => n + p.byteLength, 0);
+function bytesOf(partials: Uint8Array[]): number {
+  return partials.reduce((n, p) => n + p.byteLength, 0);
 }

@@ -17,6 +17,7 @@
  *   Float64, `count` Int64.
  * Only finite values count; groups without one have no rows.
  */
+import percentilesMerge from '../merge/percentiles.js';
 import { z } from 'zod';
 import { percentileKey, type PercentileGroup } from '../merge/percentiles.js';
 import { DEFAULT_COMPRESSION } from '../merge/tdigest.js';
@@ -84,7 +85,7 @@ export default defineKind<PercentilesRequest>({
   async run({ plan, percentiles }, rt) {
     const partials = await rt.fanOut(plan);
     const spec = { groupBy: plan.group_by, exact: plan.exact, percentiles, compression: plan.compression };
-    const groups = (await rt.merge('percentiles', spec, partials)) as PercentileGroup[];
+    const groups = (await rt.merge(percentilesMerge, spec, partials)) as PercentileGroup[];
     const method = plan.exact ? { exact: true, interpolation: 'linear' } : { exact: false, compression: plan.compression };
     const body =
       plan.group_by === null

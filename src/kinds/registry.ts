@@ -1,7 +1,8 @@
 /**
- * The query kinds the analytics API serves, in one list. Adding a kind: its module here (route,
- * schema, run), its merge in src/merge/ (listed in mergers.ts), its op in
- * python/engine_polars/ops/ (listed in ops/__init__.py), and its page in docs/api/.
+ * The query kinds the analytics API serves, in one list. Adding a kind: its module in src/kinds/
+ * (route, schema, run) and one line here, its merge file in src/merge/ (exported as default with
+ * `defineMerge`, found by name: no list), its op in python/engine_polars/ops/ and one line in
+ * ops/__init__.py, and its page in docs/api/.
  */
 import aggregate from './aggregate.js';
 import anomalies from './anomalies.js';

@@ -37,6 +37,6 @@ export function notFound(code: string, message: string): RequestError {
   return new RequestError('not_found', code, message);
 }
 
-export function timedOut(what: string, ms: number): RequestError {
-  return new RequestError('timeout', 'QUERY_TIMEOUT', `${what} did not finish within queryTimeoutMs (${ms} ms)`);
+export function timedOut(what: string): RequestError {
+  return new RequestError('timeout', 'QUERY_TIMEOUT', `${what} did not finish before the query's deadline (queryTimeoutMs)`);
 }

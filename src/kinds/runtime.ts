@@ -64,8 +64,8 @@ export function makeRuntime(svc: QueryServices, opts: { deadline: number; params
     fanOutMany: (plans) => fanOutMany(svc, plans, deadline),
     queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at),
     requireAllReady: () => requireAllReady(svc.shards),
-    merge: (kind, spec, partials, at = deadline) => svc.mergePool.merge({ kind, spec, partials }, at),
-    mergeJson: async (kind, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson({ kind, spec, partials }, field, deadline)),
+    merge: (merge, spec, partials, at = deadline) => svc.mergePool.merge(merge, spec, partials, at),
+    mergeJson: async (merge, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson(merge, spec, partials, field, deadline)),
     customPlugins: () => pluginList(svc),
     ingestion: () => svc.ingestion(),
   };

@@ -15,6 +15,7 @@
  * null when nothing matches), and per column c: `c__count`, `c__null_count` Int64, `c__sum`,
  * `c__min`, `c__max`, `c__mean`, `c__m2` Float64 (null when `c__count` is 0).
  */
+import summaryMerge from '../merge/summary.js';
 import { z } from 'zod';
 import { DEFAULT_COMPRESSION } from '../merge/tdigest.js';
 import type { AggregatePlan } from './aggregate.js';
@@ -69,7 +70,7 @@ export default defineKind<SummaryRequest>({
   dimensions: (r) => filterDimensionFields(r.filter),
   async run(req, rt) {
     const perPlan = await rt.fanOutMany(summaryPlans(req));
-    const stats = await rt.merge('summary', { columns: req.columns, shards: rt.shardCount }, perPlan.flat());
+    const stats = await rt.merge(summaryMerge, { columns: req.columns, shards: rt.shardCount }, perPlan.flat());
     return { stats };
   },
 });

@@ -15,6 +15,7 @@
  * dimension: `<groupBy>` Utf8, `count` Int64, and with a metric `<m>__count` Int64,
  * `<m>__sum|min|max|mean|m2` Float64 (null when `<m>__count` is 0).
  */
+import topnMerge from '../merge/topn.js';
 import { z } from 'zod';
 import { TOPN_AGGS, TOPN_ORDERS, type TopNAgg, type TopNOrder } from '../merge/topn.js';
 import { defineKind } from './kind.js';
@@ -74,7 +75,7 @@ export default defineKind<TopNPlan>({
   async run(plan, rt) {
     const partials = await rt.fanOut(plan);
     const spec = { groupBy: plan.group_by, metric: plan.metric, aggFunc: plan.agg, n: plan.n, order: plan.order };
-    const { results } = await rt.merge('topn', spec, partials);
+    const { results } = await rt.merge(topnMerge, spec, partials);
     return { results, groupBy: plan.group_by, metric: plan.metric, aggFunc: plan.agg, n: plan.n, order: plan.order };
   },
 });

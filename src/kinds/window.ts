@@ -18,6 +18,7 @@
  *   <m>__count Int64 · <m>__sum|min|max|mean|m2 Float64 (null when <m>__count is 0) ·
  *   with `digest`: digest_mean Float64, digest_weight Int64 (centroid rows with count 0).
  */
+import windowMerge from '../merge/window.js';
 import { z } from 'zod';
 import type { WindowAggFunc } from '../merge/window.js';
 import { defineKind } from './kind.js';
@@ -105,7 +106,7 @@ export default defineKind<WindowRequest>({
     const partials = await rt.fanOut(req.plan);
     const spec = { windowMs: req.windowMs, slideMs: req.slideMs, groupBy: req.plan.group_by, metric: req.plan.metric, aggFunc: req.aggFunc };
     return {
-      results: await rt.mergeJson('window', spec, partials, 'rows'),
+      results: await rt.mergeJson(windowMerge, spec, partials, 'rows'),
       windowSize: req.windowMs,
       slide: req.slideMs,
       groupBy: req.plan.group_by,

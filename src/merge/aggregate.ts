@@ -4,7 +4,8 @@
  * merged with Chan's formula.
  */
 import { emptyMoments, finishMoments, mergeMoments, type Moments } from './moments.js';
-import { requireColumn, type DecodedPartial } from './decode-partial.js';
+import { decodePartial, requireColumn, type DecodedPartial } from './decode-partial.js';
+import { defineMerge } from './merge-def.js';
 
 export interface AggregateGroup {
   keys: Array<string | null>;
@@ -152,3 +153,12 @@ export function finishAggregate(groups: AggregateGroup[], spec: AggregateSpec): 
     return row;
   });
 }
+
+/** Every shard's aggregate partial → `{rows}`. */
+export function mergeAggregateTask(spec: AggregateSpec, partials: Uint8Array[]): { rows: AggregateRow[] } {
+  const parts = partials.map((ipc) => aggregateGroupsFromPartial(decodePartial(ipc), spec));
+  // Users live on exactly one shard, so tuples containing user_id never meet across shards.
+  return { rows: finishAggregate(mergeAggregateGroups(parts, spec.metrics.length, spec.groupBy.includes('user_id')), spec) };
+}
+
+export default defineMerge('aggregate', mergeAggregateTask);

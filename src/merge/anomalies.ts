@@ -19,6 +19,7 @@ import { decodePartial, requireColumn } from './decode-partial.js';
 import { compareCodePoints } from './topn.js';
 import { Table, tableToIPC } from 'apache-arrow';
 import { float64Vector, utf8Vector } from './arrow-build.js';
+import { defineMerge } from './merge-def.js';
 
 /** Mean and standard deviation of one usable group (stddev > 0), as phase 2 uses them. */
 export interface GroupMomentsSpec {
@@ -205,3 +206,5 @@ export function mergeAnomalyMomentsWithBodies(spec: AnomalyMomentsSpec, partials
 export function mergeAnomaliesTask(spec: AnomaliesSpec, partials: Uint8Array[]): AnomalyMomentsOut | AnomalyEvents {
   return spec.phase === 'moments' ? mergeAnomalyMomentsWithBodies(spec, partials) : mergeAnomalyEvents(spec, partials);
 }
+
+export default defineMerge('anomalies', mergeAnomaliesTask);

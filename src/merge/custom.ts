@@ -14,6 +14,7 @@
  */
 import { decodePartial, type Column, type DecodedPartial } from './decode-partial.js';
 import { compareCodePoints } from './topn.js';
+import { defineMerge } from './merge-def.js';
 
 export type Cell = string | number | boolean | null;
 export type CustomRow = Record<string, Cell>;
@@ -139,3 +140,5 @@ export function mergeCustomPartials(spec: CustomSpec, parts: DecodedPartial[]): 
 export function mergeCustomTask(spec: CustomSpec, partials: Uint8Array[]): { results: CustomRow[] } {
   return { results: mergeCustomPartials(spec, partials.map(decodePartial)) };
 }
+
+export default defineMerge('custom', mergeCustomTask);

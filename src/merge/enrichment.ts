@@ -6,6 +6,7 @@
  * any others in first-seen order.
  */
 import { decodePartial, requireColumn } from './decode-partial.js';
+import { defineMerge } from './merge-def.js';
 
 export interface EnrichmentListSpec {
   /** table → its columns as the catalog knows them (for the order) */
@@ -40,3 +41,5 @@ export function mergeEnrichmentTask(spec: EnrichmentListSpec, partials: Uint8Arr
   });
   return { tables: [...tables.values()].sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0)) };
 }
+
+export default defineMerge('enrichment', mergeEnrichmentTask);

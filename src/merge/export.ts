@@ -13,6 +13,7 @@
  */
 import { tableFromIPC } from 'apache-arrow';
 import { decodePartial, requireColumn } from './decode-partial.js';
+import { defineMerge } from './merge-def.js';
 
 export type ExportFormat = 'ndjson' | 'arrow';
 
@@ -105,3 +106,5 @@ export function mergeExportTask(spec: ExportSpec, partials: Uint8Array[]): Expor
   // Copies so the result does not pin (or clone) the whole transferred page buffer.
   return { ...out, bytes: out.bytes.slice(), ...(out.schema ? { schema: out.schema.slice() } : {}) };
 }
+
+export default defineMerge('export', mergeExportTask);

@@ -4,6 +4,7 @@
  * shard and the per-step sum is exact.
  */
 import { decodePartial, requireColumn } from './decode-partial.js';
+import { defineMerge } from './merge-def.js';
 
 export interface FunnelSpec {
   steps: string[];
@@ -67,3 +68,5 @@ export function mergeFunnelCounts(spec: FunnelSpec, partials: Uint8Array[]): num
 export function mergeFunnelTask(spec: FunnelSpec, partials: Uint8Array[]): FunnelAnswer {
   return finishFunnel(spec, mergeFunnelCounts(spec, partials));
 }
+
+export default defineMerge('funnel', mergeFunnelTask);

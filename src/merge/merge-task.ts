@@ -1,21 +1,33 @@
 /**
- * Piscina task: decode every shard's Arrow IPC partial and merge them into the answer.
- * Stateless and CPU-bound (a by-user aggregate can carry hundreds of thousands of groups), so it
- * runs in the merge pool instead of on the main thread that serves HTTP.
+ * Piscina task: decode every shard's Arrow IPC partial and merge them into the answer. Stateless
+ * and CPU-bound (a by-user aggregate can carry hundreds of thousands of groups), so it runs in
+ * the merge pool instead of on the main thread that serves HTTP. The task names the merge's file
+ * (merge-def.ts); this worker loads it once and runs its default export.
  */
-import { MERGERS, type MergeKind, type MergeOutput, type MergeSpec } from './mergers.js';
+import { MERGE_FILE, type MergeDef } from './merge-def.js';
 
-export type { MergeOutput };
-
-export interface MergeTask<K extends MergeKind = MergeKind> {
-  kind: K;
-  spec: MergeSpec<K>;
+export interface MergeTask {
+  file: string;
+  spec: unknown;
   partials: Uint8Array[];
+  /** Answer JSON text (of the output or its `jsonField`) instead of the output. */
+  asJson?: boolean;
+  jsonField?: string;
 }
 
-export function runMerge<K extends MergeKind>(task: MergeTask<K>): MergeOutput<K> {
-  const merge = MERGERS[task.kind] as (spec: unknown, partials: Uint8Array[]) => MergeOutput<K>;
-  return merge(task.spec, task.partials);
+const loaded = new Map<string, Promise<MergeDef>>();
+
+function load(file: string): Promise<MergeDef> {
+  if (!MERGE_FILE.test(file)) return Promise.reject(new Error(`merge task: no merge named ${JSON.stringify(file)}`));
+  let def = loaded.get(file);
+  if (!def) {
+    def = import(`./${file}.js`).then((m: { default?: MergeDef }) => {
+      if (!m.default || m.default.file !== file) throw new Error(`merge task: src/merge/${file}.ts does not export its merge as default`);
+      return m.default;
+    });
+    loaded.set(file, def);
+  }
+  return def;
 }
 
 /**
@@ -23,8 +35,8 @@ export function runMerge<K extends MergeKind>(task: MergeTask<K>): MergeOutput<K
  * main thread as one string instead of a structured clone of every row object, and the HTTP
  * thread never spends time in JSON.stringify for it.
  */
-export default function mergeTask(task: MergeTask & { asJson?: boolean; jsonField?: string }): unknown {
-  const out = runMerge(task);
+export default async function mergeTask(task: MergeTask): Promise<unknown> {
+  const out = (await load(task.file)).run(task.spec, task.partials);
   return task.asJson ? mergedJson(out, task.jsonField) : out;
 }
 

@@ -15,6 +15,7 @@
 import { compareKeys } from './aggregate.js';
 import { decodePartial, requireColumn, type DecodedPartial } from './decode-partial.js';
 import { DEFAULT_COMPRESSION, makeDigest, mergeDigests, quantile, type Digest } from './tdigest.js';
+import { defineMerge } from './merge-def.js';
 
 /** The answer key of a percentile: p + 100·q without trailing zeros (0.5 → p50, 0.995 → p99.5). */
 export function percentileKey(q: number): string {
@@ -152,3 +153,5 @@ export function mergePercentiles(spec: PercentilesSpec, partials: DecodedPartial
 export function mergePercentilesTask(spec: PercentilesSpec, partials: Uint8Array[]): PercentileGroup[] {
   return mergePercentiles(spec, partials.map(decodePartial));
 }
+
+export default defineMerge('percentiles', mergePercentilesTask);

@@ -14,6 +14,7 @@
 import { decodePartial, requireColumn, type DecodedPartial } from './decode-partial.js';
 import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergePercentiles } from './percentiles.js';
+import { defineMerge } from './merge-def.js';
 
 /** The quartiles every summary reports. */
 export const SUMMARY_QUARTILES = [0.25, 0.5, 0.75];
@@ -127,3 +128,5 @@ export function mergeSummaryTask(spec: SummarySpec, partials: Uint8Array[]): Sum
   const at = (plan: number) => decoded.slice(plan * spec.shards, (plan + 1) * spec.shards);
   return mergeSummary(spec, at(0), at(1), spec.columns.map((_, j) => at(2 + j)));
 }
+
+export default defineMerge('summary', mergeSummaryTask);

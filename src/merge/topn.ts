@@ -15,6 +15,7 @@
 import { aggregateGroupsFromPartial, mergeAggregateGroups, type AggregateGroup } from './aggregate.js';
 import { decodePartial } from './decode-partial.js';
 import { reportable } from './moments.js';
+import { defineMerge } from './merge-def.js';
 
 export const TOPN_AGGS = ['sum', 'count', 'mean', 'max'] as const;
 export type TopNAgg = (typeof TOPN_AGGS)[number];
@@ -84,3 +85,5 @@ export function mergeTopNTask(spec: TopNSpec, partials: Uint8Array[]): { results
   const parts = partials.map((ipc) => aggregateGroupsFromPartial(decodePartial(ipc), aggSpec));
   return { results: rankTopN(mergeAggregateGroups(parts, aggSpec.metrics.length), spec) };
 }
+
+export default defineMerge('topn', mergeTopNTask);

@@ -10,6 +10,7 @@ import { requireColumn, decodePartial, type DecodedPartial } from './decode-part
 import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergeDigests, quantile, type Digest } from './tdigest.js';
 import { compareKeys } from './aggregate.js';
+import { defineMerge } from './merge-def.js';
 
 export type WindowAggFunc = 'sum' | 'mean' | 'count' | 'min' | 'max' | 'stddev' | 'p50' | 'p95' | 'p99';
 const QUANTILE: Partial<Record<WindowAggFunc, number>> = { p50: 0.5, p95: 0.95, p99: 0.99 };
@@ -159,3 +160,5 @@ export function mergeWindowTask(spec: WindowSpec, partials: Uint8Array[]): Windo
   const parts = partials.map((ipc) => windowPanesFromPartial(decodePartial(ipc), spec));
   return finishWindows(mergeWindowPanes(parts), spec);
 }
+
+export default defineMerge('window', mergeWindowTask);

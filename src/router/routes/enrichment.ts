@@ -9,6 +9,7 @@ import type { Context, Hono } from 'hono';
 import type { EngineContext } from '../../engine-context.js';
 import { EnrichmentTables } from '../../kinds/enrichment-catalog.js';
 import { utf8Vector } from '../../merge/arrow-build.js';
+import enrichmentMerge from '../../merge/enrichment.js';
 import { ENRICHMENT_MAX_TABLES, parseEnrichmentUpsert, parseTableName, type EnrichmentUpsert } from './enrichment-request.js';
 import { requireAllReady } from '../../kinds/fanout.js';
 import { badRequest, notFound } from '../http-error.js';
@@ -87,7 +88,7 @@ export function registerEnrichmentRoutes(app: Hono, ctx: EngineContext): void {
     requireAllReady(ctx.shards);
     const partials = await Promise.all(ctx.shards.map(async (s) => (await s.enrichList(ctx.config.queryTimeoutMs)).ipc));
     const columns = Object.fromEntries(catalog.list().map((t) => [t.table, t.columns]));
-    const { tables } = await ctx.mergePool.merge({ kind: 'enrichment', spec: { columns }, partials });
+    const { tables } = await ctx.mergePool.merge(enrichmentMerge, { columns }, partials);
     return c.json({ tables, ...stamp(started) });
   });
 
