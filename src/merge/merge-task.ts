@@ -21,7 +21,7 @@ function load(file: string): Promise<MergeDef> {
   if (!MERGE_FILE.test(file)) return Promise.reject(new Error(`merge task: no merge named ${JSON.stringify(file)}`));
   let def = loaded.get(file);
   if (!def) {
-    def = import(`./${file}.js`).then((m: { default?: MergeDef }) => {
+    def = import(/* @vite-ignore */ `./${file}.js`).then((m: { default?: MergeDef }) => {
       if (!m.default || m.default.file !== file) throw new Error(`merge task: src/merge/${file}.ts does not export its merge as default`);
       return m.default;
     });

@@ -8,7 +8,7 @@
  *   aggregate with a 100,000-value filter.user_id list       → 400 (maxFilterValues)
  *   aggregate with 10,000 long user ids (1.3 MB of plan)     → 400 (maxPlanBytes)
  *   anomalies by user_id over 240,000 users                  → 200, groups sent as Arrow bodies
- *   window 1 s / 1 ms slide by user_id                       → 400 (maxResultCells)
+ *   window 1 s / 1 ms slide by user_id over 6,000 events      → 400 RESULT_TOO_LARGE (maxResultCells)
  *   aggregate by 5 keys                                      → 400 (maxGroupByKeys)
  *   aggregate by user_id × metadata key with a small bound   → 400 RESULT_TOO_LARGE
  *   answer over maxResponseBytes                             → 400 naming maxResponseBytes
@@ -95,8 +95,10 @@ describe('hostile query requests', () => {
   });
 
   it('refuses 1 ms hopping panes by user_id by the estimated result cells', async () => {
-    const res = await postJson(`${engine.queryUrl}/query/window`, { windowSize: '1s', slide: '1ms', groupBy: 'user_id' });
-    expectNamed(res, 400, 'maxResultCells');
+    // 6,000 events (one user each) in one minute: 61,000 windows × 6,000 users, 6,000,000 cells.
+    const filter = { from: T0, to: T0 + 60_000 };
+    const res = await postJson(`${engine.queryUrl}/query/window`, { windowSize: '1s', slide: '1ms', groupBy: 'user_id', filter });
+    expectNamed(res, 400, 'RESULT_TOO_LARGE', 'maxResultCells', 'windowSize');
     await expectUnhurt();
   });
 
