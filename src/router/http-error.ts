@@ -39,6 +39,9 @@ export const overloaded = (message: string, retryAfterSeconds = 1) =>
 export const unavailable = (message: string, retryAfterSeconds = 1) =>
   new HttpError(503, 'UNAVAILABLE', message, { retryAfterSeconds });
 export const notFound = (message: string) => new HttpError(404, 'NOT_FOUND', message);
+/** The body stopped short: the client went away or was cut off at `requestTimeoutMs`. Not our failure. */
+export const bodyIncomplete = (detail: string) =>
+  new HttpError(408, 'REQUEST_INCOMPLETE', `the request body did not arrive in full (${detail}); the client closed the connection or passed requestTimeoutMs`, { closeConnection: true });
 
 function describe(e: FieldError): string {
   return `${e.index !== undefined ? `events[${e.index}].` : ''}${e.field}: ${e.reason}`;
@@ -99,7 +102,6 @@ export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStat
       return { status: 500, internal: true };
   }
 }
-
 
 /**
  * A 500 never shows the internal message (it may carry paths, plans or data); the request id

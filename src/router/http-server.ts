@@ -42,6 +42,11 @@ export class ConnectionCap {
     return this.idle.size + this.busy.size;
   }
 
+  /** Sockets with a request in progress. */
+  get busySockets(): number {
+    return this.busy.size;
+  }
+
   /** Registers on `server`; call before it listens. */
   attach(server: Server): void {
     server.on('connection', (socket: Socket) => this.onConnection(socket));

@@ -68,6 +68,18 @@ describe('readJsonBody', () => {
     expect(body.request_id).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it('answers 408 REQUEST_INCOMPLETE (not a 500) when the body stream breaks off', async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"a":'));
+        controller.error(new Error('connection reset'));
+      },
+    });
+    const res = await app.request('/default', { method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(408);
+    expect(await res.json()).toMatchObject({ error: 'REQUEST_INCOMPLETE', message: expect.stringMatching(/connection reset/) });
+  });
+
   it('answers {} for an empty body', async () => {
     expect(await (await post('/default', '')).json()).toEqual({ body: {} });
   });

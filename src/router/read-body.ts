@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { IncomingMessage } from 'node:http';
-import { badRequest, malformedJson, payloadTooLarge, unsupportedMediaType } from './http-error.js';
+import { badRequest, bodyIncomplete, malformedJson, payloadTooLarge, unsupportedMediaType } from './http-error.js';
 import { jsonDepthExceeded } from './json-depth.js';
 
 export async function readBodyText(c: Context, limit: number): Promise<string> {
@@ -39,7 +39,8 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<string>
     };
     const onError = (err: Error) => {
       cleanup();
-      reject(err);
+      // The only errors a request stream emits come from its connection (reset, aborted, timed out).
+      reject(bodyIncomplete(err.message));
     };
     const cleanup = () => {
       incoming.off('data', onData);
@@ -58,7 +59,9 @@ async function readWebStream(stream: ReadableStream<Uint8Array> | null, limit: n
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((err: Error) => {
+      throw bodyIncomplete(err.message);
+    });
     if (done) break;
     total += value.byteLength;
     if (total > limit) {

@@ -1,0 +1,58 @@
+/**
+ * The real entry point in a child process: `node --import tsx src/main.ts` or `npm start`, on
+ * ephemeral ports, with its JSON log lines collected and its "engine listening" line awaited.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const ROOT = join(import.meta.dirname, '..', '..');
+
+export interface MainProcess {
+  /** The spawned process: the engine itself, or npm when started through `npm start`. */
+  child: ChildProcess;
+  /** The engine's own pid, from its log line (differs from child.pid under npm). */
+  enginePid: number;
+  logs: Array<Record<string, any>>;
+  ingestUrl: string;
+  queryUrl: string;
+  exited: Promise<number | null>;
+}
+
+export async function startMain(args: string[], opts: { npm?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<MainProcess> {
+  const engineArgs = ['--ingest-port', '0', '--query-port', '0', ...args];
+  const [cmd, argv] = opts.npm ? ['npm', ['start', '--', ...engineArgs]] : [process.execPath, ['--import', 'tsx', 'src/main.ts', ...engineArgs]];
+  const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ENGINE_LOG_LEVEL: 'info', ...opts.env } });
+  const logs: Array<Record<string, any>> = [];
+  let tail = '';
+  let onListen!: (l: Record<string, any>) => void;
+  const listening = new Promise<Record<string, any>>((resolve) => (onListen = resolve));
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (tail + chunk.toString()).split('\n');
+    tail = lines.pop()!;
+    for (const line of lines) {
+      try {
+        const entry = JSON.parse(line) as Record<string, any>;
+        logs.push(entry);
+        if (entry.msg === 'engine listening') onListen(entry);
+      } catch {
+        // npm's banner, not a log line
+      }
+    }
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const entry = await Promise.race([listening, exited.then((code) => Promise.reject(new Error(`engine exited early with ${code}: ${stderr}`)))]);
+  return { child, enginePid: entry.pid as number, logs, ingestUrl: entry.ingestUrl, queryUrl: entry.queryUrl, exited };
+}
+
+/** Whether `pid` is a running process (a zombie, exited but not yet reaped, counts as gone). */
+export function processRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
