@@ -8,9 +8,9 @@ import pyarrow as pa
 import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
-from engine_polars.ops.aggregate import run as run_aggregate
 from engine_polars.filters import Filter
 from engine_polars.ops.aggregate import AggregatePlan
+from engine_polars.ops.aggregate import run as run_aggregate
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc, random_events, read_ipc
 

@@ -14,9 +14,9 @@ import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadFrame, BadPlan
+from engine_polars.filters import Filter
 from engine_polars.handlers import OPS
 from engine_polars.ops.anomalies import AnomaliesPlan, groups_frame, parse, run
-from engine_polars.filters import Filter
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc, ipc_stream, read_ipc
 

@@ -11,9 +11,9 @@ import pytest
 from engine_polars import enrichment_tables
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadFrame, BadPlan
+from engine_polars.filters import filter_expr
 from engine_polars.handlers import OPS
 from engine_polars.ops.aggregate import run as run_aggregate
-from engine_polars.filters import filter_expr
 from engine_polars.plan import parse_plan
 from engine_polars.server import handle_frame
 from engine_polars.store import EventStore

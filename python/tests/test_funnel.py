@@ -11,8 +11,8 @@ import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadPlan
-from engine_polars.ops.funnel import FunnelPlan, parse, run
 from engine_polars.filters import Filter
+from engine_polars.ops.funnel import FunnelPlan, parse, run
 from engine_polars.plan import parse_plan
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc, read_ipc

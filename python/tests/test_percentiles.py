@@ -16,8 +16,8 @@ import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadPlan
-from engine_polars.ops.percentiles import PercentilesPlan, parse, run
 from engine_polars.filters import Filter
+from engine_polars.ops.percentiles import PercentilesPlan, parse, run
 from engine_polars.store import EventStore
 from engine_polars.tdigest import unit_bucket_ends
 from event_batches import T0, Event, events_ipc, read_ipc

@@ -10,8 +10,8 @@ import pytest
 
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars.errors import BadPlan
-from engine_polars.ops.window import WindowPlan, run
 from engine_polars.filters import Filter
+from engine_polars.ops.window import WindowPlan, run
 from engine_polars.plan import parse_plan
 from engine_polars.store import EVENT_SCHEMA, EventStore
 from engine_polars.tdigest import digest_from_values

@@ -30,8 +30,8 @@ import polars as pl
 
 from engine_polars._utils.fields import distinct_names, reject_unknown_keys, require_key
 from engine_polars.errors import BadPlan
-from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.store import MEASURES
 
 __all__ = ["KIND", "SummaryPlan", "parse", "partial_schema", "run"]
