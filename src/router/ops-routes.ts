@@ -5,15 +5,19 @@ import type { Hono } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 
 export function addOpsRoutes(app: Hono, ctx: EngineContext): void {
-  app.get('/health', (c) =>
-    c.json({
-      status: ctx.stopping ? 'stopping' : 'healthy',
+  // Liveness: 200 whenever the process serves HTTP, `degraded` naming the shards that are down
+  // (readiness, which load balancers act on, is /ready's 503).
+  app.get('/health', (c) => {
+    const failing = ctx.shards.filter((s) => !s.isReady()).map((s) => ({ shard: s.shard, error: s.failure()?.message ?? 'not ready' }));
+    return c.json({
+      status: ctx.stopping ? 'stopping' : failing.length > 0 ? 'degraded' : 'healthy',
       timestamp: new Date().toISOString(),
       buffered: ctx.writer.buffered(),
       uptime: (Date.now() - ctx.startedAt) / 1000,
       shards: ctx.shards.length,
-    }),
-  );
+      failing_shards: failing,
+    });
+  });
 
   app.get('/ready', (c) => {
     const shards = ctx.shards.map((s) => ({ shard: s.shard, ready: s.isReady(), error: s.failure()?.message ?? null }));
