@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 
 def json_type(value: object) -> str:
@@ -29,6 +30,6 @@ def is_finite_number(value: object) -> bool:
     return math.isfinite(value)
 
 
-def is_integer(value: object) -> bool:
+def is_integer(value: object) -> TypeGuard[int]:
     """True for a JSON number written as an integer (booleans are not integers here)."""
     return isinstance(value, int) and not isinstance(value, bool)
