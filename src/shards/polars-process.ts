@@ -67,6 +67,8 @@ export interface PolarsProcessOptions {
   /** default busy-time limit, ms */
   timeoutMs: number;
   onExit: (exit: PolarsExit) => void;
+  /** told at once when we kill the process (its exit is reported later, through onExit) */
+  onKill?: (reason: string) => void;
   onStderr: (line: string) => void;
 }
 
@@ -172,6 +174,7 @@ export class PolarsProcess {
     if (this.exited || this.killedFor) return;
     this.killedFor = { reason, timedOut };
     this.child.kill('SIGKILL');
+    if (!this.stopping) this.options.onKill?.(reason);
   }
 
   /** Quietly stops a process we are done with (engine stop): no onExit. */

@@ -335,6 +335,12 @@ export class PolarsSupervisor {
       timeoutMs: this.options.polarsTimeoutMs,
       onStderr: (line) => this.options.say('info', 'polars', { line }),
       onExit: (exit) => this.died(exit, gen),
+      // Not ready from the moment we kill it: nothing more is sent to a process on its way out.
+      onKill: () => {
+        if (gen !== this.generation || !this.live) return;
+        this.live = false;
+        this.options.onState('restoring', undefined);
+      },
     });
     this.proc = proc;
     return proc;

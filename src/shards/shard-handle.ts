@@ -180,6 +180,15 @@ export class ShardHandle {
     return this.running < this.options.queryConcurrency || this.queue.length < this.options.queryQueue;
   }
 
+  /**
+   * The SHARD_BUSY error for a query this shard cannot admit, counted in the stats: a fan-out
+   * that finds `canAdmit()` false throws this instead of sending anything.
+   */
+  busyError(): ShardError {
+    this.rejectedBusy++;
+    return shardBusy(this.shard, this.running, this.queue.length);
+  }
+
   /** Admission counts for the stats. */
   admission(): { queries_running: number; queries_queued: number; queries_rejected_busy: number } {
     return { queries_running: this.running, queries_queued: this.queue.length, queries_rejected_busy: this.rejectedBusy };
@@ -268,10 +277,7 @@ export class ShardHandle {
       return p;
     };
     if (this.running < this.options.queryConcurrency) return start();
-    if (this.queue.length >= this.options.queryQueue) {
-      this.rejectedBusy++;
-      return Promise.reject(shardBusy(this.shard, this.running, this.queue.length));
-    }
+    if (this.queue.length >= this.options.queryQueue) return Promise.reject(this.busyError());
     return new Promise<T>((resolve, reject) => {
       const waiting: Waiting = {
         start: () => {
