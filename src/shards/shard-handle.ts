@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import { ShardError, shardBusy, shardDown, shardErrorFromWire, shardRestoring, shardTimeout } from './shard-errors.js';
+import { QueryAdmission } from './query-admission.js';
 import { ShardRing, ShardState, makeShardRingBuffers } from './shard-ring.js';
 import type { QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardWorkerData } from './protocol.js';
 
@@ -37,11 +38,6 @@ export interface QueryOptions {
 
 type RequestBody<K extends ShardRequestKind> = Omit<Extract<ShardRequest, { kind: K }>, 'id' | 'kind'>;
 
-interface Waiting {
-  start: () => void;
-  timer: NodeJS.Timeout;
-}
-
 /**
  * The main-side timer of a query runs this much longer than the time the worker is given, so the
  * worker's answer (a 504 after it killed polars) normally comes first, and the main side only
@@ -63,13 +59,15 @@ export class ShardHandle {
   private down: ShardError | null = null;
   private exited = false;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
-  private running = 0;
-  private readonly queue: Waiting[] = [];
-  private rejectedBusy = 0;
+  private readonly queries: QueryAdmission;
 
   constructor(private readonly options: ShardHandleOptions) {
     this.shard = options.shard;
     this.logger = options.logger.child({ shard: options.shard });
+    this.queries = new QueryAdmission(options.queryConcurrency, options.queryQueue, {
+      busy: (running, queued) => shardBusy(this.shard, running, queued),
+      timedOut: (ms) => shardTimeout(this.shard, 'query (waiting for a slot)', ms),
+    });
     const buffers = makeShardRingBuffers(options.ringBytes);
     this.ring = new ShardRing(buffers);
     const workerData: ShardWorkerData = {
@@ -177,7 +175,7 @@ export class ShardHandle {
 
   /** Whether a query now would run or queue (not SHARD_BUSY); a fan-out checks every shard first. */
   canAdmit(): boolean {
-    return this.running < this.options.queryConcurrency || this.queue.length < this.options.queryQueue;
+    return this.queries.canAdmit();
   }
 
   /**
@@ -185,13 +183,12 @@ export class ShardHandle {
    * that finds `canAdmit()` false throws this instead of sending anything.
    */
   busyError(): ShardError {
-    this.rejectedBusy++;
-    return shardBusy(this.shard, this.running, this.queue.length);
+    return this.queries.busyError() as ShardError;
   }
 
   /** Admission counts for the stats. */
   admission(): { queries_running: number; queries_queued: number; queries_rejected_busy: number } {
-    return { queries_running: this.running, queries_queued: this.queue.length, queries_rejected_busy: this.rejectedBusy };
+    return { queries_running: this.queries.running, queries_queued: this.queries.queued, queries_rejected_busy: this.queries.rejectedBusy };
   }
 
   /**
@@ -211,14 +208,14 @@ export class ShardHandle {
    * @example await shard.query(plan, { body: momentsIpc, timeoutMs: 5000 })
    */
   query(plan: QueryPlan, opts: QueryOptions = {}): Promise<ShardResultMap['query']> {
-    return this.admitted('query', opts.timeoutMs ?? this.options.requestTimeoutMs, (timeoutMs) =>
+    return this.admitted(opts.timeoutMs ?? this.options.requestTimeoutMs, (timeoutMs) =>
       this.send('query', opts.body ? { plan, body: opts.body, timeoutMs } : { plan, timeoutMs }, timeoutMs + mainSideGraceMs(timeoutMs)),
     );
   }
 
   /** Several plans in one round trip; the partials come back in one buffer (see QueryManyResult). */
   queryMany(plans: QueryPlan[], timeoutMs?: number): Promise<ShardResultMap['query_many']> {
-    return this.admitted('query_many', timeoutMs ?? this.options.requestTimeoutMs, (left) =>
+    return this.admitted(timeoutMs ?? this.options.requestTimeoutMs, (left) =>
       this.send('query_many', { plans, timeoutMs: left }, left + mainSideGraceMs(left)),
     );
   }
@@ -257,46 +254,11 @@ export class ShardHandle {
     }
   }
 
-  /**
-   * Admission: runs `run` now if fewer than `queryConcurrency` queries run, else queues it
-   * (FIFO, at most `queryQueue`), else rejects SHARD_BUSY. Decided synchronously, so a fan-out
-   * that checked `canAdmit()` on every shard gets what it checked. Queue time counts toward
-   * `timeoutMs`: `run` gets what is left.
-   */
-  private admitted<T>(kind: 'query' | 'query_many', timeoutMs: number, run: (leftMs: number) => Promise<T>): Promise<T> {
+  /** Not ready → rejected at once (SHARD_RESTORING / SHARD_DOWN); else through admission. */
+  private admitted<T>(timeoutMs: number, run: (leftMs: number) => Promise<T>): Promise<T> {
     const notReady = this.readiness();
     if (notReady) return Promise.reject(notReady);
-    const deadline = performance.now() + timeoutMs;
-    const start = (): Promise<T> => {
-      this.running++;
-      const p = run(Math.max(1, Math.round(deadline - performance.now())));
-      void p.then(
-        () => this.release(),
-        () => this.release(),
-      );
-      return p;
-    };
-    if (this.running < this.options.queryConcurrency) return start();
-    if (this.queue.length >= this.options.queryQueue) return Promise.reject(this.busyError());
-    return new Promise<T>((resolve, reject) => {
-      const waiting: Waiting = {
-        start: () => {
-          clearTimeout(waiting.timer);
-          start().then(resolve, reject);
-        },
-        timer: setTimeout(() => {
-          const i = this.queue.indexOf(waiting);
-          if (i >= 0) this.queue.splice(i, 1);
-          reject(shardTimeout(this.shard, kind, timeoutMs));
-        }, timeoutMs),
-      };
-      this.queue.push(waiting);
-    });
-  }
-
-  private release(): void {
-    this.running--;
-    while (this.running < this.options.queryConcurrency && this.queue.length > 0) this.queue.shift()!.start();
+    return this.queries.run(timeoutMs, run);
   }
 
   private send<K extends ShardRequestKind>(kind: K, body: RequestBody<K>, timeoutMs = this.options.requestTimeoutMs): Promise<ShardResultMap[K]> {
