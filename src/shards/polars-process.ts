@@ -25,9 +25,15 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
 const PYTHON_PATH = join(ROOT, 'python');
 
-/** The polars side refuses a longer header (config/limits.json, read by both languages). */
-export const MAX_FRAME_HEADER_BYTES: number = (JSON.parse(readFileSync(join(ROOT, 'config', 'limits.json'), 'utf8')) as { maxFrameHeaderBytes: number })
-  .maxFrameHeaderBytes;
+/**
+ * The polars side refuses a longer header (config/limits.json, read by both languages), so it is
+ * never sent. `ENGINE_MAX_FRAME_HEADER_BYTES` (tests only) may lower it, never raise it, as on the
+ * Python side.
+ */
+export const MAX_FRAME_HEADER_BYTES: number = Math.min(
+  (JSON.parse(readFileSync(join(ROOT, 'config', 'limits.json'), 'utf8')) as { maxFrameHeaderBytes: number }).maxFrameHeaderBytes,
+  Number(process.env.ENGINE_MAX_FRAME_HEADER_BYTES) || Infinity,
+);
 
 /** Sidecar error codes kept as they are (the rest become POLARS_ERROR): the router maps them. */
 const PASSED_THROUGH = new Set<string>(['BAD_PLAN', 'RESULT_TOO_LARGE', 'CUSTOM_BAD_PARAMS', 'CUSTOM_FAILED', 'CUSTOM_BAD_RESULT']);

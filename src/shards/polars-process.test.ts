@@ -1,0 +1,81 @@
+/** PolarsProcess against a real `python -m engine_polars`: what it refuses to send, and the kill on a missed time limit. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { MAX_FRAME_HEADER_BYTES, PolarsProcess, type PolarsExit } from './polars-process.js';
+import { ShardError } from './shard-errors.js';
+
+const started: PolarsProcess[] = [];
+afterEach(() => {
+  for (const p of started.splice(0)) p.abandon();
+});
+
+function spawnPolars(onExit: (e: PolarsExit) => void = () => undefined, onKill?: (reason: string) => void): PolarsProcess {
+  const p = new PolarsProcess({ shard: 7, timeoutMs: 60_000, onExit, onStderr: () => undefined, ...(onKill ? { onKill } : {}) });
+  started.push(p);
+  return p;
+}
+
+const gone = (pid: number) => {
+  try {
+    return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
+};
+
+describe('PolarsProcess', () => {
+  it('never writes a frame whose header is over maxFrameHeaderBytes, and the process serves on', async () => {
+    const p = spawnPolars();
+    await p.request('ping');
+    expect(MAX_FRAME_HEADER_BYTES).toBe(JSON.parse(readFileSync(new URL('../../config/limits.json', import.meta.url), 'utf8')).maxFrameHeaderBytes);
+    const huge = { kind: 'aggregate', filter: { user_id: ['x'.repeat(MAX_FRAME_HEADER_BYTES)] } };
+    const err = await p.request('query', huge).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShardError);
+    expect((err as ShardError).code).toBe('PLAN_TOO_LARGE');
+    expect((err as ShardError).message).toMatch(/at most 16777216 \(maxFrameHeaderBytes\)/);
+    const stats = await p.request('stats');
+    expect(stats.header.pid).toBe(p.pid);
+    expect(p.alive).toBe(true);
+  });
+
+  it('kills the process when a request misses its time limit: that request POLARS_TIMEOUT, the others POLARS_DIED', async () => {
+    const exits: PolarsExit[] = [];
+    const kills: string[] = [];
+    const p = spawnPolars(
+      (e) => exits.push(e),
+      (r) => kills.push(r),
+    );
+    await p.request('ping');
+    const pid = p.pid!;
+    process.kill(pid, 'SIGSTOP'); // a process that stops answering
+    const late = p.request('query', { kind: 'aggregate' }, undefined, { deadline: performance.now() + 200 });
+    const behind = p.request('ping');
+    const lateErr = await late.catch((e: unknown) => e as ShardError);
+    expect(lateErr.code).toBe('POLARS_TIMEOUT');
+    expect(kills).toHaveLength(1);
+    expect(p.alive).toBe(false);
+    const behindErr = await behind.catch((e: unknown) => e as ShardError);
+    expect(behindErr.code).toBe('POLARS_DIED');
+    expect(behindErr.message).toMatch(/killed: `query` #\d+ got no answer within 200 ms/);
+    await p.closed;
+    expect(exits).toHaveLength(1);
+    expect(exits[0]!.timedOut).toBe('query');
+    expect(gone(pid)).toBe(true);
+    expect((await p.request('ping').catch((e: unknown) => e as ShardError)).code).toBe('POLARS_DIED');
+  });
+
+  it('counts a busy-time limit from when the request reaches the head of the queue', async () => {
+    const exits: PolarsExit[] = [];
+    const p = spawnPolars((e) => exits.push(e));
+    await p.request('ping');
+    const pid = p.pid!;
+    process.kill(pid, 'SIGSTOP');
+    // The first waits 300 ms at most; the second's 100 ms would only start once the first is answered.
+    const first = p.request('ping', undefined, undefined, { timeoutMs: 300 });
+    const second = p.request('ping', undefined, undefined, { timeoutMs: 100 });
+    expect((await first.catch((e: unknown) => e as ShardError)).code).toBe('POLARS_TIMEOUT');
+    expect((await second.catch((e: unknown) => e as ShardError)).code).toBe('POLARS_DIED');
+    await p.closed;
+    expect(exits[0]!.error.message).toMatch(/`ping` #\d+ got no answer within 300 ms/);
+  });
+});
