@@ -1,6 +1,6 @@
 """Dimensions a plan may group, rank or filter by, resolved to polars columns.
 
-Names (the TypeScript side is ``src/query/dimensions.ts``):
+Names (the TypeScript side is ``src/kinds/schemas.ts``):
 
 * ``event_type``, ``user_id``: the event columns;
 * ``metadata.<key>``: the value under a top-level key of the event's metadata JSON, as a string

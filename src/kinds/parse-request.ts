@@ -34,9 +34,11 @@ function reasonOf(issue: z.core.$ZodIssue): string {
       // A bound with its own message (e.g. naming the config key) keeps it.
       if (!/^Too (big|small)/.test(issue.message)) return issue.message;
       const bound = issue.code === 'too_big' ? `at most ${String(issue.maximum)}` : `at least ${String(issue.minimum)}`;
-      const size = Array.isArray(input) ? `${input.length} entries` : typeof input === 'string' ? `${input.length} characters` : describe(input);
-      const unit = issue.origin === 'array' ? ' entries' : issue.origin === 'string' ? ' characters' : '';
-      return `expected ${bound}${unit}, got ${size}`;
+      const limit = Number(issue.code === 'too_big' ? issue.maximum : issue.minimum);
+      const unit = issue.origin === 'array' ? ['entry', 'entries'] : issue.origin === 'string' ? ['character', 'characters'] : null;
+      const size = Array.isArray(input) ? input.length : typeof input === 'string' ? input.length : null;
+      const of = (n: number) => (unit ? ` ${n === 1 ? unit[0] : unit[1]}` : '');
+      return `expected ${bound}${of(limit)}, got ${size === null ? describe(input) : `${size}${of(size)}`}`;
     }
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(input)}`;

@@ -1,7 +1,7 @@
 """Arrow IPC stream encoding of results.
 
 Polars writes strings as `Utf8View` (or `LargeUtf8` at its oldest compat level); the partial
-schemas in ``src/query/plan.ts`` say `Utf8`, so results go through pyarrow and are cast to the
+schemas in ``src/kinds/aggregate.ts`` say `Utf8`, so results go through pyarrow and are cast to the
 exact types the TypeScript side documents. Partials are small, so the cast costs little.
 """
 
