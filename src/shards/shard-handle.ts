@@ -99,7 +99,8 @@ export class ShardHandle {
           this.settle(msg.id, msg.ok ? { value: msg.result } : { error: shardErrorFromWire(msg.error) });
           break;
         case 'started':
-          this.logger.info({ polars_pid: msg.pid, ready: this.isReady() }, this.isReady() ? 'shard ready' : 'shard started; restoring from its log');
+          // 'shard ready' itself comes with the `state` message (at once for an empty log).
+          if (!this.isReady()) this.logger.info({ polars_pid: msg.pid }, 'shard started; restoring from its log');
           markStarted();
           break;
         case 'state':
