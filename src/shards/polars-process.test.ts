@@ -15,6 +15,17 @@ function spawnPolars(onExit: (e: PolarsExit) => void = () => undefined, onKill?:
   return p;
 }
 
+/** The error a request was rejected with (fails the test if it resolved). */
+async function failure(p: Promise<unknown>): Promise<ShardError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ShardError);
+    return err as ShardError;
+  }
+  throw new Error('expected the request to be rejected');
+}
+
 const gone = (pid: number) => {
   try {
     return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -29,10 +40,9 @@ describe('PolarsProcess', () => {
     await p.request('ping');
     expect(MAX_FRAME_HEADER_BYTES).toBe(JSON.parse(readFileSync(new URL('../../config/limits.json', import.meta.url), 'utf8')).maxFrameHeaderBytes);
     const huge = { kind: 'aggregate', filter: { user_id: ['x'.repeat(MAX_FRAME_HEADER_BYTES)] } };
-    const err = await p.request('query', huge).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ShardError);
-    expect((err as ShardError).code).toBe('PLAN_TOO_LARGE');
-    expect((err as ShardError).message).toMatch(/at most 16777216 \(maxFrameHeaderBytes\)/);
+    const err = await failure(p.request('query', huge));
+    expect(err.code).toBe('PLAN_TOO_LARGE');
+    expect(err.message).toMatch(/at most 16777216 \(maxFrameHeaderBytes\)/);
     const stats = await p.request('stats');
     expect(stats.header.pid).toBe(p.pid);
     expect(p.alive).toBe(true);
@@ -50,18 +60,18 @@ describe('PolarsProcess', () => {
     process.kill(pid, 'SIGSTOP'); // a process that stops answering
     const late = p.request('query', { kind: 'aggregate' }, undefined, { deadline: performance.now() + 200 });
     const behind = p.request('ping');
-    const lateErr = await late.catch((e: unknown) => e as ShardError);
+    const lateErr = await failure(late);
     expect(lateErr.code).toBe('POLARS_TIMEOUT');
     expect(kills).toHaveLength(1);
     expect(p.alive).toBe(false);
-    const behindErr = await behind.catch((e: unknown) => e as ShardError);
+    const behindErr = await failure(behind);
     expect(behindErr.code).toBe('POLARS_DIED');
     expect(behindErr.message).toMatch(/killed: `query` #\d+ got no answer within 200 ms/);
     await p.closed;
     expect(exits).toHaveLength(1);
     expect(exits[0]!.timedOut).toBe('query');
     expect(gone(pid)).toBe(true);
-    expect((await p.request('ping').catch((e: unknown) => e as ShardError)).code).toBe('POLARS_DIED');
+    expect((await failure(p.request('ping'))).code).toBe('POLARS_DIED');
   });
 
   it('counts a busy-time limit from when the request reaches the head of the queue', async () => {
@@ -73,8 +83,8 @@ describe('PolarsProcess', () => {
     // The first waits 300 ms at most; the second's 100 ms would only start once the first is answered.
     const first = p.request('ping', undefined, undefined, { timeoutMs: 300 });
     const second = p.request('ping', undefined, undefined, { timeoutMs: 100 });
-    expect((await first.catch((e: unknown) => e as ShardError)).code).toBe('POLARS_TIMEOUT');
-    expect((await second.catch((e: unknown) => e as ShardError)).code).toBe('POLARS_DIED');
+    expect((await failure(first)).code).toBe('POLARS_TIMEOUT');
+    expect((await failure(second)).code).toBe('POLARS_DIED');
     await p.closed;
     expect(exits[0]!.error.message).toMatch(/`ping` #\d+ got no answer within 300 ms/);
   });
