@@ -347,12 +347,12 @@ export class PolarsSupervisor {
   }
 
   private died(exit: PolarsExit, gen: number): void {
-    if (gen !== this.generation || this.stopping) return;
+    if (gen !== this.generation) return;
     this.generation++;
     this.live = false;
     this.proc = null;
     this.chunks = null;
-    const err = shardRestoring(this.options.shard, exit.error.message);
+    const err = this.stopping ? exit.error : shardRestoring(this.options.shard, exit.error.message);
     for (const w of this.waiters) w.reject(err);
     this.waiters = [];
     // Queued records stay queued (the next process gets them after its replay); whoever waits
@@ -361,6 +361,7 @@ export class PolarsSupervisor {
       q.outcome?.reject(err);
       delete q.outcome;
     }
+    if (this.stopping) return;
     const cancel = exit.timedOut === 'query' || exit.timedOut === 'query_many';
     if (cancel) this.counters.queriesCancelled++;
     if (this.liveSince > 0 && performance.now() - this.liveSince >= HEALTHY_MS) this.backoffMs = FIRST_BACKOFF_MS;

@@ -70,6 +70,30 @@ describe('shard log and restore', () => {
     expect(after.every((s) => s.log_records > 0 && s.log_bytes > 0)).toBe(true);
   });
 
+  it('while a shard restores: refuses queries with SHARD_RESTORING (503 + Retry-After) and takes ingest', async () => {
+    const e = await start({ shards: 2 });
+    const shard = e.engine.ctx.shards[1]!;
+    let restoring: { status: number; retryAfter: string | null; code: unknown } | null = null;
+    let accepted = 0;
+    // The window is a python start-up at least (the respawn backs off 100 ms first); if a fast
+    // box ever closes it before the probe, kill again.
+    for (let attempt = 0; attempt < 5 && restoring === null; attempt++) {
+      const [, s1] = await shardStats(e.queryUrl);
+      process.kill(s1!.polars_pid, 'SIGKILL');
+      await until(async () => !shard.isReady() || (await shardStats(e.queryUrl))[1]!.polars_restarts > attempt, 'shard 1 to notice');
+      const direct = await shard.query({ kind: 'aggregate' }).catch((err: unknown) => err as { code: string });
+      const res = await postJson(`${e.queryUrl}/query/aggregate`, {});
+      const ingest = await postJson(`${e.ingestUrl}/ingest/batch`, { events: Array.from({ length: 100 }, (_, i) => ({ event_type: 'v', user_id: `u${i}`, value: 1 })) });
+      expect(ingest.status).toBe(202);
+      accepted += 100;
+      if (res.status === 503 && 'code' in direct) restoring = { status: res.status, retryAfter: res.headers.get('retry-after'), code: direct.code };
+      await waitReady(e.queryUrl);
+    }
+    expect(restoring).toMatchObject({ status: 503, code: 'SHARD_RESTORING' });
+    expect(Number(restoring!.retryAfter)).toBeGreaterThan(0);
+    expect((await storedTotals(e.queryUrl)).count).toBe(accepted);
+  });
+
   it('has every event and enrichment table back after a stop and a start on the same data dir', async () => {
     const dataDir = makeDataDir();
     dirs.push(dataDir);
