@@ -3,7 +3,8 @@
  * ephemeral ports, with its JSON log lines collected and its "engine listening" line awaited.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -19,8 +20,13 @@ export interface MainProcess {
   exited: Promise<number | null>;
 }
 
+/**
+ * Starts the engine with `args` after `--ingest-port 0 --query-port 0`. Without a `--data-dir`
+ * in `args` it gets a fresh temporary one (removed when it exits), so no test replays another's log.
+ */
 export async function startMain(args: string[], opts: { npm?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<MainProcess> {
-  const engineArgs = ['--ingest-port', '0', '--query-port', '0', ...args];
+  const ownDir = args.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'engine-main-'));
+  const engineArgs = ['--ingest-port', '0', '--query-port', '0', ...(ownDir ? ['--data-dir', ownDir] : []), ...args];
   const [cmd, argv] = opts.npm ? ['npm', ['start', '--', ...engineArgs]] : [process.execPath, ['--import', 'tsx', 'src/main.ts', ...engineArgs]];
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ENGINE_LOG_LEVEL: 'info', ...opts.env } });
   const logs: Array<Record<string, any>> = [];
@@ -42,8 +48,17 @@ export async function startMain(args: string[], opts: { npm?: boolean; env?: Nod
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-4000)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const entry = await Promise.race([listening, exited.then((code) => Promise.reject(new Error(`engine exited early with ${code}: ${stderr}`)))]);
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      if (ownDir) rmSync(ownDir, { recursive: true, force: true });
+      resolve(code);
+    }),
+  );
+  const early = (code: number | null) => {
+    const last = logs.filter((l) => l.level >= 40).slice(-3).map((l) => JSON.stringify(l)).join('\n');
+    return Promise.reject(new Error(`engine exited early with ${code}: ${last}\n${stderr}`));
+  };
+  const entry = await Promise.race([listening, exited.then(early)]);
   return { child, enginePid: entry.pid as number, logs, ingestUrl: entry.ingestUrl, queryUrl: entry.queryUrl, exited };
 }
 
