@@ -12,8 +12,9 @@ import { IngestMetrics } from './router/ingest-metrics.js';
 import { IngestWriter } from './router/ingest-writer.js';
 import { makeQueryApp } from './router/query-app.js';
 import { makeRootApp } from './router/root-app.js';
-import { MergePool } from './query/merge-pool.js';
-import { EnrichmentTables } from './query/enrichment-catalog.js';
+import { MergePool } from './kinds/merge-pool.js';
+import { EnrichmentTables } from './kinds/enrichment-catalog.js';
+import { restoreEnrichmentCatalog } from './kinds/enrichment-restore.js';
 import { ShardHandle } from './shards/shard-handle.js';
 
 export interface EngineAddresses {
@@ -91,6 +92,7 @@ export class Engine {
       this.addresses = { ingestUrl: urlOf(a.server, config.host), queryUrl: urlOf(b.server, config.host) };
     }
     logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
+    void restoreEnrichmentCatalog(this.ctx.shards, this.ctx.enrichment!, config.queryTimeoutMs, logger);
     return this.addresses;
   }
 

@@ -2,12 +2,14 @@
  * The main thread's view of the enrichment tables: names, columns (in the order they first
  * appeared) and rows per shard, updated from the shards' answers to upserts and drops. Queries
  * validate `<table>.<column>` against it (`EnrichmentCatalog`), so an unknown column is a 400
- * before any fan-out. The rows themselves live only in the polars processes (in memory: not
- * durable yet).
+ * before any fan-out. The rows live in the polars processes and come back with the shards' logs
+ * after a restart; the catalog is then rebuilt from the shards' listings (`restoreFrom`).
  */
 /** Known enrichment tables and their columns: queries check `<table>.<column>` against it. */
 export interface EnrichmentCatalog {
   hasColumn(table: string, column: string): boolean;
+  /** Settles once the tables the shards restored are known. */
+  readonly restored: Promise<void>;
 }
 
 export interface EnrichmentTableInfo {
@@ -24,6 +26,25 @@ interface Entry {
 export class EnrichmentTables implements EnrichmentCatalog {
   private readonly tables = new Map<string, Entry>();
   private queue: Promise<unknown> = Promise.resolve();
+  private markRestored: () => void = () => undefined;
+  /** Settles once the catalog holds what the shards restored from their logs. */
+  readonly restored: Promise<void> = new Promise((resolve) => (this.markRestored = resolve));
+
+  /**
+   * Rebuilds the catalog from the shards' listings (table, columns and rows per shard) after they
+   * replayed their logs; runs as a management operation, so no upsert interleaves with it.
+   */
+  restoreFrom(listings: ReadonlyArray<{ table: string; columns: readonly string[]; shard_rows: readonly number[] }>): Promise<void> {
+    return this.exclusive(async () => {
+      for (const t of listings) t.shard_rows.forEach((rows, shard) => this.noteShard(t.table, shard, t.columns, rows));
+      this.markRestored();
+    });
+  }
+
+  /** The catalog will not be restored (no shards, or the listing failed): stop waiting for it. */
+  giveUpRestore(): void {
+    this.markRestored();
+  }
 
   hasColumn(table: string, column: string): boolean {
     return this.tables.get(table)?.columns.includes(column) ?? false;

@@ -9,7 +9,6 @@
  * finished pushing.
  */
 import type { ShardHandle } from '../shards/shard-handle.js';
-import { ShardError } from '../shards/shard-errors.js';
 import type { RequestLimits } from './limits.js';
 import type { QueryPlan } from './plans.js';
 import { overLimit, timedOut } from './request-error.js';
@@ -19,15 +18,18 @@ export interface FanOutTarget {
   readonly limits: RequestLimits;
 }
 
-/** 503 naming the first shard that is not ready. */
+/** 503 naming the first shard that is not ready (SHARD_RESTORING while it replays its log). */
 export function requireAllReady(shards: readonly ShardHandle[]): void {
-  const down = shards.find((s) => !s.isReady());
-  if (down) throw new ShardError('SHARD_DOWN', `shard ${down.shard} is not ready${down.failure() ? `: ${down.failure()!.message}` : ''}`);
+  for (const s of shards) {
+    const notReady = s.readiness();
+    if (notReady) throw notReady;
+  }
 }
 
+/** 429 (counted in the shard's stats) when any shard runs and queues as many queries as it may. */
 function admitAll(shards: readonly ShardHandle[]): void {
   const busy = shards.find((s) => !s.canAdmit());
-  if (busy) throw new ShardError('SHARD_BUSY', `shard ${busy.shard} is running and queueing as many queries as it may (shardQueryConcurrency, shardQueryQueue)`);
+  if (busy) throw busy.busyError();
 }
 
 /** The plan's JSON size, bounded by `maxPlanBytes`; names the filter when it is what is large. */

@@ -43,13 +43,16 @@ function pluginList(svc: QueryServices): Promise<CustomListResult> {
   return p;
 }
 
-/** 400 for a `<table>.<column>` the enrichment catalog does not know. */
-export function checkDimensions(pairs: Array<[field: string, name: string]>, catalog: EnrichmentCatalog): void {
-  for (const [field, name] of pairs) {
-    if (!isTableColumn(name)) continue;
-    const [table, column] = name.split('.') as [string, string];
-    if (!catalog.hasColumn(table, column)) throw invalidField(field, `unknown enrichment column ${JSON.stringify(name)} (see GET /enrichment)`);
-  }
+/**
+ * 400 for a `<table>.<column>` the enrichment catalog does not know. Right after a restart the
+ * catalog is rebuilt from what the shards restored: an unknown column waits for that first.
+ */
+export async function checkDimensions(pairs: Array<[field: string, name: string]>, catalog: EnrichmentCatalog): Promise<void> {
+  const unknown = () => pairs.find(([, name]) => isTableColumn(name) && !catalog.hasColumn(...(name.split('.') as [string, string])));
+  if (!unknown()) return;
+  await catalog.restored;
+  const miss = unknown();
+  if (miss) throw invalidField(miss[0], `unknown enrichment column ${JSON.stringify(miss[1])} (see GET /enrichment)`);
 }
 
 export function makeRuntime(svc: QueryServices, opts: { deadline: number; params: Record<string, string>; logger: Logger }): KindRuntime {

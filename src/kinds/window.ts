@@ -85,7 +85,9 @@ function schema(limits: RequestLimits) {
           metric: b.metric ?? 'value',
           digest: PERCENTILE_AGGS.includes(aggFunc),
           max_windows: BUILTIN.maxWindows,
-          max_cells: limits.maxResultCells,
+          // Every hopping window merges `panes` pane digests, so for percentiles the work is cells
+          // × panes: the bound shrinks by the same factor (docs/api/limits.md).
+          max_cells: PERCENTILE_AGGS.includes(aggFunc) ? Math.max(1, Math.floor(limits.maxResultCells / panes)) : limits.maxResultCells,
         },
         windowMs,
         slideMs,

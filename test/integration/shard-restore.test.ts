@@ -114,6 +114,11 @@ describe('shard log and restore', () => {
     const tablesAfter = (await getJson(`${second.queryUrl}/enrichment`)).body.tables;
     expect(tablesAfter.map((t: any) => [t.table, t.rows])).toEqual(tablesBefore.map((t: any) => [t.table, t.rows]));
     expect(tablesAfter.map((t: any) => t.table)).toEqual(['plans']);
+    // Queries know the restored table's columns again (the catalog is rebuilt from the shards).
+    const byPlan = await postJson(`${second.queryUrl}/query/aggregate`, { groupBy: ['plans.plan'] });
+    expect(byPlan.status, JSON.stringify(byPlan.body)).toBe(200);
+    expect(byPlan.body.results.map((r: any) => r['plans.plan'])).toEqual(['free', 'pro', null]);
+    expect(byPlan.body.results.reduce((n: number, r: any) => n + r.count, 0)).toBe(acked.count);
     const stats = await shardStats(second.queryUrl);
     expect(stats.reduce((n, s) => n + s.rows_restored, 0)).toBe(acked.count);
     expect(stats.every((s) => s.polars_restarts === 0 && s.state === 'ready')).toBe(true);
