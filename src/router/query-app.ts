@@ -66,7 +66,7 @@ export function makeQueryApp(ctx: EngineContext): Hono {
       const started = performance.now();
       services ??= servicesOf(ctx);
       const req = await readRequest(kind, schemaOf, c, ctx);
-      if (kind.dimensions) checkDimensions(kind.dimensions(req), services.catalog);
+      if (kind.dimensions) await checkDimensions(kind.dimensions(req), services.catalog);
       const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: requestLog(c) });
       const answer = await kind.run(req, rt);
       if (isStreamAnswer(answer)) return c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' });
