@@ -4,6 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { RequestError } from '../kinds/request-error.js';
 import { ShardError, type ShardErrorCode } from '../shards/shard-errors.js';
 import { requestIdOf } from './request-id.js';
 
@@ -60,6 +61,12 @@ export function errorHandler(err: Error, c: Context): Response {
       { error: err.code, message: err.message, ...(err.details?.errors ? { errors: err.details.errors } : {}), request_id: requestIdOf(c) },
       err.status,
     );
+  }
+  if (err instanceof RequestError) {
+    // The query layer's errors know nothing of HTTP: their reason picks the status here.
+    const status = err.reason === 'not_found' ? 404 : err.reason === 'timeout' ? 504 : 400;
+    const errors = err.problems.length > 0 ? { errors: err.problems } : {};
+    return c.json({ error: err.code, message: err.message, ...errors, request_id: requestIdOf(c) }, status);
   }
   if (err instanceof ShardError) {
     const { status, retryAfterSeconds, internal } = shardErrorStatus(err.code);
