@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { EngineConfig } from './config/schema.js';
 import type { IngestMetrics } from './router/ingest-metrics.js';
 import type { IngestWriter } from './router/ingest-writer.js';
+import type { QueryTimings } from './router/query-timings.js';
 import type { ShardHandle } from './shards/shard-handle.js';
 import type { MergePool } from './kinds/merge-pool.js';
 import type { EnrichmentTables } from './kinds/enrichment-catalog.js';
@@ -16,6 +17,8 @@ export interface EngineContext {
   mergePool: MergePool;
   startedAt: number;
   stopping: boolean;
+  /** Per-kind query counts and recent latencies, fed by the analytics app. */
+  queryTimings?: QueryTimings;
   /** Enrichment tables known on the main thread (validates `<table>.<column>`); set by the engine. */
   enrichment?: EnrichmentTables;
 }

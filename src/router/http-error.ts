@@ -63,10 +63,8 @@ export function errorHandler(err: Error, c: Context): Response {
     );
   }
   if (err instanceof RequestError) {
-    // The query layer's errors know nothing of HTTP: their reason picks the status here.
-    const status = err.reason === 'not_found' ? 404 : err.reason === 'timeout' ? 504 : 400;
     const errors = err.problems.length > 0 ? { errors: err.problems } : {};
-    return c.json({ error: err.code, message: err.message, ...errors, request_id: requestIdOf(c) }, status);
+    return c.json({ error: err.code, message: err.message, ...errors, request_id: requestIdOf(c) }, requestErrorStatus(err));
   }
   if (err instanceof ShardError) {
     const { status, retryAfterSeconds, internal } = shardErrorStatus(err.code);
@@ -75,6 +73,19 @@ export function errorHandler(err: Error, c: Context): Response {
     return c.json({ error: err.code, message: err.message, request_id: requestIdOf(c) }, status);
   }
   return internalError(c);
+}
+
+/** The query layer's errors know nothing of HTTP: their reason picks the status here. */
+function requestErrorStatus(err: RequestError): ContentfulStatusCode {
+  return err.reason === 'not_found' ? 404 : err.reason === 'timeout' ? 504 : 400;
+}
+
+/** The status `errorHandler` answers `err` with (for logs and metrics that see the error first). */
+export function errorStatus(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (err instanceof RequestError) return requestErrorStatus(err);
+  if (err instanceof ShardError) return shardErrorStatus(err.code).status;
+  return 500;
 }
 
 /**

@@ -19,6 +19,8 @@ import { KINDS } from '../kinds/registry.js';
 import { checkDimensions, makeRuntime, type QueryServices } from '../kinds/runtime.js';
 import { readJsonBody } from './read-body.js';
 import { requestLog } from './request-id.js';
+import { errorStatus } from './http-error.js';
+import { QueryTimings } from './query-timings.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
 
 function limitsOf(ctx: EngineContext): RequestLimits {
@@ -58,19 +60,31 @@ async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context,
 
 export function makeQueryApp(ctx: EngineContext): Hono {
   const app = new Hono();
+  const timings = (ctx.queryTimings ??= new QueryTimings());
   let services: QueryServices | null = null;
   for (const kind of KINDS) {
     let schema: z.ZodType | null = null;
     const schemaOf = () => (schema ??= kind.schema(limitsOf(ctx)));
     app.on(kind.method, kind.path, async (c) => {
       const started = performance.now();
-      services ??= servicesOf(ctx);
-      const req = await readRequest(kind, schemaOf, c, ctx);
-      if (kind.dimensions) await checkDimensions(kind.dimensions(req), services.catalog);
-      const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: requestLog(c) });
-      const answer = await kind.run(req, rt);
-      if (isStreamAnswer(answer)) return c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' });
-      return c.body(serializeAnswer(answer, started, ctx.config.maxResponseBytes), 200, { 'content-type': 'application/json' });
+      let status = 500;
+      try {
+        services ??= servicesOf(ctx);
+        const req = await readRequest(kind, schemaOf, c, ctx);
+        if (kind.dimensions) await checkDimensions(kind.dimensions(req), services.catalog);
+        const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: requestLog(c) });
+        const answer = await kind.run(req, rt);
+        const res = isStreamAnswer(answer)
+          ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
+          : c.body(serializeAnswer(answer, started, ctx.config.maxResponseBytes), 200, { 'content-type': 'application/json' });
+        status = 200;
+        return res;
+      } catch (err) {
+        status = errorStatus(err);
+        throw err;
+      } finally {
+        timings.record({ kind: kind.name, ms: performance.now() - started, status });
+      }
     });
   }
   registerEnrichmentRoutes(app, ctx);
