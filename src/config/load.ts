@@ -1,11 +1,13 @@
 /**
  * Loads the config: config/default.json, then config/<env>.json (NODE_ENV=production or
  * `--env production`), then ENGINE_* environment variables, then CLI flags, then overrides
- * passed in code (tests). Every layer is validated; the first bad key stops start-up.
+ * passed in code (tests). Every layer is validated; the first bad key stops start-up, and so
+ * does a non-loopback `host` without `tokens` (./exposure.ts).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkExposure } from './exposure.js';
 import { CONFIG_KEYS, ConfigError, envName, flagName, type EngineConfig } from './schema.js';
 
 const CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
@@ -94,5 +96,8 @@ export function loadConfig(options: LoadOptions = {}): EngineConfig {
     if (!(key in merged)) throw new ConfigError(key, 'missing (no default)');
     out[key] = (parse as (raw: unknown, key: string) => unknown)(merged[key], key);
   }
-  return out as unknown as EngineConfig;
+  const config = out as unknown as EngineConfig;
+  // Checked after every layer: a token from the environment makes a production host fine.
+  checkExposure(config);
+  return config;
 }

@@ -44,7 +44,24 @@ export interface EngineConfig {
   /** `batch`: fsync once per sealed batch (group commit); `off`: never (unsafe, for benchmarks). */
   fsync: 'batch' | 'off';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Bearer tokens and their scopes; with any, every route but `GET /health` needs one. */
+  tokens: TokenConfig[];
+  /** Serve a non-loopback `host` without tokens (refused otherwise). */
+  allowUnauthenticated: boolean;
+  /** Origins (exact `scheme://host[:port]`) answered with CORS headers; empty: no CORS. */
+  corsOrigins: string[];
 }
+
+export const SCOPES = ['ingest', 'query', 'admin'] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface TokenConfig {
+  token: string;
+  scopes: Scope[];
+}
+
+/** Shortest token accepted: 16 characters leave guessing out of reach even at a high request rate. */
+export const MIN_TOKEN_CHARS = 16;
 
 export class ConfigError extends Error {
   constructor(
@@ -67,6 +84,67 @@ function integer(min: number, max: number): Parser<number> {
     if (n < min || n > max) throw new ConfigError(key, `expected ${min}..${max}, got ${n}`);
     return n;
   };
+}
+
+/** A string from an env var or a flag is read as JSON; a value from a JSON file is taken as is. */
+function jsonLayer(raw: unknown, key: string): unknown {
+  if (typeof raw !== 'string') return raw;
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new ConfigError(key, `expected JSON, got text that does not parse (${(err as Error).message})`);
+  }
+}
+
+// A token goes in an `Authorization: Bearer` header: visible ASCII only, no spaces.
+const TOKEN_CHARS = /^[\x21-\x7e]+$/;
+
+/** Never echoes a token: messages name its index, length or characters, not its value. */
+function parseTokens(raw: unknown, key: string): TokenConfig[] {
+  const list = jsonLayer(raw, key);
+  if (!Array.isArray(list)) throw new ConfigError(key, `expected an array of {"token": "...", "scopes": [...]}, got ${typeof list}`);
+  const seen = new Set<string>();
+  return list.map((entry: unknown, i) => {
+    const at = `${key}[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(at, 'expected an object {"token": "...", "scopes": [...]}');
+    const extra = Object.keys(entry).filter((k) => k !== 'token' && k !== 'scopes');
+    if (extra.length > 0) throw new ConfigError(`${at}.${extra[0]}`, 'unknown field; expected "token" and "scopes"');
+    const { token, scopes } = entry as { token?: unknown; scopes?: unknown };
+    if (typeof token !== 'string') throw new ConfigError(`${at}.token`, `expected a string, got ${token === undefined ? 'nothing' : typeof token}`);
+    if (token.length < MIN_TOKEN_CHARS) throw new ConfigError(`${at}.token`, `expected at least ${MIN_TOKEN_CHARS} characters, got ${token.length}`);
+    if (!TOKEN_CHARS.test(token)) throw new ConfigError(`${at}.token`, 'expected visible ASCII characters only (no spaces or control characters)');
+    if (seen.has(token)) throw new ConfigError(`${at}.token`, 'the same token is listed twice');
+    seen.add(token);
+    if (!Array.isArray(scopes) || scopes.length === 0) throw new ConfigError(`${at}.scopes`, `expected a non-empty array of ${SCOPES.join(', ')}`);
+    for (const s of scopes) {
+      if (!(SCOPES as readonly unknown[]).includes(s)) throw new ConfigError(`${at}.scopes`, `expected one of ${SCOPES.join(', ')}, got ${JSON.stringify(s)}`);
+    }
+    return { token, scopes: [...new Set(scopes as Scope[])] };
+  });
+}
+
+function parseOrigins(raw: unknown, key: string): string[] {
+  // The env var and flag also take a comma-separated list.
+  const list = typeof raw === 'string' && !raw.trim().startsWith('[') ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : jsonLayer(raw, key);
+  if (!Array.isArray(list)) throw new ConfigError(key, `expected an array of origins like "https://app.example.com", got ${typeof list}`);
+  return list.map((o: unknown, i) => {
+    let url: URL | null = null;
+    try {
+      url = typeof o === 'string' ? new URL(o) : null;
+    } catch {
+      // reported below
+    }
+    if (typeof o !== 'string' || !url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== o) {
+      throw new ConfigError(`${key}[${i}]`, `expected an exact origin like "https://app.example.com" (scheme, host, optional port; no path or trailing slash), got ${JSON.stringify(o)}`);
+    }
+    return o;
+  });
+}
+
+function parseBoolean(raw: unknown, key: string): boolean {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  throw new ConfigError(key, `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -112,6 +190,9 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
     }
     return raw as EngineConfig['logLevel'];
   },
+  tokens: parseTokens,
+  allowUnauthenticated: parseBoolean,
+  corsOrigins: parseOrigins,
 };
 
 /** Env var name for a key: `ringBytes` → `ENGINE_RING_BYTES`. */
