@@ -131,6 +131,15 @@ const { ingestUrl, queryUrl, shards } = eng.line as { ingestUrl: string; queryUr
 try {
   console.log(`ingesting ${total.toLocaleString('en-US')} events into ${shards} shards…`);
   await ingestEvents(ingestUrl, { total });
+  // The idle baseline starts only when the load has landed: every event queryable, then a pause
+  // for the shards' and polars' after-work (sealing, compaction) to finish.
+  for (;;) {
+    const res = await fetch(`${queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const body = (await res.json()) as { results?: Array<{ count: number }> };
+    if ((body.results?.[0]?.count ?? 0) >= total) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await new Promise((r) => setTimeout(r, 3000));
   const modes = [
     { mode: 'single (1/req)', path: '/ingest', bodies: makeBodies(256, 1, 7), rate: singleRate },
     { mode: 'batch (1000/req)', path: '/ingest/batch', bodies: makeBodies(16, 1000, 8), rate: batchRate },
