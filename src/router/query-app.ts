@@ -22,6 +22,7 @@ import { requestLog } from './request-id.js';
 import { errorStatus } from './http-error.js';
 import { QueryTimings } from './query-timings.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
+import { registerPageRoutes } from './page/routes.js';
 
 function limitsOf(ctx: EngineContext): RequestLimits {
   const c = ctx.config;
@@ -88,5 +89,6 @@ export function makeQueryApp(ctx: EngineContext): Hono {
     });
   }
   registerEnrichmentRoutes(app, ctx);
+  registerPageRoutes(app, ctx);
   return app;
 }
