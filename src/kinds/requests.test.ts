@@ -98,7 +98,9 @@ describe('aggregate request', () => {
 describe('window request', () => {
   it('turns windowSize and slide into panes', () => {
     const r = parse(window, { windowSize: '1h', slide: '15m', aggFunc: 'p95', groupBy: ['event_type'] });
-    expect(r.plan).toMatchObject({ pane_ms: 900_000, panes_per_window: 4, group_by: 'event_type', digest: true, max_cells: 1000 });
+    expect(r.plan).toMatchObject({ pane_ms: 900_000, panes_per_window: 4, group_by: 'event_type', digest: true, max_cells: 250 });
+    // Not a percentile: the bound is maxResultCells itself.
+    expect(parse(window, { windowSize: '1h', slide: '15m', aggFunc: 'sum' }).plan.max_cells).toBe(1000);
   });
 
   it('names the field of every bad input', () => {
