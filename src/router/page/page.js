@@ -73,7 +73,8 @@ function chartOptions(el, series, extra = {}) {
   };
 }
 
-const lineSeries = (label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false, points: { show: false } });
+// uPlot shows a series' points by itself while they are few (a new kind, a short history).
+const lineSeries = (label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false });
 
 /** A uPlot chart whose series can change: rebuilt when the labels change, else just given data. */
 class Chart {
@@ -259,6 +260,7 @@ function connect() {
   source.addEventListener('snapshot', (e) => {
     setStatus('live');
     render(JSON.parse(e.data));
+    figure('snapshot-seq', Number(e.lastEventId));
   });
   source.addEventListener('error', () => {
     if (source.readyState === EventSource.CLOSED) {
