@@ -68,7 +68,7 @@ export function errorHandler(err: Error, c: Context): Response {
   }
   if (err instanceof ShardError) {
     const { status, retryAfterSeconds, internal } = shardErrorStatus(err.code);
-    if (internal) return internalError(c);
+    if (internal) return internalError(c, err.code);
     if (retryAfterSeconds !== undefined) c.header('Retry-After', String(retryAfterSeconds));
     return c.json({ error: err.code, message: err.message, request_id: requestIdOf(c) }, status);
   }
@@ -90,9 +90,9 @@ export function errorStatus(err: unknown): number {
 
 /**
  * The status of a shard-layer error. Overload and restoring are retryable (429/503 with
- * Retry-After), time-outs are 504, a request polars refuses is the client's (400), a custom
- * plugin that fails is a 500 with the plugin's message (as the custom route always answered),
- * and anything else the shard could not explain is a 500 whose message stays in the log.
+ * Retry-After), time-outs are 504, a request polars refuses is the client's (400), and a custom
+ * plugin that fails, or anything else the shard could not explain, is a 500 that keeps
+ * its code but whose message (a plugin's exception text, a path) stays in the log.
  */
 export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStatusCode; retryAfterSeconds?: number; internal?: true } {
   switch (code) {
@@ -114,7 +114,6 @@ export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStat
       return { status: 400 };
     case 'CUSTOM_FAILED':
     case 'CUSTOM_BAD_RESULT':
-      return { status: 500 };
     case 'POLARS_ERROR':
     case 'INTERNAL':
       return { status: 500, internal: true };
@@ -125,7 +124,7 @@ export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStat
  * A 500 never shows the internal message (it may carry paths, plans or data); the request id
  * leads to it in the engine log, where the request-id middleware wrote the error with its stack.
  */
-export function internalError(c: Context): Response {
+export function internalError(c: Context, code = 'INTERNAL'): Response {
   const id = requestIdOf(c);
-  return c.json({ error: 'INTERNAL', message: `internal error; see the engine log for request ${id}`, request_id: id }, 500);
+  return c.json({ error: code, message: `internal error; see the engine log for request ${id}`, request_id: id }, 500);
 }
