@@ -72,6 +72,8 @@ function schema(limits: RequestLimits) {
     });
 }
 
+export type AggregateInput = z.input<ReturnType<typeof schema>>;
+
 /** The merge spec of an aggregate plan. */
 export function aggregateSpec(plan: AggregatePlan) {
   return { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };

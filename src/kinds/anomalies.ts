@@ -68,6 +68,8 @@ function schema(limits: RequestLimits) {
     );
 }
 
+export type AnomaliesInput = z.input<ReturnType<typeof schema>>;
+
 export default defineKind<AnomaliesRequest>({
   name: 'anomalies',
   method: 'GET',

@@ -44,6 +44,8 @@ function schema(limits: RequestLimits) {
   });
 }
 
+export type CustomInput = z.input<ReturnType<typeof schema>>;
+
 export const customList = defineKind<Record<string, never>>({
   name: 'custom_list',
   method: 'GET',

@@ -69,6 +69,8 @@ function schema(limits: RequestLimits) {
     );
 }
 
+export type ExportInput = z.input<ReturnType<typeof schema>>;
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
 }

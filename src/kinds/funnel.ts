@@ -59,6 +59,8 @@ function schema(limits: RequestLimits) {
     });
 }
 
+export type FunnelInput = z.input<ReturnType<typeof schema>>;
+
 export default defineKind<FunnelPlan>({
   name: 'funnel',
   method: 'POST',

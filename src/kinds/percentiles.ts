@@ -74,6 +74,8 @@ function schema(limits: RequestLimits) {
     }));
 }
 
+export type PercentilesInput = z.input<ReturnType<typeof schema>>;
+
 export default defineKind<PercentilesRequest>({
   name: 'percentiles',
   method: 'GET',

@@ -51,6 +51,8 @@ function schema(limits: RequestLimits) {
     });
 }
 
+export type SummaryInput = z.input<ReturnType<typeof schema>>;
+
 /** The plans of one summary, in the order the merge expects their partials. */
 export function summaryPlans(req: SummaryRequest): [SummaryPlan, AggregatePlan, ...PercentilesPlan[]] {
   return [

@@ -64,6 +64,8 @@ function schema(limits: RequestLimits) {
     });
 }
 
+export type TopNInput = z.input<ReturnType<typeof schema>>;
+
 export default defineKind<TopNPlan>({
   name: 'topn',
   method: 'POST',

@@ -96,6 +96,8 @@ function schema(limits: RequestLimits) {
     });
 }
 
+export type WindowInput = z.input<ReturnType<typeof schema>>;
+
 export default defineKind<WindowRequest>({
   name: 'window',
   method: 'POST',
