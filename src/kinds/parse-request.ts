@@ -90,7 +90,9 @@ export function parseWith<T>(schema: z.ZodType<T>, raw: unknown): T {
   const problems = problemsOf(result.error, topLevelKeys(schema));
   const first = problems[0] ?? { field: '(body)', reason: 'invalid request' };
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more)` : '';
-  return thrown(new RequestError('invalid', 'BAD_REQUEST', `\`${first.field}\`: ${first.reason}${more}`, problems));
+  // A list over a configured bound names its config key, e.g. "(maxFilterValues)".
+  const code = /\(max[A-Z]\w*\)/.test(first.reason) ? 'LIMIT_EXCEEDED' : 'BAD_REQUEST';
+  return thrown(new RequestError('invalid', code, `\`${first.field}\`: ${first.reason}${more}`, problems));
 }
 
 /** The keys of the object schema under any transforms/pipes (for "allowed: …" in messages). */
