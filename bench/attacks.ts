@@ -53,7 +53,8 @@ function nested(depth: number, leaf: string): string {
 
 function cpu(pid: number): number | null {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (f[0] === 'Z') return null;
     return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
@@ -115,7 +116,7 @@ rows.push({
   count_intact: String((await count(t.query)) === tStored),
   error: (JSON.parse(r.body) as { error?: string }).error ?? '',
 });
-const cpuNote = old.map((pid, i) => ({
+const cpuNote = old.map((_pid, i) => ({
   shard: i,
   cpu_s_before_query: cpuBefore[i] ?? 'gone',
   cpu_s_at_504: cpuAt504[i] ?? 'gone (killed)',
