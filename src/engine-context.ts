@@ -7,6 +7,7 @@ import type { QueryTimings } from './router/query-timings.js';
 import type { ShardHandle } from './shards/shard-handle.js';
 import type { MergePool } from './kinds/merge-pool.js';
 import type { EnrichmentTables } from './kinds/enrichment-catalog.js';
+import type { EngineMetrics } from './router/metrics/engine-metrics.js';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -21,4 +22,6 @@ export interface EngineContext {
   queryTimings?: QueryTimings;
   /** Enrichment tables known on the main thread (validates `<table>.<column>`); set by the engine. */
   enrichment?: EnrichmentTables;
+  /** The engine's Prometheus registry and metrics (GET /metrics); set by the engine. */
+  prometheus?: EngineMetrics;
 }

@@ -3,6 +3,7 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { EngineConfig } from './config/schema.js';
 import type { EngineContext } from './engine-context.js';
@@ -12,6 +13,9 @@ import { IngestMetrics } from './router/ingest-metrics.js';
 import { IngestWriter } from './router/ingest-writer.js';
 import { makeQueryApp } from './router/query-app.js';
 import { makeRootApp } from './router/root-app.js';
+import { EngineMetrics } from './router/metrics/engine-metrics.js';
+import { QueryTimings } from './router/query-timings.js';
+import { checkExposure } from './config/exposure.js';
 import { MergePool } from './kinds/merge-pool.js';
 import { EnrichmentTables } from './kinds/enrichment-catalog.js';
 import { restoreEnrichmentCatalog } from './kinds/enrichment-restore.js';
@@ -36,9 +40,12 @@ export class Engine {
   readonly ctx: EngineContext;
   private listening: Array<{ server: Server; connections: ConnectionCap }> = [];
   private addresses: EngineAddresses | null = null;
+  private rootApps: { ingest: Hono; query: Hono } | null = null;
   private stopped: Promise<StopReport> | null = null;
 
   constructor(config: EngineConfig, logger: Logger) {
+    // loadConfig checks this too; a config built in code must not skip it.
+    checkExposure(config);
     const shards = Array.from(
       { length: config.shards },
       (_, shard) =>
@@ -66,7 +73,9 @@ export class Engine {
       startedAt: Date.now(),
       stopping: false,
       enrichment: new EnrichmentTables(),
+      queryTimings: new QueryTimings(),
     };
+    this.ctx.prometheus = new EngineMetrics(this.ctx);
   }
 
   /** Waits for every shard and its polars process, then opens the HTTP ports. */
@@ -82,18 +91,27 @@ export class Engine {
     const ingest = makeIngestApp(this.ctx);
     const query = makeQueryApp(this.ctx);
     if (config.ingestPort === config.queryPort && config.ingestPort !== 0) {
-      const both = await listen(makeRootApp([ingest, query], this.ctx), config.host, config.ingestPort, config, logger);
+      const app = makeRootApp([ingest, query], this.ctx);
+      this.rootApps = { ingest: app, query: app };
+      const both = await listen(app, config.host, config.ingestPort, config, logger);
       this.listening = [both];
       this.addresses = { ingestUrl: urlOf(both.server, config.host), queryUrl: urlOf(both.server, config.host) };
     } else {
-      const a = await listen(makeRootApp([ingest], this.ctx), config.host, config.ingestPort, config, logger);
-      const b = await listen(makeRootApp([query], this.ctx), config.host, config.queryPort, config, logger);
+      this.rootApps = { ingest: makeRootApp([ingest], this.ctx), query: makeRootApp([query], this.ctx) };
+      const a = await listen(this.rootApps.ingest, config.host, config.ingestPort, config, logger);
+      const b = await listen(this.rootApps.query, config.host, config.queryPort, config, logger);
       this.listening = [a, b];
       this.addresses = { ingestUrl: urlOf(a.server, config.host), queryUrl: urlOf(b.server, config.host) };
     }
     logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
     void restoreEnrichmentCatalog(this.ctx.shards, this.ctx.enrichment!, config.queryTimeoutMs, logger);
     return this.addresses;
+  }
+
+  /** The app each port serves (the same one on a single port): its `routes` are what is served. */
+  get apps(): { ingest: Hono; query: Hono } {
+    if (!this.rootApps) throw new Error('engine not started');
+    return this.rootApps;
   }
 
   get urls(): EngineAddresses {
@@ -130,6 +148,7 @@ export class Engine {
       server.closeAllConnections();
     }
     await this.ctx.mergePool.close();
+    this.ctx.prometheus?.close();
     const report: StopReport = { accepted_events: this.ctx.metrics.totalEvents, shards: results };
     const handed = results.reduce((n, r) => n + ('error' in r ? 0 : (r.rows_handed_to_polars ?? 0)), 0);
     logger.info({ ...report, rows_handed_to_polars: handed }, 'stopped: every shard flushed to polars');

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { checkExposure, isLoopbackHost } from './exposure.js';
 import { loadConfig } from './load.js';
 
@@ -30,5 +32,13 @@ describe('serving without tokens', () => {
 
   it('serves loopback without tokens', () => {
     expect(loadConfig({ env: {}, argv: ['--host', '::1'] }).tokens).toEqual([]);
+  });
+
+  it('makes `src/main.ts --env production` exit 2 with that message before starting anything', () => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ENGINE_')));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', '--env', 'production'], { cwd: join(import.meta.dirname, '..', '..'), env, encoding: 'utf8', timeout: 60_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(/invalid config `host`: "0\.0\.0\.0" is not a loopback address and no `tokens` are configured/);
+    expect(run.stderr).toContain('`allowUnauthenticated`');
   });
 });

@@ -7,6 +7,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, invalidEvents, unavailable, type FieldError } from './http-error.js';
 import { jsonDepthExceeded } from './json-depth.js';
+import { noteIngestEvents } from './metrics/http-metrics.js';
 import { parseJson, readBodyText, requireContentType, tooDeep } from './read-body.js';
 import { MAX_REPORTED_ERRORS, validateBatch, validateEvent } from './validate-event.js';
 
@@ -70,6 +71,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const started = performance.now();
     requireContentType(c, ['application/json']);
     const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
+    noteIngestEvents(c, 1);
     const errors: FieldError[] = [];
     const event = validateEvent(body, Date.now(), errors);
     if (!event) {
@@ -94,6 +96,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
       raws = (body as { events?: unknown }).events;
     }
     if (!Array.isArray(raws)) throw badRequest('expected {"events": [...]} or a JSON array of events', [{ field: 'events', reason: 'missing or not an array' }]);
+    noteIngestEvents(c, raws.length);
     return c.json(store(raws, started), 202);
   });
 
@@ -101,6 +104,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const started = performance.now();
     requireContentType(c, ['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
     const { raws, errors } = parseNdjson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
+    noteIngestEvents(c, raws.length);
     return c.json(store(raws, started, errors), 202);
   });
 

@@ -1,8 +1,13 @@
 /**
- * Routes served on both ports: /health, /ready, /stats/shards.
+ * Routes served on both ports: /health, /ready, /stats/shards, and the operator's documents:
+ * /metrics (Prometheus), /openapi.json and /docs (of the routes this port serves).
  */
 import type { Hono } from 'hono';
 import type { EngineContext } from '../engine-context.js';
+import { EngineMetrics } from './metrics/engine-metrics.js';
+import { buildOpenApi } from './openapi/document.js';
+import { renderDocsPage } from './openapi/docs-page.js';
+import { limitsOf } from './query-app.js';
 
 export function addOpsRoutes(app: Hono, ctx: EngineContext): void {
   // Liveness: 200 whenever the process serves HTTP, `degraded` naming the shards that are down
@@ -43,4 +48,23 @@ export function addOpsRoutes(app: Hono, ctx: EngineContext): void {
     );
     return c.json({ shards, timestamp: new Date().toISOString() });
   });
+
+  addOperatorDocuments(app, ctx);
+}
+
+function addOperatorDocuments(app: Hono, ctx: EngineContext): void {
+  app.get('/metrics', async (c) => {
+    const { contentType, text } = await (ctx.prometheus ??= new EngineMetrics(ctx)).scrape();
+    return c.body(text, 200, { 'content-type': contentType, 'cache-control': 'no-store' });
+  });
+
+  // Built on first request, when every route of this port's app is registered (`app.routes`).
+  let doc: { json: string; html: string } | null = null;
+  const documents = () => {
+    if (doc) return doc;
+    const document = buildOpenApi({ routes: app.routes, limits: limitsOf(ctx), tokens: (ctx.config.tokens ?? []).length > 0 });
+    return (doc = { json: JSON.stringify(document), html: renderDocsPage(document) });
+  };
+  app.get('/openapi.json', (c) => c.body(documents().json, 200, { 'content-type': 'application/json' }));
+  app.get('/docs', (c) => c.html(documents().html));
 }

@@ -24,7 +24,8 @@ import { QueryTimings } from './query-timings.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
 import { registerPageRoutes } from './page/routes.js';
 
-function limitsOf(ctx: EngineContext): RequestLimits {
+/** The request bounds the kinds' schemas are built with (also for the OpenAPI document). */
+export function limitsOf(ctx: Pick<EngineContext, 'config'>): RequestLimits {
   const c = ctx.config;
   return {
     maxFilterValues: c.maxFilterValues,

@@ -39,6 +39,17 @@ function parseLabels(text: string, line: string): { labels: Record<string, strin
   }
 }
 
+/** A float as Prometheus reads it (Go's ParseFloat: NaN and Inf in any case; prom-client writes `Nan`). */
+function parseValue(text: string | undefined): number | null {
+  if (text === undefined) return null;
+  const lower = text.toLowerCase();
+  if (lower === 'nan') return NaN;
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  const n = Number(text);
+  return text.trim() === '' || Number.isNaN(n) ? null : n;
+}
+
 export function parseExposition(text: string): Exposition {
   const out: Exposition = { types: new Map(), help: new Map(), samples: [] };
   for (const line of text.split('\n')) {
@@ -59,8 +70,8 @@ export function parseExposition(text: string): Exposition {
     let labels: Record<string, string> = {};
     if (rest.startsWith('{')) ({ labels, rest } = parseLabels(rest, line));
     const parts = rest.trim().split(/\s+/);
-    const value = parts[0] === '+Inf' ? Infinity : parts[0] === '-Inf' ? -Infinity : Number(parts[0]);
-    if (parts[0] === undefined || (Number.isNaN(value) && parts[0] !== 'NaN')) throw new Error(`bad sample value: ${line}`);
+    const value = parseValue(parts[0]);
+    if (value === null) throw new Error(`bad sample value: ${line}`);
     out.samples.push({ name: name[0], labels, value });
   }
   return out;
