@@ -27,12 +27,52 @@ function schemaBlock(schema: unknown, label: string): string {
   return `<details><summary>${esc(label)}</summary><pre>${esc(JSON.stringify(schema, null, 2))}</pre></details>`;
 }
 
+const range = (min: unknown, max: unknown, unit: string) =>
+  min === undefined && max === undefined ? '' : ` (${min ?? 0}–${max ?? '…'}${unit})`;
+
+/** A schema in a few words: `string (1–64 chars)`, `list of number (1–100)`, `"sum" | "mean"`, `… or null`. */
+export function typeSummary(s: JsonSchema | undefined, depth = 0): string {
+  if (!s || depth > 4) return 'any';
+  if (Array.isArray(s.enum)) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  const alternatives = (s.anyOf ?? s.oneOf) as JsonSchema[] | undefined;
+  if (alternatives) {
+    const parts = alternatives.filter((a) => a.type !== 'null').map((a) => typeSummary(a, depth + 1));
+    const nullable = parts.length < alternatives.length ? ' or null' : '';
+    return [...new Set(parts)].join(' | ') + nullable;
+  }
+  const types = Array.isArray(s.type) ? (s.type as string[]) : s.type ? [s.type as string] : [];
+  if (types.length > 1) return types.filter((t) => t !== 'null').join(' | ') + (types.includes('null') ? ' or null' : '');
+  switch (types[0]) {
+    case 'string':
+      return `string${range(s.minLength, s.maxLength, ' chars')}${s.pattern ? ` matching ${s.pattern as string}` : ''}`;
+    case 'number':
+    case 'integer':
+      return `${types[0]}${range(s.minimum ?? s.exclusiveMinimum, s.maximum ?? s.exclusiveMaximum, '')}`;
+    case 'array':
+      return `list of ${typeSummary(s.items as JsonSchema | undefined, depth + 1)}${range(s.minItems, s.maxItems, ' items')}`;
+    case undefined:
+      return s.$ref ? String(s.$ref).split('/').pop()! : 'any';
+    default:
+      return types[0]!;
+  }
+}
+
+function fieldsTable(schema: JsonSchema): string {
+  const props = schema.properties as Record<string, JsonSchema> | undefined;
+  if (schema.type !== 'object' || !props || Object.keys(props).length === 0) return '';
+  const required = new Set((schema.required ?? []) as string[]);
+  const rows = Object.entries(props)
+    .map(([name, p]) => `<tr><td><code>${esc(name)}</code></td><td>${required.has(name) ? 'yes' : ''}</td><td>${esc(typeSummary(p))}</td><td>${p.description ? prose(p.description) : ''}</td></tr>`)
+    .join('');
+  return `<table><tr><th>field</th><th>required</th><th>type</th><th></th></tr>${rows}</table>`;
+}
+
 function parametersTable(params: JsonSchema[]): string {
   const rows = params
     .map((p) => {
       const s = p.schema as JsonSchema | undefined;
-      const type = s ? (s.type ?? (s.enum ? 'enum' : s.anyOf ? 'one of several' : '')) : '';
-      return `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : ''}</td><td>${esc(Array.isArray(type) ? type.join(' | ') : type)}</td><td>${s ? schemaBlock(s, 'schema') : ''}${p.description ? prose(p.description) : ''}</td></tr>`;
+      return `<tr><td><code>${esc(p.name)}</code></td><td>${esc(p.in)}</td><td>${p.required ? 'yes' : ''}</td><td>${esc(typeSummary(s))}</td><td>${p.description ? prose(p.description) : ''}</td></tr>`;
     })
     .join('');
   return `<table><tr><th>parameter</th><th>in</th><th>required</th><th>type</th><th></th></tr>${rows}</table>`;
@@ -41,7 +81,12 @@ function parametersTable(params: JsonSchema[]): string {
 function responsesTable(responses: Record<string, JsonSchema>, components: Record<string, Record<string, JsonSchema>>): string {
   const rows = Object.entries(responses)
     .map(([status, r]) => {
-      const res = typeof r.$ref === 'string' ? components.responses![(r.$ref as string).split('/').pop()!]! : r;
+      if (typeof r.$ref === 'string') {
+        // The shared error answers all have the one error body, shown once at the end.
+        const shared = components.responses![(r.$ref as string).split('/').pop()!]!;
+        return `<tr><td>${esc(status)}</td><td>${prose(shared.description)} — <a href="#errors">error body</a></td></tr>`;
+      }
+      const res = r;
       const content = (res.content ?? {}) as Record<string, JsonSchema>;
       const types = Object.keys(content).map((t) => `<code>${esc(t)}</code>`).join(' ');
       const schemas = Object.values(content).map((c) => (c.schema ? schemaBlock(c.schema, 'schema') : '')).join('');
@@ -64,7 +109,7 @@ export function renderDocsPage(doc: JsonSchema): string {
       const body = op.requestBody as JsonSchema | undefined;
       const bodyHtml = body
         ? `<h4>Request body${body.required ? '' : ' (optional)'}</h4>${Object.entries(body.content as Record<string, JsonSchema>)
-            .map(([t, c]) => `<div><code>${esc(t)}</code>${c.schema ? schemaBlock(c.schema, 'schema') : ''}</div>`)
+            .map(([t, c]) => `<div><code>${esc(t)}</code>${c.schema ? fieldsTable(c.schema as JsonSchema) + schemaBlock(c.schema, 'JSON Schema') : ''}</div>`)
             .join('')}`
         : '';
       const params = op.parameters as JsonSchema[] | undefined;
