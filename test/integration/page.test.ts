@@ -2,7 +2,8 @@
  * The live page in a real browser (playwright-core driving Debian's chromium) against a real
  * engine: the page's figures change to the engine's own counts after events are ingested over
  * HTTP (stored and accepted events, counts per event type, the top user, rows per shard, query
- * counts), its charts are drawn, the page's token goes on to the stream, and the stream is one
+ * counts), its charts are drawn, the page's token goes on to the stream (and opens it on an
+ * engine with tokens), and the stream is one
  * feed for every page: viewers counted, the ticking stopped when the last page closes, and a
  * 33rd stream refused with 503. Writes the screenshot docs/dashboard.png.
  *
@@ -172,6 +173,25 @@ describe('live page', () => {
     const url = new URL((await streamRequest).url());
     expect(url.searchParams.get('token')).toBe('s3cret+token');
     await page.close();
+  });
+
+  it('works with a query token in its address on an engine with tokens, and not without one', async () => {
+    const token = 'page-query-token-0123456789';
+    const guarded = await startEngine({ shards: 1, tokens: [{ token, scopes: ['query'] }] });
+    try {
+      const page = await browser.newPage();
+      const refused = await page.goto(`${guarded.queryUrl}/`);
+      expect(refused!.status()).toBe(401);
+      await page.goto(`${guarded.queryUrl}/?token=${token}`);
+      await page.waitForSelector('[data-testid="stream-status"][data-value="live"]', WAIT);
+      // the stream (token in its query) answers, and its snapshots fill the page
+      await waitForFigure(page, 'stored-events', 0);
+      const chart = await page.waitForSelector('#chart-ingest .uplot canvas', WAIT);
+      expect(chart).not.toBeNull();
+      await page.close();
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('feeds every open page from one ticker, stops when the last closes, and refuses a stream beyond the limit', async () => {
