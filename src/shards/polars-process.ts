@@ -48,6 +48,8 @@ export interface PolarsRequestOptions {
   timeoutMs?: number;
   /** Absolute deadline on the `performance.now()` clock; replaces the busy-time limit. */
   deadline?: number;
+  /** More header fields (an `append` carries `first_row`, the absolute index of its first row). */
+  fields?: Record<string, unknown>;
 }
 
 interface Pending {
@@ -136,7 +138,7 @@ export class PolarsProcess {
     if (this.killedFor) return Promise.reject(polarsDied(this.options.shard, `being killed: ${this.killedFor.reason}`));
     const id = this.nextId++;
     // query_many carries a list of plans under `plans`; every other op at most one `plan`.
-    const header = op === 'query_many' ? { id, op, plans: plan } : plan === undefined ? { id, op } : { id, op, plan };
+    const header = op === 'query_many' ? { id, op, ...opts.fields, plans: plan } : plan === undefined ? { id, op, ...opts.fields } : { id, op, ...opts.fields, plan };
     const json = Buffer.from(JSON.stringify(header), 'utf8');
     if (json.length > MAX_FRAME_HEADER_BYTES) return Promise.reject(planTooLarge(this.options.shard, op, json.length, MAX_FRAME_HEADER_BYTES));
     return new Promise<PolarsReply>((resolve, reject) => {

@@ -21,7 +21,8 @@ import { readFileSync } from 'node:fs';
 import { PolarsProcess, type PolarsExit, type PolarsReply } from './polars-process.js';
 import { ShardError, shardRestoring } from './shard-errors.js';
 import type { SidecarOp } from './sidecar-protocol.js';
-import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
+import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeNumberedBatch, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
+import { RowNumbering } from './log/row-numbers.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -52,6 +53,8 @@ interface Sendable {
   payload: Uint8Array;
   /** who waits for polars' answer to this record (enrichment requests) */
   outcome?: Outcome;
+  /** a legacy EVENT_BATCH's first row number, counted by the replay (NUMBERED_BATCH carries its own) */
+  firstRow?: number;
 }
 
 const FIRST_BACKOFF_MS = 100;
@@ -64,10 +67,14 @@ const PROGRESS_EVERY_MS = 1000;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function requestFor(rec: Sendable): { op: SidecarOp; plan?: unknown; body?: Uint8Array } {
+function requestFor(rec: Sendable): { op: SidecarOp; plan?: unknown; body?: Uint8Array; fields?: Record<string, unknown> } {
   switch (rec.type) {
+    case LogRecordType.NUMBERED_BATCH: {
+      const { firstRow, ipc } = decodeNumberedBatch(rec.payload);
+      return { op: 'append', body: ipc, fields: { first_row: firstRow } };
+    }
     case LogRecordType.EVENT_BATCH:
-      return { op: 'append', body: rec.payload };
+      return { op: 'append', body: rec.payload, fields: { first_row: rec.firstRow ?? 0 } };
     case LogRecordType.ENRICH_UPSERT: {
       const { table, ipc } = decodeEnrichUpsert(rec.payload);
       return { op: 'enrich_upsert', plan: { table }, body: ipc };
@@ -76,6 +83,8 @@ function requestFor(rec: Sendable): { op: SidecarOp; plan?: unknown; body?: Uint
       return { op: 'enrich_drop', plan: decodeEnrichDrop(rec.payload) };
   }
 }
+
+const isBatch = (type: LogRecordTypeValue) => type === LogRecordType.NUMBERED_BATCH || type === LogRecordType.EVENT_BATCH;
 
 /** An error that means polars never processed the request (as opposed to answering an error). */
 const unanswered = (err: unknown) => err instanceof ShardError && (err.code === 'POLARS_DIED' || err.code === 'POLARS_TIMEOUT');
@@ -161,9 +170,12 @@ export class PolarsSupervisor {
     return 'restoring';
   }
 
-  /** Logs a sealed batch; it reaches polars after the next `commit()`. */
-  appendBatch(ipc: Uint8Array, rows: number): void {
-    this.logRecord(LogRecordType.EVENT_BATCH, ipc, rows);
+  /**
+   * Logs a sealed batch whose first row has the absolute number `firstRow`; it reaches polars
+   * (as an `append` carrying `first_row`) after the next `commit()`.
+   */
+  appendBatch(ipc: Uint8Array, rows: number, firstRow: number): void {
+    this.logRecord(LogRecordType.NUMBERED_BATCH, encodeNumberedBatch(firstRow, rows, ipc), rows);
   }
 
   /**
@@ -284,8 +296,8 @@ export class PolarsSupervisor {
   }
 
   private send(rec: Sendable, proc: PolarsProcess): Promise<void> {
-    const { op, plan, body } = requestFor(rec);
-    return proc.request(op, plan, body).then(
+    const { op, plan, body, fields } = requestFor(rec);
+    return proc.request(op, plan, body, fields ? { fields } : {}).then(
       (reply) => {
         this.acked(rec, reply);
         rec.outcome?.resolve(reply);
@@ -298,7 +310,7 @@ export class PolarsSupervisor {
         }
         // polars answered with an error: processed (and a replay would answer the same)
         this.options.noteError(err);
-        if (rec.type === LogRecordType.EVENT_BATCH) this.options.say('error', `polars refused a logged batch: ${(err as Error).message}`, { position: rec.position });
+        if (isBatch(rec.type)) this.options.say('error', `polars refused a logged batch: ${(err as Error).message}`, { position: rec.position });
         this.acked(rec, null);
         rec.outcome?.reject(err as Error);
       },
@@ -306,8 +318,8 @@ export class PolarsSupervisor {
   }
 
   private acked(rec: Sendable, reply: PolarsReply | null): void {
-    const appended = reply && rec.type === LogRecordType.EVENT_BATCH ? Number(reply.header.appended ?? 0) : 0;
-    if (reply && rec.type === LogRecordType.EVENT_BATCH) this.counters.rowsHeld = Number(reply.header.rows);
+    const appended = reply && isBatch(rec.type) ? Number(reply.header.appended ?? 0) : 0;
+    if (reply && isBatch(rec.type)) this.counters.rowsHeld = Number(reply.header.rows);
     if (rec.next <= this.ackedEnd) {
       this.counters.rowsRestored += appended;
       return;
@@ -409,11 +421,14 @@ export class PolarsSupervisor {
     let window: Array<{ sent: Promise<void>; bytes: number }> = [];
     let windowBytes = 0;
     let lastProgress = performance.now();
+    const numbering = new RowNumbering();
     try {
       for await (const rec of log.readFrom(log.start)) {
         if (rec.position >= end) break;
         if (gen !== this.generation) return;
-        window.push({ sent: this.send(rec, proc), bytes: rec.payload.byteLength });
+        const firstRow = numbering.next(rec);
+        const sendable = rec.type === LogRecordType.EVENT_BATCH && firstRow !== null ? { ...rec, firstRow } : rec;
+        window.push({ sent: this.send(sendable, proc), bytes: rec.payload.byteLength });
         windowBytes += rec.payload.byteLength;
         records++;
         bytes = rec.next - log.start;

@@ -12,6 +12,7 @@ import { ColumnBuilder } from './column-builder.js';
 import { FileShardLog } from './log/file-log.js';
 import { checkDataDir, shardDir } from './log/data-dir.js';
 import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } from './log/shard-log.js';
+import { nextRowOf } from './log/row-numbers.js';
 import { PolarsSupervisor } from './polars-supervisor.js';
 import { decodeRecord } from './ring-record.js';
 import { ShardRing, ShardState } from './shard-ring.js';
@@ -30,6 +31,12 @@ const scratchView = new DataView(scratch.buffer);
 let scratchLen = 0;
 
 let log: ShardLog | null = null;
+// Absolute row numbers (log order, from 0 across restarts): the first record this worker takes
+// from its ring is row `runBase`, its n-th is `runBase + n`. The producer counts the same
+// records in the ring's `pushed`, so a query's cut (a `pushed` value) maps to `runBase + cut`.
+let runBase = 0;
+/** records taken from the ring into the builder by this worker */
+let ringRows = 0;
 let polars: PolarsSupervisor | null = null;
 // Woken when polars acknowledges logged bytes: the loop waits for it while over the in-flight cap.
 let progressWaiter: (() => void) | null = null;
@@ -79,6 +86,7 @@ function drain(all: boolean): void {
       const rec = decodeRecord(scratchView, offset, end);
       if (rec === null) break;
       builder.append(scratch, rec);
+      ringRows++;
       records++;
       offset = rec.next;
       if (builder.rows >= data.maxBatchRows) seal();
@@ -98,7 +106,7 @@ function seal(): void {
   if (!batch) return;
   stats.batchesSealed++;
   stats.lastSealAgeMs = now - batch.firstRowAt;
-  polars!.appendBatch(batch.ipc, batch.rows);
+  polars!.appendBatch(batch.ipc, batch.rows, runBase + ringRows - batch.rows);
   stats.lastSealMs = performance.now() - started;
 }
 
@@ -288,6 +296,7 @@ async function start(): Promise<void> {
     onCut: (cut) => say('warn', 'shard log: torn or corrupt tail cut at the last good record', { ...cut }),
   });
   log = opened;
+  runBase = await nextRowOf(opened);
   const s = opened.stats();
   if (s.records > 0) say('info', 'shard log opened', { log_records: s.records, log_bytes: s.bytes });
   polars = new PolarsSupervisor({

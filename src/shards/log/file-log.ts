@@ -22,7 +22,7 @@
 import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from './crc32c.js';
-import { isLogRecordType, type LogRecord, type LogRecordTypeValue, type ShardLog, type ShardLogStats } from './shard-log.js';
+import { LogRecordType, isLogRecordType, type LogRecord, type LogRecordTypeValue, type ShardLog, type ShardLogStats } from './shard-log.js';
 
 export const RECORD_HEADER_BYTES = 9;
 const FILE_NAME = /^(\d{20})\.wal$/;
@@ -114,6 +114,8 @@ export class FileShardLog implements ShardLog {
   private fd: number;
   private readonly head = new Uint8Array(RECORD_HEADER_BYTES);
   private readonly counters = { tornRecordsCut: 0, tornBytesCut: 0, lastSyncMs: null as number | null };
+  /** record type → position of the last record of that type (found by the open scan, then appends) */
+  private readonly lastOfType = new Map<number, number>();
   private closed = false;
 
   /** Opens (creating if needed) the log in `options.dir`, cutting a torn or corrupt tail. */
@@ -172,6 +174,7 @@ export class FileShardLog implements ShardLog {
     }
     f.size += recordBytes;
     f.records++;
+    this.lastOfType.set(type, position);
     return position;
   }
 
@@ -210,11 +213,20 @@ export class FileShardLog implements ShardLog {
 
   async truncateBefore(position: number): Promise<void> {
     let removed = 0;
-    while (this.files.length > 1 && this.files[0]!.base + this.files[0]!.size <= position) {
+    // The file holding the last numbered batch stays: the next row number is read from it.
+    const keep = this.lastOfType.get(LogRecordType.NUMBERED_BATCH) ?? Infinity;
+    while (this.files.length > 1 && this.files[0]!.base + this.files[0]!.size <= position && this.files[0]!.base + this.files[0]!.size <= keep) {
       unlinkSync(this.files.shift()!.path);
       removed++;
     }
     if (removed > 0) syncDir(this.dir);
+  }
+
+  async last(type: LogRecordTypeValue): Promise<LogRecord | null> {
+    const position = this.lastOfType.get(type);
+    if (position === undefined || position < this.start) return null;
+    for await (const rec of this.readFrom(position)) return rec;
+    return null;
   }
 
   stats(): ShardLogStats {
@@ -273,6 +285,7 @@ export class FileShardLog implements ShardLog {
             bad = rec.bad;
             break;
           }
+          this.lastOfType.set(rec.type, base + offset);
           offset += RECORD_HEADER_BYTES + rec.payload.length;
           file.records++;
         }

@@ -8,20 +8,30 @@
  * which is why `sync`, `readFrom` and `truncateBefore` are asynchronous and positions are opaque
  * increasing numbers (byte offsets in the file log, sequence numbers in a stream).
  */
+import { RecordBatchReader } from 'apache-arrow';
 
 /** Record types. The numbers are on disk: never reuse one. */
 export const LogRecordType = {
-  /** A sealed event batch: the Arrow IPC stream bytes the shard handed to polars. */
+  /**
+   * A sealed event batch as written before rows were numbered: the Arrow IPC stream bytes alone.
+   * Still read (its rows are numbered by counting from the one before); no longer written.
+   */
   EVENT_BATCH: 1,
   /** An enrichment upsert: `u16 LE tableBytes | table (UTF-8) | Arrow IPC stream`. */
   ENRICH_UPSERT: 2,
   /** An enrichment table dropped: `table (UTF-8)`. */
   ENRICH_DROP: 3,
+  /**
+   * A sealed event batch with its row numbers: `f64 LE first_row | u32 LE rows | Arrow IPC stream`.
+   * `first_row` is the absolute index of its first row: a shard's rows are numbered in log order
+   * from 0 across restarts and polars restores, and a query's cut (`rows_upto`) is such a number.
+   */
+  NUMBERED_BATCH: 4,
 } as const;
 export type LogRecordTypeValue = (typeof LogRecordType)[keyof typeof LogRecordType];
 
 export function isLogRecordType(t: number): t is LogRecordTypeValue {
-  return t === LogRecordType.EVENT_BATCH || t === LogRecordType.ENRICH_UPSERT || t === LogRecordType.ENRICH_DROP;
+  return t === LogRecordType.EVENT_BATCH || t === LogRecordType.ENRICH_UPSERT || t === LogRecordType.ENRICH_DROP || t === LogRecordType.NUMBERED_BATCH;
 }
 
 export interface LogRecord {
@@ -58,8 +68,14 @@ export interface ShardLog {
    * start) up to `end` as it is when called. Each record's checksum is verified.
    */
   readFrom(position: number): AsyncIterable<LogRecord>;
-  /** Drops records wholly before `position` (as far as whole files allow); never later ones. */
+  /**
+   * Drops records wholly before `position` (as far as whole files allow); never later ones, and
+   * never the last NUMBERED_BATCH record: the next row number is read from it at start, so a
+   * caller that truncates must replay from its own position, not from `start`.
+   */
   truncateBefore(position: number): Promise<void>;
+  /** The last record of `type` the log holds, or null. */
+  last(type: LogRecordTypeValue): Promise<LogRecord | null>;
   stats(): ShardLogStats;
   close(): Promise<void>;
 }
@@ -82,6 +98,33 @@ export function decodeEnrichUpsert(payload: Uint8Array): { table: string; ipc: U
   const nameLen = new DataView(payload.buffer, payload.byteOffset, 2).getUint16(0, true);
   if (payload.length < 2 + nameLen) throw new Error(`enrichment upsert record names a ${nameLen}-byte table but holds ${payload.length - 2} bytes`);
   return { table: decoder.decode(payload.subarray(2, 2 + nameLen)), ipc: payload.subarray(2 + nameLen) };
+}
+
+const NUMBERED_HEAD_BYTES = 12;
+
+/** A NUMBERED_BATCH payload: the batch's IPC stream behind its first row number and row count. */
+export function encodeNumberedBatch(firstRow: number, rows: number, ipc: Uint8Array): Uint8Array {
+  const out = new Uint8Array(NUMBERED_HEAD_BYTES + ipc.byteLength);
+  const view = new DataView(out.buffer);
+  view.setFloat64(0, firstRow, true);
+  view.setUint32(8, rows, true);
+  out.set(ipc, NUMBERED_HEAD_BYTES);
+  return out;
+}
+
+export function decodeNumberedBatch(payload: Uint8Array): { firstRow: number; rows: number; ipc: Uint8Array } {
+  if (payload.length < NUMBERED_HEAD_BYTES) throw new Error(`numbered batch record is ${payload.length} bytes; expected at least ${NUMBERED_HEAD_BYTES}`);
+  const view = new DataView(payload.buffer, payload.byteOffset, NUMBERED_HEAD_BYTES);
+  const firstRow = view.getFloat64(0, true);
+  if (!Number.isSafeInteger(firstRow) || firstRow < 0) throw new Error(`numbered batch record has first_row ${firstRow}; expected a non-negative integer`);
+  return { firstRow, rows: view.getUint32(8, true), ipc: payload.subarray(NUMBERED_HEAD_BYTES) };
+}
+
+/** Rows of an Arrow IPC stream (a legacy EVENT_BATCH record, numbered by counting). */
+export function ipcRowCount(ipc: Uint8Array): number {
+  let rows = 0;
+  for (const batch of RecordBatchReader.from(ipc)) rows += batch.numRows;
+  return rows;
 }
 
 export const encodeEnrichDrop = (table: string): Uint8Array => encoder.encode(table);
