@@ -4,57 +4,10 @@
  * event handed over), and a polars process killed from outside is respawned and refilled from
  * the shard's log without hanging any request.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { makeDataDir, postJson, removeDataDir } from '../helpers/engine-harness.js';
+import { describe, expect, it } from 'vitest';
+import { postJson } from '../helpers/engine-harness.js';
+import { startMain } from '../helpers/main-process.js';
 import { shardStats, storedTotals, until, waitReady } from '../helpers/shard-probes.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
-
-interface Started {
-  child: ChildProcess;
-  logs: Array<Record<string, any>>;
-  ingestUrl: string;
-  queryUrl: string;
-  exited: Promise<number | null>;
-}
-
-const dataDirs: string[] = [];
-afterEach(() => {
-  for (const d of dataDirs.splice(0)) removeDataDir(d);
-});
-
-async function startMain(args: string[]): Promise<Started> {
-  const dataDir = makeDataDir();
-  dataDirs.push(dataDir);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', '--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ENGINE_LOG_LEVEL: 'info' },
-  });
-  const logs: Array<Record<string, any>> = [];
-  let tail = '';
-  let onListen: (l: Record<string, any>) => void;
-  const listening = new Promise<Record<string, any>>((resolve) => (onListen = resolve));
-  child.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (tail + chunk.toString()).split('\n');
-    tail = lines.pop()!;
-    for (const line of lines) {
-      try {
-        const entry = JSON.parse(line) as Record<string, any>;
-        logs.push(entry);
-        if (entry.msg === 'engine listening') onListen(entry);
-      } catch {
-        // not a log line
-      }
-    }
-  });
-  child.stderr!.on('data', () => undefined);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const entry = await Promise.race([listening, exited.then((code) => Promise.reject(new Error(`engine exited early with ${code}`)))]);
-  return { child, logs, ingestUrl: entry.ingestUrl, queryUrl: entry.queryUrl, exited };
-}
 
 describe('lifecycle', () => {
   it('on SIGTERM hands every acknowledged event to polars, then exits 0', async () => {
