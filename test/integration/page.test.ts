@@ -2,7 +2,7 @@
  * The live page in a real browser (playwright-core driving Debian's chromium) against a real
  * engine: the page's figures change to the engine's own counts after events are ingested over
  * HTTP (stored and accepted events, counts per event type, the top user, rows per shard, query
- * counts), its charts are drawn, the page's token goes on to the stream (and opens it on an
+ * counts), also on the single-port setup, its charts are drawn, the page's token goes on to the stream (and opens it on an
  * engine with tokens), and the stream is one
  * feed for every page: viewers counted, the ticking stopped when the last page closes, and a
  * 33rd stream refused with 503. Writes the screenshot docs/dashboard.png.
@@ -10,6 +10,7 @@
  * Waits are hang guards (generous timeouts), never time assertions.
  */
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,16 @@ async function openPage(query = ''): Promise<Page> {
 /** The raw numbers of the page's figure `testid` once it equals `expected`. */
 async function waitForFigure(page: Page, testid: string, expected: number): Promise<void> {
   await page.waitForSelector(`[data-testid="${testid}"][data-value="${expected}"]`, WAIT);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /** Waits until the page has received `n` more snapshots. */
@@ -191,6 +202,23 @@ describe('live page', () => {
       await page.close();
     } finally {
       await guarded.stop();
+    }
+  });
+
+  it('is served on the single-port setup too, with the ingest API beside it', async () => {
+    const port = await freePort();
+    const single = await startEngine({ shards: 1, ingestPort: port, queryPort: port });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${single.queryUrl}/`);
+      await page.waitForSelector('[data-testid="stream-status"][data-value="live"]', WAIT);
+      const res = await postJson(`${single.ingestUrl}/ingest/batch`, { events: [1, 2, 3].map((v) => ({ event_type: 'one-port', user_id: `p${v}`, value: v })) });
+      expect(res.status).toBe(202);
+      await waitForFigure(page, 'stored-events', 3);
+      await waitForFigure(page, 'ingested-events', 3);
+      await page.close();
+    } finally {
+      await single.stop();
     }
   });
 
