@@ -4,9 +4,14 @@
  * query is never half-started), the plan within `maxPlanBytes`. Each shard gets the time left
  * until the request's deadline.
  *
- * Read-your-writes comes from the shards: each drains its ring and hands everything to polars
- * before running the plan, and the plan is posted after every acknowledged ingest request has
- * finished pushing.
+ * Whole requests or nothing: every fan-out carries a visibility cut, each target ring's producer
+ * `pushed` count read in one synchronous step (`takeCut`). Ingest pushes a request into all of its
+ * rings in one synchronous call (src/router/ingest-writer.ts), so no request is half-counted in a
+ * cut; each shard drains at least up to its cut and runs the plan over exactly the rows before it
+ * (`rows_upto`, see shard-worker.ts), so an answer holds each ingest request whole or not at all.
+ * Read-your-writes: the cut is taken after every acknowledged request finished pushing. All the
+ * fan-outs of one query request (anomalies' two phases, an export's pages) share one cut, taken at
+ * its first (src/kinds/runtime.ts).
  */
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { RequestLimits } from './limits.js';
@@ -16,6 +21,18 @@ import { overLimit, timedOut } from './request-error.js';
 export interface FanOutTarget {
   readonly shards: readonly ShardHandle[];
   readonly limits: RequestLimits;
+}
+
+/** Per shard, the records pushed into its ring when the cut was taken. */
+export type VisibilityCut = readonly number[];
+
+/**
+ * Reads every ring's `pushed` counter in one synchronous step. The main thread is the only
+ * producer and pushes a whole request into every target ring without yielding, so the cut never
+ * falls between two parts of one request.
+ */
+export function takeCut(shards: readonly ShardHandle[]): VisibilityCut {
+  return shards.map((s) => s.ring.pushed());
 }
 
 /** 503 naming the first shard that is not ready (SHARD_RESTORING while it replays its log). */
@@ -47,12 +64,18 @@ function timeLeft(deadline: number, what: string): number {
   return left;
 }
 
-export async function fanOut(t: FanOutTarget, plan: QueryPlan, deadline: number, bodies?: ReadonlyArray<Uint8Array | undefined>): Promise<Uint8Array[]> {
+export async function fanOut(
+  t: FanOutTarget,
+  plan: QueryPlan,
+  deadline: number,
+  bodies?: ReadonlyArray<Uint8Array | undefined>,
+  cut: VisibilityCut = takeCut(t.shards),
+): Promise<Uint8Array[]> {
   requireAllReady(t.shards);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll(t.shards);
   const timeoutMs = timeLeft(deadline, `the ${plan.kind} query`);
-  const results = await Promise.all(t.shards.map((s, i) => s.query(plan, { body: bodies?.[i], timeoutMs })));
+  const results = await Promise.all(t.shards.map((s, i) => s.query(plan, { body: bodies?.[i], timeoutMs, cut: cut[i]! })));
   return results.map((r) => r.ipc);
 }
 
@@ -60,12 +83,12 @@ export async function fanOut(t: FanOutTarget, plan: QueryPlan, deadline: number,
  * Several plans, one round trip per shard (query_many). Returns, per plan, one partial per shard;
  * each partial is copied into its own buffer so it can be transferred to the merge pool.
  */
-export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: number): Promise<Uint8Array[][]> {
+export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: number, cut: VisibilityCut = takeCut(t.shards)): Promise<Uint8Array[][]> {
   requireAllReady(t.shards);
   checkPlanBytes(plans, t.limits.maxPlanBytes);
   admitAll(t.shards);
   const timeoutMs = timeLeft(deadline, `the ${plans.map((p) => p.kind).join('+')} queries`);
-  const results = await Promise.all(t.shards.map((s) => s.queryMany(plans, timeoutMs)));
+  const results = await Promise.all(t.shards.map((s, i) => s.queryMany(plans, timeoutMs, cut[i]!)));
   const perPlan: Uint8Array[][] = plans.map(() => []);
   for (const r of results) {
     let offset = 0;
@@ -77,12 +100,15 @@ export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: 
   return perPlan;
 }
 
-/** One plan to one shard (the paged export asks shards one at a time). */
-export async function queryShard(t: FanOutTarget, shard: number, plan: QueryPlan, deadline: number): Promise<Uint8Array> {
+/**
+ * One plan to one shard (the paged export asks shards one at a time, every page with the cut
+ * taken at the export's start, so the pages of one export are one consistent snapshot).
+ */
+export async function queryShard(t: FanOutTarget, shard: number, plan: QueryPlan, deadline: number, cut: VisibilityCut = takeCut(t.shards)): Promise<Uint8Array> {
   const s = t.shards[shard]!;
   requireAllReady([s]);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll([s]);
-  const { ipc } = await s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`) });
+  const { ipc } = await s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`), cut: cut[shard]! });
   return ipc;
 }

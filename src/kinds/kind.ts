@@ -40,7 +40,10 @@ export interface IngestionSummary {
   buffered: number;
 }
 
-/** What a kind can do while it runs one request. Built per request by the app loop. */
+/**
+ * What a kind can do while it runs one request. Built per request by the app loop. Every fan-out
+ * of one request sees the same events: the visibility cut taken at its first (fanout.ts).
+ */
 export interface KindRuntime {
   readonly limits: RequestLimits;
   readonly shardCount: number;

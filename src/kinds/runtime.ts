@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { CustomListResult } from '../shards/protocol.js';
 import type { EnrichmentCatalog } from './enrichment-catalog.js';
-import { fanOut, fanOutMany, queryShard, requireAllReady } from './fanout.js';
+import { fanOut, fanOutMany, queryShard, requireAllReady, takeCut, type VisibilityCut } from './fanout.js';
 import { JsonText, type IngestionSummary, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import type { MergePool } from './merge-pool.js';
@@ -57,15 +57,19 @@ export async function checkDimensions(pairs: Array<[field: string, name: string]
 
 export function makeRuntime(svc: QueryServices, opts: { deadline: number; params: Record<string, string>; logger: Logger }): KindRuntime {
   const { deadline } = opts;
+  // One visibility cut per request, taken at its first fan-out: a request's several fan-outs
+  // (anomalies' two phases, an export's pages) all see the same events.
+  let cut: VisibilityCut | null = null;
+  const cutOnce = () => (cut ??= takeCut(svc.shards));
   return {
     limits: svc.limits,
     shardCount: svc.shards.length,
     params: opts.params,
     logger: opts.logger,
     deadline,
-    fanOut: (plan, bodies) => fanOut(svc, plan, deadline, bodies),
-    fanOutMany: (plans) => fanOutMany(svc, plans, deadline),
-    queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at),
+    fanOut: (plan, bodies) => fanOut(svc, plan, deadline, bodies, cutOnce()),
+    fanOutMany: (plans) => fanOutMany(svc, plans, deadline, cutOnce()),
+    queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at, cutOnce()),
     requireAllReady: () => requireAllReady(svc.shards),
     merge: (merge, spec, partials, at = deadline) => svc.mergePool.merge(merge, spec, partials, at),
     mergeJson: async (merge, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson(merge, spec, partials, field, deadline)),

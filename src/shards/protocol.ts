@@ -32,10 +32,13 @@ export interface ShardWorkerData {
 /**
  * `timeoutMs` of query and query_many is what is left of the request's time when it leaves the
  * main thread's admission queue: the worker kills polars if its answer is not in by then.
+ * `cut`: the ring's `pushed` count when the fan-out was dispatched (read for every shard in one
+ * synchronous step, so it holds whole ingest requests only); the query sees the events before
+ * it and none after (src/kinds/fanout.ts). Without one, it sees everything drained on arrival.
  */
 export type ShardRequest =
-  | { id: number; kind: 'query'; plan: QueryPlan; body?: Uint8Array; timeoutMs: number }
-  | { id: number; kind: 'query_many'; plans: QueryPlan[]; timeoutMs: number }
+  | { id: number; kind: 'query'; plan: QueryPlan; body?: Uint8Array; timeoutMs: number; cut?: number }
+  | { id: number; kind: 'query_many'; plans: QueryPlan[]; timeoutMs: number; cut?: number }
   | { id: number; kind: 'stats' }
   | { id: number; kind: 'shutdown' }
   // Enrichment tables and custom plugins (src/router/routes/enrichment.ts, custom.ts): forwarded

@@ -34,6 +34,8 @@ export interface QueryOptions {
   body?: Uint8Array;
   /** default: `requestTimeoutMs`; counts from this call, queue time included */
   timeoutMs?: number;
+  /** the query's visibility cut on this shard: its ring's `pushed` at dispatch (see protocol.ts) */
+  cut?: number;
 }
 
 type RequestBody<K extends ShardRequestKind> = Omit<Extract<ShardRequest, { kind: K }>, 'id' | 'kind'>;
@@ -209,15 +211,16 @@ export class ShardHandle {
    * @example await shard.query(plan, { body: momentsIpc, timeoutMs: 5000 })
    */
   query(plan: QueryPlan, opts: QueryOptions = {}): Promise<ShardResultMap['query']> {
+    const cut = opts.cut === undefined ? {} : { cut: opts.cut };
     return this.admitted(opts.timeoutMs ?? this.options.requestTimeoutMs, (timeoutMs) =>
-      this.send('query', opts.body ? { plan, body: opts.body, timeoutMs } : { plan, timeoutMs }, timeoutMs + mainSideGraceMs(timeoutMs)),
+      this.send('query', opts.body ? { plan, body: opts.body, timeoutMs, ...cut } : { plan, timeoutMs, ...cut }, timeoutMs + mainSideGraceMs(timeoutMs)),
     );
   }
 
   /** Several plans in one round trip; the partials come back in one buffer (see QueryManyResult). */
-  queryMany(plans: QueryPlan[], timeoutMs?: number): Promise<ShardResultMap['query_many']> {
+  queryMany(plans: QueryPlan[], timeoutMs?: number, cut?: number): Promise<ShardResultMap['query_many']> {
     return this.admitted(timeoutMs ?? this.options.requestTimeoutMs, (left) =>
-      this.send('query_many', { plans, timeoutMs: left }, left + mainSideGraceMs(left)),
+      this.send('query_many', cut === undefined ? { plans, timeoutMs: left } : { plans, timeoutMs: left, cut }, left + mainSideGraceMs(left)),
     );
   }
 
