@@ -43,6 +43,8 @@ export interface EngineConfig {
   dataDir: string;
   /** `batch`: fsync once per sealed batch (group commit); `off`: never (unsafe, for benchmarks). */
   fsync: 'batch' | 'off';
+  /** An event more than this far ahead of its receive time is rejected (400), ms; null: no bound. */
+  maxFutureSkew: number | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Bearer tokens and their scopes; with any, every route but `GET /health` needs one. */
   tokens: TokenConfig[];
@@ -147,6 +149,19 @@ function parseBoolean(raw: unknown, key: string): boolean {
   throw new ConfigError(key, `expected true or false, got ${JSON.stringify(raw)}`);
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `"24h"`, `"30m"`, `"90s"`, `"7d"`, `"500ms"` or a whole number of ms → ms, within `min`..`max`. */
+function durationMs(min: number, max: number): Parser<number> {
+  return (raw, key) => {
+    const m = typeof raw === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(raw) : null;
+    const ms = typeof raw === 'number' ? raw : m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']! : NaN;
+    if (!Number.isFinite(ms)) throw new ConfigError(key, `expected a duration like "24h", "30m", "90s", "7d" or a number of ms, got ${JSON.stringify(raw)}`);
+    if (ms < min || ms > max) throw new ConfigError(key, `expected ${min} ms..${max / 86_400_000} days, got ${ms} ms`);
+    return Math.round(ms);
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> } = {
@@ -184,6 +199,7 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
     if (raw !== 'batch' && raw !== 'off') throw new ConfigError(key, `expected "batch" or "off", got ${JSON.stringify(raw)}`);
     return raw;
   },
+  maxFutureSkew: (raw, key) => (raw === null || raw === 'none' || raw === 'null' || raw === '' ? null : durationMs(0, 100 * 365 * 86_400_000)(raw, key)),
   logLevel: (raw, key) => {
     if (typeof raw !== 'string' || !(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(key, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);

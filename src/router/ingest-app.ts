@@ -49,7 +49,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
         { field: 'events', reason: `more than ${config.maxBatchEvents} events` },
       ]);
     }
-    const result = validateBatch(raws, Date.now());
+    const result = validateBatch(raws, Date.now(), config.maxFutureSkew);
     if (preErrors.length > 0 || 'errors' in result) {
       const errors = [...preErrors, ...('errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
       metrics.recordRejected(raws.length, true);
@@ -73,7 +73,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
     noteIngestEvents(c, 1);
     const errors: FieldError[] = [];
-    const event = validateEvent(body, Date.now(), errors);
+    const event = validateEvent(body, Date.now(), errors, undefined, config.maxFutureSkew);
     if (!event) {
       metrics.recordRejected(1, true);
       throw invalidEvents(errors, errors.length);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FieldError } from './http-error.js';
-import { illFormedMetadataPath, parseTimestamp, validateBatch, validateEvent } from './validate-event.js';
+import { formatDuration, illFormedMetadataPath, parseTimestamp, validateBatch, validateEvent } from './validate-event.js';
 
 const ok = { event_type: 'click', user_id: 'u1', value: 2.5, timestamp: 1_700_000_000_000 };
 
@@ -139,5 +139,37 @@ describe('ISO-8601 timestamps', () => {
       expect(parseTimestamp(text), text).toBe(d.getTime());
       expect(parseTimestamp(text), text).toBe(Date.parse(text));
     }
+  });
+
+  it('with maxFutureSkew, rejects a batch whole when one timestamp is too far ahead of the receive time, naming index and timestamp', () => {
+    const now = Date.UTC(2026, 5, 1);
+    const day = 86_400_000;
+    const raws = [
+      { ...ok, timestamp: now + day },
+      { ...ok, timestamp: now - 365 * day },
+      { ...ok, timestamp: new Date(now + day + 1).toISOString() },
+      { ...ok, timestamp: now + 30 * day },
+      { event_type: 'x', user_id: 'u' },
+    ];
+    const result = validateBatch(raws, now, day);
+    expect('errors' in result && result.errors.map((e) => [e.index, e.field])).toEqual([
+      [2, 'timestamp'],
+      [3, 'timestamp'],
+    ]);
+    if ('errors' in result) {
+      expect(result.errors[1]!.reason).toBe(
+        '2026-07-01T00:00:00.000Z is 30d ahead of the receive time 2026-06-01T00:00:00.000Z; at most maxFutureSkew (1d) ahead',
+      );
+    }
+    // exactly maxFutureSkew ahead is accepted; without the setting nothing is too far ahead
+    expect('events' in validateBatch([raws[0], raws[1], raws[4]], now, day)).toBe(true);
+    expect('events' in validateBatch(raws, now)).toBe(true);
+    const single: FieldError[] = [];
+    expect(validateEvent(raws[3], now, single, undefined, day)).toBeNull();
+    expect(single).toEqual([{ field: 'timestamp', reason: expect.stringMatching(/30d ahead .* maxFutureSkew \(1d\)/) }]);
+  });
+
+  it('formats durations in the largest whole unit', () => {
+    expect([86_400_000, 5_400_000, 90_000, 1500, 0].map(formatDuration)).toEqual(['1d', '90m', '90s', '1500ms', '0ms']);
   });
 });

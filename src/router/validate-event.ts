@@ -3,7 +3,8 @@
  *
  * Rules (docs/API.md): event_type string 1–64 chars; user_id string 1–128 chars; timestamp
  * epoch-ms integer or ISO-8601 string naming a real date and time (no zone → UTC; absent →
- * receive time); value finite number or null/absent; metadata a JSON object of at most 4 KiB
+ * receive time; with `maxFutureSkew`, at most that far ahead of the receive time); value finite
+ * number or null/absent; metadata a JSON object of at most 4 KiB
  * serialized. Every string, metadata keys and nested values included, is well-formed Unicode
  * (a lone surrogate would be stored as U+FFFD and merge distinct users). Unknown fields are
  * rejected so nothing a client sends is dropped silently.
@@ -141,11 +142,35 @@ export function illFormedMetadataPath(metadata: object): string | null {
   return null;
 }
 
+const DURATION_UNITS: Array<[unit: string, ms: number]> = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/** ms as the largest whole unit config uses: 86400000 → "1d", 5400000 → "90m", 1500 → "1500ms". */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of DURATION_UNITS) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/** Why `timestamp` is too far in the future, or null. */
+function futureSkewReason(timestamp: number, receivedAt: number, maxFutureSkewMs: number): string | null {
+  const ahead = timestamp - receivedAt;
+  if (ahead <= maxFutureSkewMs) return null;
+  return (
+    `${new Date(timestamp).toISOString()} is ${formatDuration(ahead)} ahead of the receive time ${new Date(receivedAt).toISOString()}; ` +
+    `at most maxFutureSkew (${formatDuration(maxFutureSkewMs)}) ahead`
+  );
+}
+
 /**
  * Validates one event. Pushes its errors (with `index` when given) and returns null, or returns
- * the encodable event.
+ * the encodable event. `maxFutureSkewMs` (config `maxFutureSkew`; null: no bound) rejects a
+ * timestamp more than that far ahead of `receivedAt`.
  */
-export function validateEvent(raw: unknown, receivedAt: number, errors: FieldError[], index?: number): EncodableEvent | null {
+export function validateEvent(raw: unknown, receivedAt: number, errors: FieldError[], index?: number, maxFutureSkewMs: number | null = null): EncodableEvent | null {
   const at = index !== undefined ? { index } : {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     errors.push({ ...at, field: '(event)', reason: `expected a JSON object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'array' : typeof raw}` });
@@ -164,7 +189,9 @@ export function validateEvent(raw: unknown, receivedAt: number, errors: FieldErr
   let timestamp = receivedAt;
   if (obj.timestamp !== undefined) {
     const ts = parseTimestamp(obj.timestamp);
+    const skew = typeof ts === 'number' && maxFutureSkewMs !== null ? futureSkewReason(ts, receivedAt, maxFutureSkewMs) : null;
     if (typeof ts === 'string') errors.push({ ...at, field: 'timestamp', reason: ts });
+    else if (skew !== null) errors.push({ ...at, field: 'timestamp', reason: skew });
     else timestamp = ts;
   }
 
@@ -199,14 +226,14 @@ export function validateEvent(raw: unknown, receivedAt: number, errors: FieldErr
 /** Errors reported per rejected batch: enough to fix a client, bounded for a huge bad batch. */
 export const MAX_REPORTED_ERRORS = 20;
 
-/** Validates a whole batch; returns events only when every one is valid. */
-export function validateBatch(raws: unknown[], receivedAt: number): { events: EncodableEvent[] } | { errors: FieldError[]; total: number } {
+/** Validates a whole batch; returns events only when every one is valid (see validateEvent). */
+export function validateBatch(raws: unknown[], receivedAt: number, maxFutureSkewMs: number | null = null): { events: EncodableEvent[] } | { errors: FieldError[]; total: number } {
   const events: EncodableEvent[] = new Array(raws.length);
   const errors: FieldError[] = [];
   let total = 0;
   for (let i = 0; i < raws.length; i++) {
     const local: FieldError[] = [];
-    const e = validateEvent(raws[i], receivedAt, local, i);
+    const e = validateEvent(raws[i], receivedAt, local, i, maxFutureSkewMs);
     if (e) events[i] = e;
     else {
       total += local.length;
