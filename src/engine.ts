@@ -20,6 +20,11 @@ import { MergePool } from './kinds/merge-pool.js';
 import { EnrichmentTables } from './kinds/enrichment-catalog.js';
 import { restoreEnrichmentCatalog } from './kinds/enrichment-restore.js';
 import { ShardHandle } from './shards/shard-handle.js';
+import { makeStartGate, openStartGate } from './shards/start-gate.js';
+import { layoutToRepartition, runRepartition } from './shards/repartition/run-repartition.js';
+import type { DataDirMeta } from './shards/log/data-dir.js';
+import { BUILTIN } from './kinds/limits.js';
+import { SwappableApp, makeStartingApp } from './router/starting-app.js';
 
 export interface EngineAddresses {
   ingestUrl: string;
@@ -42,10 +47,17 @@ export class Engine {
   private addresses: EngineAddresses | null = null;
   private rootApps: { ingest: Hono; query: Hono } | null = null;
   private stopped: Promise<StopReport> | null = null;
+  /** Stored data written by another shard count: re-partitioned before the shards open their logs. */
+  private readonly repartition: { from: DataDirMeta; gate: SharedArrayBuffer; cancel?: () => Promise<void> } | null;
+  /** While re-partitioning the ports serve a starting app; then the real apps are swapped in. */
+  private fronts: { ingest: SwappableApp; query: SwappableApp } | null = null;
 
   constructor(config: EngineConfig, logger: Logger) {
     // loadConfig checks this too; a config built in code must not skip it.
     checkExposure(config);
+    const from = layoutToRepartition(config.dataDir, config.shards, logger);
+    this.repartition = from ? { from, gate: makeStartGate() } : null;
+    const startGate = this.repartition ? { startGate: this.repartition.gate } : {};
     const shards = Array.from(
       { length: config.shards },
       (_, shard) =>
@@ -61,6 +73,7 @@ export class Engine {
           dataDir: config.dataDir,
           fsync: config.fsync,
           logger,
+          ...startGate,
         }),
     );
     this.ctx = {
@@ -78,9 +91,14 @@ export class Engine {
     this.ctx.prometheus = new EngineMetrics(this.ctx);
   }
 
-  /** Waits for every shard and its polars process, then opens the HTTP ports. */
+  /**
+   * Waits for every shard and its polars process, then opens the HTTP ports. When the stored data
+   * was written by another shard count, opens the ports first (`/ready` 503, ingest and queries
+   * 503 + Retry-After), re-partitions, then starts the shards and serves.
+   */
   async start(): Promise<EngineAddresses> {
     const { config, logger } = this.ctx;
+    if (this.repartition) await this.repartitionFirst(this.repartition);
     try {
       await Promise.all(this.ctx.shards.map((s) => s.ready));
     } catch (err) {
@@ -90,22 +108,72 @@ export class Engine {
     }
     const ingest = makeIngestApp(this.ctx);
     const query = makeQueryApp(this.ctx);
-    if (config.ingestPort === config.queryPort && config.ingestPort !== 0) {
+    if (this.singlePort) {
       const app = makeRootApp([ingest, query], this.ctx);
       this.rootApps = { ingest: app, query: app };
-      const both = await listen(app, config.host, config.ingestPort, config, logger);
+    } else {
+      this.rootApps = { ingest: makeRootApp([ingest], this.ctx), query: makeRootApp([query], this.ctx) };
+    }
+    if (this.fronts) {
+      this.fronts.ingest.swap(this.rootApps.ingest);
+      this.fronts.query.swap(this.rootApps.query);
+      logger.info({ shards: config.shards, ...this.addresses }, 'engine serving the re-partitioned data');
+    } else {
+      await this.listenOn(this.rootApps.ingest, this.rootApps.query);
+      logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
+    }
+    void restoreEnrichmentCatalog(this.ctx.shards, this.ctx.enrichment!, config.queryTimeoutMs, logger);
+    return this.urls;
+  }
+
+  private get singlePort(): boolean {
+    const { config } = this.ctx;
+    return config.ingestPort === config.queryPort && config.ingestPort !== 0;
+  }
+
+  private async listenOn(ingestApp: Hono, queryApp: Hono): Promise<void> {
+    const { config, logger } = this.ctx;
+    if (this.singlePort) {
+      const both = await listen(ingestApp, config.host, config.ingestPort, config, logger);
       this.listening = [both];
       this.addresses = { ingestUrl: urlOf(both.server, config.host), queryUrl: urlOf(both.server, config.host) };
     } else {
-      this.rootApps = { ingest: makeRootApp([ingest], this.ctx), query: makeRootApp([query], this.ctx) };
-      const a = await listen(this.rootApps.ingest, config.host, config.ingestPort, config, logger);
-      const b = await listen(this.rootApps.query, config.host, config.queryPort, config, logger);
+      const a = await listen(ingestApp, config.host, config.ingestPort, config, logger);
+      const b = await listen(queryApp, config.host, config.queryPort, config, logger);
       this.listening = [a, b];
       this.addresses = { ingestUrl: urlOf(a.server, config.host), queryUrl: urlOf(b.server, config.host) };
     }
-    logger.info({ shards: config.shards, ...this.addresses }, 'engine listening');
-    void restoreEnrichmentCatalog(this.ctx.shards, this.ctx.enrichment!, config.queryTimeoutMs, logger);
-    return this.addresses;
+  }
+
+  /**
+   * Opens the ports with the starting app, re-partitions the data dir in a worker thread, then
+   * lets the shards open their logs. A failure leaves the old layout intact and fails the start.
+   */
+  private async repartitionFirst(r: { from: DataDirMeta; gate: SharedArrayBuffer; cancel?: () => Promise<void> }): Promise<void> {
+    const { config, logger } = this.ctx;
+    const starting = makeRootApp([makeStartingApp()], this.ctx);
+    const ingest = new SwappableApp(starting);
+    this.fronts = { ingest, query: this.singlePort ? ingest : new SwappableApp(starting) };
+    await this.listenOn(this.fronts.ingest.front, this.fronts.query.front);
+    logger.info({ shards: config.shards, repartitioning: { from_shards: r.from.shards, to_shards: config.shards }, ...this.addresses }, 'engine listening');
+    const run = runRepartition({
+      dataDir: config.dataDir,
+      from: r.from,
+      to: config.shards,
+      maxBatchRows: config.maxBatchRows,
+      enrichmentMaxColumns: BUILTIN.enrichmentMaxColumns,
+      logger,
+    });
+    r.cancel = run.cancel;
+    try {
+      await run.done;
+    } catch (err) {
+      openStartGate(r.gate, false);
+      logger.error({ err }, 're-partitioning failed; stopping');
+      await this.stop();
+      throw err;
+    }
+    openStartGate(r.gate, true);
   }
 
   /** The app each port serves (the same one on a single port): its `routes` are what is served. */
@@ -131,6 +199,8 @@ export class Engine {
   private async doStop(): Promise<StopReport> {
     const { logger, shards, config } = this.ctx;
     this.ctx.stopping = true;
+    // an unfinished re-partitioning just stops: the old layout is intact until its commit point
+    await this.repartition?.cancel?.();
     logger.info({ buffered: this.ctx.writer.buffered() }, 'stopping: draining rings into polars');
     const results = await Promise.all(
       shards.map(async (s) => {

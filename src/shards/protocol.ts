@@ -27,6 +27,8 @@ export interface ShardWorkerData {
   maxInflightBytes: number;
   dataDir: string;
   fsync: 'batch' | 'off';
+  /** open the log only once this start gate opens (after a re-partitioning; start-gate.ts) */
+  startGate?: SharedArrayBuffer;
 }
 
 /**

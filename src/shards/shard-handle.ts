@@ -27,6 +27,8 @@ export interface ShardHandleOptions {
   dataDir: string;
   fsync: 'batch' | 'off';
   logger: Logger;
+  /** the worker opens its log only once this gate opens (start-gate.ts: after a re-partitioning) */
+  startGate?: SharedArrayBuffer;
 }
 
 export interface QueryOptions {
@@ -83,6 +85,7 @@ export class ShardHandle {
       // As many bytes sealed and not yet acknowledged as two rings hold (64 MiB for the default
       // 32 MiB ring): a stalled polars then fills the ring and ingest answers 503.
       maxInflightBytes: 2 * options.ringBytes,
+      ...(options.startGate ? { startGate: options.startGate } : {}),
       dataDir: options.dataDir,
       fsync: options.fsync,
     };

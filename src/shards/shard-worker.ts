@@ -10,7 +10,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { ColumnBuilder } from './column-builder.js';
 import { FileShardLog } from './log/file-log.js';
-import { checkDataDir, shardDir } from './log/data-dir.js';
+import { checkDataDir } from './log/data-dir.js';
+import { passStartGate } from './start-gate.js';
 import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } from './log/shard-log.js';
 import { nextRowOf } from './log/row-numbers.js';
 import { PolarsSupervisor } from './polars-supervisor.js';
@@ -290,9 +291,10 @@ function fail(code: string, message: string): void {
 
 /** Data dir check, log open (cutting a torn tail), first polars process; then the replay runs on. */
 async function start(): Promise<void> {
-  checkDataDir(data.dataDir, data.shards, data.shard);
+  if (data.startGate && !(await passStartGate(data.startGate))) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: not started, the data dir could not be re-partitioned`);
+  const dir = checkDataDir(data.dataDir, data.shards, data.shard);
   const opened = await FileShardLog.open({
-    dir: shardDir(data.dataDir, data.shard),
+    dir,
     onCut: (cut) => say('warn', 'shard log: torn or corrupt tail cut at the last good record', { ...cut }),
   });
   log = opened;

@@ -1,0 +1,224 @@
+/**
+ * Re-partitioning: the stored data of N shards rewritten for M shards by the routing hash, before
+ * any shard opens its log (the engine starts with another `shards` than its data dir holds).
+ *
+ * Sequence, crash-safe at every step (a kill -9 anywhere leaves the old layout referenced and
+ * intact, or the new one complete):
+ *   1. a fresh directory `dataDir/layout-<M>-<ms>.tmp/` gets one `shard-<j>/` log per new shard;
+ *   2. every old shard's log is read in order: each event row goes to the new shard that owns its
+ *      user (`shardForUserBytes`, as ingest routes), in new sealed batches numbered from row 0;
+ *      enrichment upserts and drops are folded into each old shard's final tables, which are
+ *      then written to the new shards as upserts, every row to the shard owning its user;
+ *   3. every new log is synced and closed, the directory renamed to `layout-<M>-<ms>/`, the
+ *      data dir fsynced;
+ *   4. `meta.json` is replaced atomically with `{shards: M, layout: "layout-<M>-<ms>"}`: the
+ *      commit point;
+ *   5. the old shard directories are deleted (and, at any later start, whatever `meta.json` does
+ *      not reference: a crash before 4 leaves a `.tmp` or unreferenced layout, removed and
+ *      redone; after 4, old directories, removed).
+ * The old logs are only read (their torn tails are cut as at any start), never written.
+ *
+ * Runs in a worker thread (repartition-worker.ts) so the HTTP thread answers meanwhile.
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Table, tableToIPC, vectorFromArray, Utf8, type Vector } from 'apache-arrow';
+import { FileShardLog } from '../log/file-log.js';
+import { DATA_DIR_FORMAT, layoutRoot, removeUnreferenced, syncDir, writeMeta, type DataDirMeta } from '../log/data-dir.js';
+import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeEnrichUpsert, encodeNumberedBatch, type LogRecord } from '../log/shard-log.js';
+import { EnrichmentState, type TableState } from './enrichment-state.js';
+import { RowRouter } from './row-router.js';
+// The router's own routing function, as in row-router.ts.
+import { shardForUser } from '../../router/route-hash.js';
+
+export interface RepartitionOptions {
+  dataDir: string;
+  /** what meta.json holds now */
+  from: DataDirMeta;
+  /** the new shard count */
+  to: number;
+  maxBatchRows: number;
+  enrichmentMaxColumns: number;
+  /** ms between progress reports (default 1000) */
+  progressEveryMs?: number;
+  onProgress?: (p: RepartitionProgress) => void;
+  /** tests only: stop (never return) at this step, so a test can kill the process there */
+  haltAt?: RepartitionStep | undefined;
+}
+
+export type RepartitionStep = 'copying' | 'renamed' | 'committed';
+
+export interface RepartitionProgress {
+  /** old shard being read */
+  shard: number;
+  of_shards: number;
+  records: number;
+  bytes: number;
+  of_bytes: number;
+  rows: number;
+}
+
+export interface RepartitionResult {
+  layout: string;
+  rows: number;
+  /** rows per new shard */
+  rows_per_shard: number[];
+  tables: number;
+  enrichment_rows: number;
+  records_read: number;
+  /** upserts the old polars processes had refused too (never applied), left out */
+  upserts_refused: number;
+  /** old shard directories removed after the switch */
+  removed: string[];
+  ms: number;
+}
+
+/**
+ * Why an old shard cannot be re-partitioned from its log alone, or null: segment files (or an
+ * enrichment snapshot) hold rows its log no longer has. Refusing keeps them: the start fails
+ * with the old layout intact, rather than serving without them.
+ */
+export function segmentsBlocking(shardDir: string): string | null {
+  const path = join(shardDir, 'segments', 'manifest.json');
+  if (!existsSync(path)) return null;
+  const manifest = JSON.parse(readFileSync(path, 'utf8')) as { segments?: unknown[]; tables?: unknown };
+  const segments = manifest.segments?.length ?? 0;
+  if (segments === 0 && !manifest.tables) return null;
+  return `${path} lists ${segments} segment file(s)${manifest.tables ? ' and an enrichment snapshot' : ''}, which re-partitioning does not read yet`;
+}
+
+/** The new layout's name: unique, and sorted after older ones. */
+export const layoutName = (shards: number, now = Date.now()): string => `layout-${shards}-${now}`;
+
+function halt(step: RepartitionStep, at: RepartitionStep | undefined): void {
+  if (step !== at) return;
+  // Tests kill the process here; block the thread for good (no timers, no return).
+  const word = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) Atomics.wait(word, 0, 0);
+}
+
+function upsertIpc(rows: Array<[string, Array<string | null>]>, columns: string[]): Uint8Array {
+  const vectors: Record<string, Vector> = { user_id: vectorFromArray(rows.map(([u]) => u), new Utf8()) };
+  columns.forEach((c, i) => (vectors[c] = vectorFromArray(rows.map(([, v]) => v[i] ?? null), new Utf8())));
+  return tableToIPC(new Table(vectors), 'stream');
+}
+
+/** Rewrites the data dir for `to` shards (see the file comment); resolves once meta.json says so. */
+export async function repartition(opts: RepartitionOptions): Promise<RepartitionResult> {
+  const started = performance.now();
+  const { dataDir, from, to } = opts;
+  const oldRoot = layoutRoot(dataDir, from);
+  for (let i = 0; i < from.shards; i++) {
+    const blocking = segmentsBlocking(join(oldRoot, `shard-${i}`));
+    if (blocking) throw new Error(`shard ${i}: ${blocking}; start with \`shards\` = ${from.shards} (--shards ${from.shards})`);
+  }
+  const layout = layoutName(to);
+  const tmpRoot = join(dataDir, `${layout}.tmp`);
+  rmSync(tmpRoot, { recursive: true, force: true });
+  mkdirSync(tmpRoot, { recursive: true });
+
+  const logs = await Promise.all(Array.from({ length: to }, (_, j) => FileShardLog.open({ dir: join(tmpRoot, `shard-${j}`) })));
+  const nextRow = new Array<number>(to).fill(0);
+  const router = new RowRouter(to, opts.maxBatchRows, ({ shard, ipc, rows }) => {
+    logs[shard]!.append(LogRecordType.NUMBERED_BATCH, encodeNumberedBatch(nextRow[shard]!, rows, ipc));
+    nextRow[shard]! += rows;
+  });
+  const states: EnrichmentState[] = [];
+  let recordsRead = 0;
+  const every = opts.progressEveryMs ?? 1000;
+
+  for (let i = 0; i < from.shards; i++) {
+    const dir = join(oldRoot, `shard-${i}`);
+    if (!existsSync(dir)) continue; // never started: nothing stored
+    const log = await FileShardLog.open({ dir });
+    const state = new EnrichmentState(opts.enrichmentMaxColumns);
+    states.push(state);
+    const total = log.end - log.start;
+    const progress = { shard: i, of_shards: from.shards, records: 0, bytes: 0, of_bytes: total, rows: 0 };
+    let last = performance.now();
+    try {
+      for await (const rec of log.readFrom(log.start)) {
+        progress.rows += apply(rec, router, state);
+        progress.records++;
+        progress.bytes = rec.next - log.start;
+        if (performance.now() - last >= every) {
+          last = performance.now();
+          opts.onProgress?.({ ...progress });
+        }
+      }
+    } finally {
+      await log.close();
+    }
+    recordsRead += progress.records;
+    opts.onProgress?.({ ...progress });
+    if (i === 0) halt('copying', opts.haltAt);
+  }
+  router.flush();
+
+  const tables = EnrichmentState.union(states);
+  let enrichmentRows = 0;
+  for (const [table, t] of tables) enrichmentRows += writeTable(table, t, to, logs);
+
+  for (const log of logs) {
+    await log.sync();
+    await log.close();
+  }
+  syncDir(tmpRoot);
+  const finalRoot = join(dataDir, layout);
+  renameSync(tmpRoot, finalRoot);
+  syncDir(dataDir);
+  halt('renamed', opts.haltAt);
+
+  const meta: DataDirMeta = { format: DATA_DIR_FORMAT, shards: to, layout };
+  writeMeta(dataDir, meta);
+  halt('committed', opts.haltAt);
+  const removed = removeUnreferenced(dataDir, meta);
+
+  return {
+    layout,
+    rows: nextRow.reduce((a, b) => a + b, 0),
+    rows_per_shard: nextRow,
+    tables: tables.size,
+    enrichment_rows: enrichmentRows,
+    records_read: recordsRead,
+    upserts_refused: states.reduce((n, s) => n + s.refused.length, 0),
+    removed,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/** One old log record: event rows routed (returns how many), enrichment ops folded into `state`. */
+function apply(rec: LogRecord, router: RowRouter, state: EnrichmentState): number {
+  switch (rec.type) {
+    case LogRecordType.NUMBERED_BATCH:
+      return router.route(decodeNumberedBatch(rec.payload).ipc);
+    case LogRecordType.EVENT_BATCH:
+      return router.route(rec.payload);
+    case LogRecordType.ENRICH_UPSERT: {
+      const { table, ipc } = decodeEnrichUpsert(rec.payload);
+      state.upsert(table, ipc);
+      return 0;
+    }
+    case LogRecordType.ENRICH_DROP:
+      state.drop(decodeEnrichDrop(rec.payload).table);
+      return 0;
+  }
+}
+
+/** A table's rows as one upsert per new shard that owns any of them; returns the rows written. */
+function writeTable(table: string, t: TableState, shards: number, logs: FileShardLog[]): number {
+  const perShard = new Map<number, Array<[string, Array<string | null>]>>();
+  for (const [user, values] of t.rows) {
+    const s = shardForUser(user, shards);
+    let list = perShard.get(s);
+    if (!list) perShard.set(s, (list = []));
+    list.push([user, values]);
+  }
+  for (const [s, rows] of perShard) logs[s]!.append(LogRecordType.ENRICH_UPSERT, encodeEnrichUpsert(table, upsertIpc(rows, t.columns)));
+  return t.rows.size;
+}
+
+/** Layout directories and shard directories in `dataDir`, for logs and tests. */
+export function listLayout(dataDir: string): string[] {
+  return existsSync(dataDir) ? readdirSync(dataDir).sort() : [];
+}

@@ -1,0 +1,115 @@
+/**
+ * Splits sealed event batches by the routing hash into one column builder per new shard.
+ *
+ * Rows are read from the Arrow buffers as bytes (strings are never decoded): the user id's UTF-8
+ * bytes go straight to the routing hash, and every string is copied once, into a small scratch
+ * laid out as a ring record's strings, which the shard's own ColumnBuilder appends, so a
+ * re-partitioned batch has exactly the schema and encoding of one sealed from the ring.
+ */
+import { RecordBatchReader, type Data, type RecordBatch } from 'apache-arrow';
+import { ColumnBuilder } from '../column-builder.js';
+import type { RecordView } from '../ring-record.js';
+// The router's own routing function: rows must land where ingest would send them. A pure leaf
+// module (no router state), so importing it here does not tie the shard layer to the router.
+import { shardForUserBytes } from '../../router/route-hash.js';
+
+export interface SealedPart {
+  shard: number;
+  ipc: Uint8Array;
+  rows: number;
+}
+
+interface StringColumn {
+  offsets: Int32Array;
+  values: Uint8Array;
+  data: Data;
+}
+
+function stringColumn(batch: RecordBatch, name: string): StringColumn {
+  const child = batch.getChild(name);
+  if (!child || child.data.length !== 1) throw new Error(`event batch: expected one chunk of column \`${name}\`, got ${child ? child.data.length : 'none'}`);
+  const data = child.data[0]!;
+  if (!(data.valueOffsets instanceof Int32Array)) throw new Error(`event batch: column \`${name}\` is not Utf8 (${String(data.type)})`);
+  return { offsets: data.valueOffsets, values: data.values as Uint8Array, data };
+}
+
+export class RowRouter {
+  private readonly builders: ColumnBuilder[];
+  private scratch = new Uint8Array(64 * 1024);
+  /** rows routed to each new shard */
+  readonly rows: number[];
+
+  /**
+   * @param shards the new shard count
+   * @param maxBatchRows a builder is sealed once it holds this many rows
+   * @param emit takes each sealed batch, in order per shard
+   */
+  constructor(
+    private readonly shards: number,
+    private readonly maxBatchRows: number,
+    private readonly emit: (part: SealedPart) => void,
+  ) {
+    this.builders = Array.from({ length: shards }, () => new ColumnBuilder());
+    this.rows = new Array<number>(shards).fill(0);
+  }
+
+  /** Routes every row of an event batch's Arrow IPC stream; returns how many. */
+  route(ipc: Uint8Array): number {
+    let n = 0;
+    for (const batch of RecordBatchReader.from(ipc)) n += this.routeBatch(batch);
+    return n;
+  }
+
+  private routeBatch(batch: RecordBatch): number {
+    const ts = batch.getChild('timestamp');
+    const value = batch.getChild('value');
+    if (!ts || !value) throw new Error('event batch: expected columns `timestamp` and `value`');
+    const eventType = stringColumn(batch, 'event_type');
+    const userId = stringColumn(batch, 'user_id');
+    const metadata = stringColumn(batch, 'metadata');
+    for (let i = 0; i < batch.numRows; i++) {
+      const [etStart, etEnd] = [eventType.offsets[i]!, eventType.offsets[i + 1]!];
+      const [uStart, uEnd] = [userId.offsets[i]!, userId.offsets[i + 1]!];
+      const hasMetadata = metadata.data.getValid(i);
+      const [mStart, mEnd] = hasMetadata ? [metadata.offsets[i]!, metadata.offsets[i + 1]!] : [0, 0];
+      const etLen = etEnd - etStart;
+      const uLen = uEnd - uStart;
+      const mLen = mEnd - mStart;
+      if (this.scratch.length < etLen + uLen + mLen) this.scratch = new Uint8Array(2 * (etLen + uLen + mLen));
+      const s = this.scratch;
+      s.set(eventType.values.subarray(etStart, etEnd), 0);
+      s.set(userId.values.subarray(uStart, uEnd), etLen);
+      s.set(metadata.values.subarray(mStart, mEnd), etLen + uLen);
+      const shard = shardForUserBytes(s.subarray(etLen, etLen + uLen), this.shards);
+      const v = value.get(i) as number | null;
+      const view = {
+        kind: 0,
+        timestamp: Number(ts.get(i)),
+        value: v === null ? null : v,
+        eventTypeStart: 0,
+        eventTypeLen: etLen,
+        userIdStart: etLen,
+        userIdLen: uLen,
+        metadataStart: etLen + uLen,
+        metadataLen: mLen,
+        hasMetadata,
+        next: 0,
+      } as RecordView;
+      const builder = this.builders[shard]!;
+      builder.append(s, view);
+      this.rows[shard]!++;
+      if (builder.rows >= this.maxBatchRows) this.seal(shard);
+    }
+    return batch.numRows;
+  }
+
+  /** Seals what every builder holds. */
+  flush(): void {
+    for (let shard = 0; shard < this.shards; shard++) this.seal(shard);
+  }
+
+  private seal(shard: number): void {
+    const sealed = this.builders[shard]!.seal();
+    if (sealed) this.emit({ shard, ipc: sealed.ipc, rows: sealed.rows });
+  }
+}
