@@ -4,9 +4,12 @@ Names (the TypeScript side is ``src/kinds/schemas.ts``):
 
 * ``event_type``, ``user_id``: the event columns;
 * ``metadata.<key>``: the value under a top-level key of the event's metadata JSON, as a string
-  (numbers and booleans as their JSON text); missing key or no metadata → null;
+  (numbers and booleans as their JSON text); missing key or no metadata → null. Read from the
+  key's column over the store's frame, parsed from the text over a plain one
+  (``metadata.dimension``);
 * ``<table>.<column>``: a column of an enrichment table, left-joined on ``user_id``; a user with
-  no row, or an unknown table, → null.
+  no row, or an unknown table, → null. Over the store's dictionary-encoded ``user_id`` the join
+  is on codes: the table's users are looked up in the dictionary, never inserted into it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import re
 
 import polars as pl
 
-from engine_polars import enrichment_tables
+from engine_polars import enrichment_tables, metadata
+from engine_polars.dictionary import codes_of, is_categorical, is_in_strings
 from engine_polars.errors import BadPlan
 
 __all__ = ["EVENT_DIMENSIONS", "check_dimension", "dimension_predicate", "with_dimensions"]
@@ -37,20 +41,37 @@ def check_dimension(name: object, path: str) -> str:
     )
 
 
-def _metadata_expr(key: str, name: str) -> pl.Expr:
-    # json_path_match returns strings for string values and the JSON text for others.
-    return pl.col("metadata").str.json_path_match(f"$.{key}").alias(name)
+_PLAIN = pl.Schema({"user_id": pl.String, "metadata": pl.String})
+
+
+def _metadata_expr(key: str, name: str, schema: pl.Schema) -> pl.Expr:
+    return metadata.dimension(key, schema).alias(name)
+
+
+def _join_table(frame: pl.LazyFrame, schema: pl.Schema, table: pl.DataFrame, name: str) -> pl.LazyFrame:
+    """``frame`` left-joined on ``user_id`` with ``table`` (``user_id`` and ``name``, Strings)."""
+    users = schema.get("user_id", pl.String())
+    if not is_categorical(users):
+        return frame.join(table.lazy(), on="user_id", how="left")
+    codes = codes_of(table["user_id"], users).rename({"value": "user_id", "code": "__uid"})
+    right = table.join(codes, on="user_id", how="inner").select("__uid", name)
+    return (
+        frame.with_columns(pl.col("user_id").to_physical().alias("__uid"))
+        .join(right.lazy(), on="__uid", how="left")
+        .drop("__uid")
+    )
 
 
 def with_dimensions(frame: pl.LazyFrame, names: tuple[str, ...] | list[str]) -> pl.LazyFrame:
-    """``frame`` with a String column named exactly like each dimension in ``names``."""
+    """``frame`` with a String column named exactly like each dimension in ``names``
+    (``event_type`` and ``user_id`` stay as they are held: String or Categorical)."""
     exprs: list[pl.Expr] = []
-    for name in dict.fromkeys(names):
-        if name in EVENT_DIMENSIONS:
-            continue
+    wanted = [n for n in dict.fromkeys(names) if n not in EVENT_DIMENSIONS]
+    schema = frame.collect_schema() if wanted else _PLAIN
+    for name in wanted:
         m = _METADATA.match(name)
         if m:
-            exprs.append(_metadata_expr(m.group(1), name))
+            exprs.append(_metadata_expr(m.group(1), name, schema))
             continue
         t = _TABLE_COLUMN.match(name)
         if t is None:
@@ -60,23 +81,20 @@ def with_dimensions(frame: pl.LazyFrame, names: tuple[str, ...] | list[str]) -> 
         if df is None or column not in df.columns:
             exprs.append(pl.lit(None, dtype=pl.String).alias(name))
             continue
-        frame = frame.join(
-            df.lazy().select(pl.col("user_id"), pl.col(column).cast(pl.String).alias(name)),
-            on="user_id",
-            how="left",
-        )
+        frame = _join_table(frame, schema, df.select(pl.col("user_id"), pl.col(column).cast(pl.String).alias(name)), name)
     return frame.with_columns(exprs) if exprs else frame
 
 
-def dimension_predicate(name: str, values: tuple[str | None, ...]) -> pl.Expr:
+def dimension_predicate(name: str, values: tuple[str | None, ...], schema: pl.Schema | None = None) -> pl.Expr:
     """Events whose ``metadata.<key>`` / ``<table>.<column>`` is one of ``values`` (``None``:
     missing/null). Needs no join: a table column becomes a ``user_id`` set taken from the table
     now, so the predicate works in any plan's ``filter`` over the plain event frame."""
+    schema = schema if schema is not None else _PLAIN
     wanted = [v for v in values if v is not None]
     with_null = len(wanted) < len(values)
     m = _METADATA.match(name)
     if m:
-        cell = _metadata_expr(m.group(1), name)
+        cell = _metadata_expr(m.group(1), name, schema)
         hit = cell.is_in(wanted) if wanted else pl.lit(False)
         return (hit | cell.is_null()) if with_null else hit.fill_null(False)
     t = _TABLE_COLUMN.match(name)
@@ -86,9 +104,9 @@ def dimension_predicate(name: str, values: tuple[str | None, ...]) -> pl.Expr:
     column = t.group(2)
     if df is None or column not in df.columns:
         return pl.lit(with_null)
-    users = pl.col("user_id")
-    hit = users.is_in(df.filter(pl.col(column).is_in(wanted))["user_id"].implode()) if wanted else pl.lit(False)
+    users = schema.get("user_id", pl.String())
+    hit = is_in_strings("user_id", users, df.filter(pl.col(column).is_in(wanted))["user_id"]) if wanted else pl.lit(False)
     if not with_null:
         return hit
     present = df.filter(pl.col(column).is_not_null())["user_id"]
-    return hit | ~users.is_in(present.implode())
+    return hit | ~is_in_strings("user_id", users, present)

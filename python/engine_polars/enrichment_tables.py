@@ -22,10 +22,23 @@ from engine_polars._utils.json_types import json_type
 from engine_polars.errors import BadFrame, BadPlan
 from engine_polars.limits import ENRICHMENT_MAX_COLUMNS
 
-__all__ = ["TABLES", "column_names", "drop", "listing", "table_name", "upsert", "upsert_ipc"]
+__all__ = ["TABLES", "column_names", "drop", "listing", "replace_all", "table_name", "upsert", "upsert_ipc", "version"]
 
 #: table name → DataFrame with a unique String ``user_id`` column and String value columns.
 TABLES: dict[str, pl.DataFrame] = {}
+#: Bumped by every change, so a roll snapshots the tables only when they changed.
+_VERSION = [0]
+
+
+def version() -> int:
+    return _VERSION[0]
+
+
+def replace_all(tables: Mapping[str, pl.DataFrame]) -> None:
+    """Sets every table at once (loading a snapshot at start-up)."""
+    TABLES.clear()
+    TABLES.update(tables)
+    _VERSION[0] += 1
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RESERVED = ("metadata", "event_type", "user_id", "timestamp", "value", "window")
@@ -82,6 +95,7 @@ def upsert(table: str, rows: pl.DataFrame) -> tuple[int, int]:
             f"at most {ENRICHMENT_MAX_COLUMNS} (`enrichmentMaxColumns`)"
         )
     TABLES[table] = merged
+    _VERSION[0] += 1
     return new.height, merged.height
 
 
@@ -99,6 +113,7 @@ def drop(header_plan: object) -> dict[str, Any]:
     plan = _plan_object(header_plan, ("table",))
     table = table_name(plan.get("table"), "plan.table")
     df = TABLES.pop(table, None)
+    _VERSION[0] += 1
     return {"table": table, "dropped": df is not None, "rows": 0 if df is None else df.height}
 
 

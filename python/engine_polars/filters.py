@@ -1,5 +1,9 @@
 """The row filter every plan carries (``plan.filter``), parsed into a :class:`Filter` and turned
 into one polars predicate. The TypeScript side of this contract is the plans' ``filter`` field.
+
+Ops apply it with :func:`apply_filter`, which reads the frame's schema: over the store's
+dictionary-encoded columns a list of event types or users is looked up in the dictionary and
+compared as codes (``dictionary.is_in_strings``), never cast into it.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import polars as pl
 
 from engine_polars._utils.fields import finite_number, reject_unknown_keys, require_object, string_list
 from engine_polars._utils.json_types import json_type
+from engine_polars.dictionary import is_in_strings
 from engine_polars.dimensions import check_dimension, dimension_predicate
 from engine_polars.errors import BadPlan
 
-__all__ = ["Filter", "filter_expr", "parse_filter"]
+__all__ = ["Filter", "apply_filter", "filter_expr", "parse_filter"]
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -78,17 +83,26 @@ def _ceil_ms(bound: float | int) -> int:
     return min(max(math.ceil(bound), _INT64_MIN), _INT64_MAX)
 
 
-def filter_expr(f: Filter) -> pl.Expr:
-    """The polars predicate of a filter (``lit(True)`` for no filter)."""
+def apply_filter(frame: pl.LazyFrame, f: Filter) -> pl.LazyFrame:
+    """``frame``'s rows that pass ``f``."""
+    if f == Filter():
+        return frame
+    return frame.filter(filter_expr(f, frame.collect_schema()))
+
+
+def filter_expr(f: Filter, schema: pl.Schema | None = None) -> pl.Expr:
+    """The polars predicate of a filter (``lit(True)`` for no filter) over a frame of ``schema``
+    (default: String ``event_type``/``user_id`` and a ``metadata`` text column)."""
+    schema = schema if schema is not None else pl.Schema({"event_type": pl.String, "user_id": pl.String, "metadata": pl.String})
     parts: list[pl.Expr] = []
     if f.start is not None:
         parts.append(pl.col("timestamp") >= pl.lit(_ceil_ms(f.start), dtype=pl.Int64))
     if f.end is not None:
         parts.append(pl.col("timestamp") < pl.lit(_ceil_ms(f.end), dtype=pl.Int64))
     if f.event_types is not None:
-        parts.append(pl.col("event_type").is_in(list(f.event_types)))
+        parts.append(is_in_strings("event_type", schema.get("event_type", pl.String()), f.event_types))
     if f.user_ids is not None:
-        parts.append(pl.col("user_id").is_in(list(f.user_ids)))
+        parts.append(is_in_strings("user_id", schema.get("user_id", pl.String()), f.user_ids))
     for name, values in f.dimensions or ():
-        parts.append(dimension_predicate(name, values))
+        parts.append(dimension_predicate(name, values, schema))
     return pl.all_horizontal(parts) if parts else pl.lit(True)

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine_polars import enrichment_tables
+from engine_polars._utils.fields import require_object
 from engine_polars._utils.ipc import to_ipc_stream
+from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.proc import rss_bytes
-from engine_polars.errors import BadPlan
+from engine_polars.errors import BadFrame, BadPlan
 from engine_polars.limits import MAX_SUBPLANS
 from engine_polars.ops import custom as custom_op
-from engine_polars.plan import parse_plan, run_plan
+from engine_polars.plan import parse_plan, rows_upto, run_plan
 from engine_polars.store import EventStore
 
 __all__ = ["OPS", "Reply"]
@@ -31,8 +33,15 @@ class Reply:
 
 
 def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
-    appended = store.append(body)
-    return Reply({"appended": appended, "rows": store.rows}, compact=appended > 0)
+    """Body: a sealed batch. ``first_row`` (optional): the absolute index of its first row."""
+    first_row = header.get("first_row")
+    if first_row is not None and (not is_integer(first_row) or first_row < 0):
+        raise BadFrame(f"header field `first_row` must be an integer >= 0; got {json_type(first_row)}")
+    appended = store.append(body, first_row)
+    return Reply(
+        {"appended": appended, "rows": store.rows, "open_rows": store.open_rows, "next_row": store.next_row},
+        compact=appended > 0,
+    )
 
 
 def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
@@ -40,7 +49,7 @@ def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
     plan = parse_plan(header["plan"], "plan", body)
-    result = run_plan(plan, store.frame())
+    result = run_plan(plan, store.frame(rows_upto(header["plan"])))
     return Reply({"kind": plan.kind, "rows": result.height}, body=to_ipc_stream(result))
 
 
@@ -52,15 +61,51 @@ def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SUBPLANS:
         raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
     plans = [parse_plan(p, f"plans[{i}]") for i, p in enumerate(raw)]
-    frame = store.frame()
-    streams = [to_ipc_stream(run_plan(p, frame)) for p in plans]
+    cuts = [rows_upto(p, f"plans[{i}]") for i, p in enumerate(raw)]
+    frames = {cut: store.frame(cut) for cut in dict.fromkeys(cuts)}
+    streams = [to_ipc_stream(run_plan(p, frames[cut])) for p, cut in zip(plans, cuts)]
     return Reply({"parts": [len(b) for b in streams]}, body=b"".join(streams))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     return Reply(
-        {"rows": store.rows, "chunks": store.chunks, "rss_bytes": rss_bytes(), "pid": os.getpid()}
+        {
+            "rows": store.rows,
+            "chunks": store.chunks,
+            "rss_bytes": rss_bytes(),
+            "pid": os.getpid(),
+            "rows_dropped_by_retention": store.rows_dropped,
+            **store.segment_stats(),
+        }
     )
+
+
+def _int_field(plan: Any, key: str, low: int = 0) -> int:
+    value = plan.get(key)
+    if not is_integer(value) or value < low:
+        raise BadPlan(f"`plan.{key}` must be an integer >= {low}; got {json_type(value)}")
+    return value
+
+
+def _open(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    """``plan: {dir, log_start}``: loads ``<dir>/segments``; answers where the log replay starts."""
+    plan = require_object(header.get("plan"), "plan")
+    directory = plan.get("dir")
+    if not isinstance(directory, str) or not directory:
+        raise BadPlan(f"`plan.dir` must be the shard's directory; got {json_type(directory)}")
+    return Reply(store.open_dir(directory, _int_field(plan, "log_start")))
+
+
+def _roll(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    """``plan: {log_position}``: seals the open rows into a segment covering the log before it."""
+    plan = require_object(header.get("plan"), "plan")
+    return Reply(store.roll(_int_field(plan, "log_position")))
+
+
+def _retain(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
+    """``plan: {retention_ms, now_ms}``: drops the segments older than the retention."""
+    plan = require_object(header.get("plan"), "plan")
+    return Reply(store.retain(_int_field(plan, "retention_ms", 1), _int_field(plan, "now_ms", -(2**62))))
 
 
 def _ping(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
@@ -100,4 +145,7 @@ OPS: dict[str, Callable[[dict[str, Any], bytes, EventStore], Reply]] = {
     "enrich_drop": _enrich_drop,
     "enrich_list": _enrich_list,
     "custom_list": _custom_list,
+    "open": _open,
+    "roll": _roll,
+    "retain": _retain,
 }

@@ -234,7 +234,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sidecar]:
 
 def test_a_live_sidecar_answers_every_random_frame_and_keeps_its_rows(live: Sidecar) -> None:
     header, _ = live.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(99), ROWS)))
-    assert header == {"id": 1, "ok": True, "appended": ROWS, "rows": ROWS}
+    assert header == {"id": 1, "ok": True, "appended": ROWS, "rows": ROWS, "open_rows": ROWS, "next_row": ROWS}
     header, _ = live.request({"id": 2, "op": "stats"})
     pid = header["pid"]
     assert pid == live.proc.pid

@@ -36,8 +36,8 @@ def test_answers_ping_with_the_request_id(sidecar: Sidecar) -> None:
 def test_appends_a_batch_and_answers_an_aggregate_query_over_it(sidecar: Sidecar) -> None:
     events = random_events(random.Random(7), 300)
     header, body = sidecar.request({"id": 1, "op": "append"}, events_ipc(events))
-    assert header == {"id": 1, "ok": True, "appended": 300, "rows": 300}
-    assert list(header) == ["id", "ok", "appended", "rows"]
+    assert header == {"id": 1, "ok": True, "appended": 300, "rows": 300, "open_rows": 300, "next_row": 300}
+    assert list(header) == ["id", "ok", "appended", "rows", "open_rows", "next_row"]
     assert body == b""
 
     header, body = sidecar.request({"id": 2, "op": "query", "plan": aggregate_plan([])})
@@ -66,9 +66,13 @@ def test_answers_a_query_on_an_empty_shard_with_the_empty_partial(sidecar: Sidec
 def test_reports_stats_with_rows_chunks_rss_and_pid(sidecar: Sidecar) -> None:
     sidecar.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(8), 10)))
     header, _ = sidecar.request({"id": 2, "op": "stats"})
-    assert list(header) == ["id", "ok", "rows", "chunks", "rss_bytes", "pid"]
+    assert list(header) == [
+        "id", "ok", "rows", "chunks", "rss_bytes", "pid", "rows_dropped_by_retention",
+        "segments", "segment_bytes", "rows_in_segments", "open_rows", "next_row",
+    ]  # fmt: skip
     assert header["ok"] is True
     assert (header["rows"], header["chunks"], header["pid"]) == (10, 1, sidecar.proc.pid)
+    assert (header["segments"], header["rows_in_segments"], header["open_rows"], header["next_row"]) == (0, 0, 10, 10)
     assert header["rss_bytes"] > 0
 
 

@@ -25,7 +25,8 @@ def test_appends_rows_and_stores_timestamps_as_int64_epoch_ms() -> None:
     store = EventStore()
     events = random_events(random.Random(1), 50)
     assert store.append(events_ipc(events)) == 50
-    df = store.frame().collect()
+    assert store.frame().collect()["timestamp"].dtype == pl.Int64
+    df = store.events()
     assert df.schema == EVENT_SCHEMA
     assert df["timestamp"].to_list() == [e.timestamp for e in events]
     assert df["value"].to_list() == [e.value for e in events]
@@ -50,9 +51,10 @@ def test_keeps_rows_in_append_order_across_chunks() -> None:
 
 
 def test_empty_store_frame_has_the_event_schema_and_no_rows() -> None:
-    df = EventStore().frame().collect()
+    df = EventStore().events()
     assert df.schema == EVENT_SCHEMA
     assert df.height == 0
+    assert EventStore().frame().collect().height == 0
 
 
 def test_a_batch_with_no_rows_adds_nothing() -> None:
@@ -175,7 +177,8 @@ def test_chunk_count_stays_bounded_over_many_appends_and_compactions() -> None:
     assert store.frame().collect()["user_id"].to_list() == expected
 
 
-def test_stored_chunks_are_polars_frames_with_the_event_schema() -> None:
+def test_stored_chunks_are_polars_frames_whose_events_have_the_event_schema() -> None:
     store = EventStore()
     store.append(events_ipc([one_event()]))
-    assert store.frame().collect_schema() == pl.Schema(EVENT_SCHEMA)
+    assert store.frame().collect_schema().names()[:4] == ["timestamp", "event_type", "user_id", "value"]
+    assert store.events().schema == pl.Schema(EVENT_SCHEMA)

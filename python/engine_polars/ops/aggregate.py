@@ -37,7 +37,7 @@ import polars as pl
 from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key, string_list
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import MAX_WINDOW_MS, MAX_WINDOWS
 from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
@@ -142,7 +142,7 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
     aggs = [pl.len().alias("count")]
     for m in plan.metrics:
         aggs.extend(metric_columns(m))
-    rows = frame.filter(filter_expr(plan.filter))
+    rows = apply_filter(frame, plan.filter)
     if plan.group_by:
         dims = [k for k in plan.group_by if k != "window"]
         if dims:

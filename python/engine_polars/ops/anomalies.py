@@ -45,9 +45,10 @@ from engine_polars._utils.ipc import read_ipc_body
 from engine_polars._utils.json_types import is_finite_number, is_integer, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadFrame, BadPlan, names, unknown_name
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.dictionary import codes_of, is_categorical
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import ANOMALIES_MAX_LIMIT
-from engine_polars.store import MEASURES
+from engine_polars.store import MEASURES, event_columns
 
 __all__ = ["GROUPS_SCHEMA", "KIND", "AnomaliesPlan", "groups_frame", "parse", "parse_groups", "partial_schema", "run"]
 
@@ -168,35 +169,75 @@ def _empty(plan: AnomaliesPlan) -> pl.DataFrame:
     return pl.DataFrame(schema=partial_schema(plan))
 
 
+def _with_moments(rows: pl.LazyFrame, key: str, groups: pl.DataFrame) -> pl.LazyFrame:
+    """``rows`` inner-joined with their group's moments (``__mean``, ``__stddev``) on ``key``,
+    kept as ``group_key``. The null group joins to a null key (nulls_equal), like aggregate's
+    null group. A dictionary-encoded key joins on codes (the moments' keys looked up, never
+    inserted)."""
+    moments = groups.select(
+        pl.col("key").alias("group_key"), pl.col("mean").alias("__mean"), pl.col("stddev").alias("__stddev")
+    )
+    dtype = rows.collect_schema()[key]
+    if not is_categorical(dtype):
+        return rows.with_columns(pl.col(key).alias("group_key")).join(
+            moments.lazy(), on="group_key", how="inner", nulls_equal=True
+        )
+    codes = codes_of(moments["group_key"].drop_nulls(), dtype).rename({"value": "group_key", "code": "__code"})
+    coded = moments.join(codes, on="group_key", how="inner").drop("group_key")
+    return (
+        rows.with_columns(pl.col(key).to_physical().alias("__code"))
+        .join(coded.lazy(), on="__code", how="inner")
+        .drop("__code")
+        .with_columns(pl.col(key).alias("group_key"))
+    )
+
+
+_ORDER = ["__abs", "timestamp", "user_id", "event_type", "z_score"]
+
+
+def _top(hits: pl.LazyFrame, limit: int) -> pl.DataFrame:
+    """The first ``limit`` hits by |z| desc, then timestamp, user_id, event_type, z, metadata.
+
+    The metadata text is the last tie-break and, on the store's frame, is rebuilt per row, so
+    it is built only for the rows that can make the cut: the first ``limit`` by the other keys,
+    plus every row tied with the last of them (found in a second pass only when there are any).
+    """
+    by = dict(descending=[True, False, False, False, False], nulls_last=True)
+    first = hits.sort(_ORDER, **by).head(limit + 1).collect()  # type: ignore[arg-type]
+    if first.height > limit:
+        edge = first.row(limit - 1, named=True)
+        beyond = first.row(limit, named=True)
+        if all(edge[k] == beyond[k] for k in _ORDER):
+            same = pl.all_horizontal(pl.col(k).eq_missing(pl.lit(edge[k], dtype=first.schema[k])) for k in _ORDER)
+            before = first.head(limit).filter(~same)
+            first = pl.concat([before, hits.filter(same).collect()], how="vertical")
+        else:
+            first = first.head(limit)
+    schema = first.schema
+    return (
+        first.with_columns(event_columns(schema)[-1])
+        .sort([*_ORDER, "metadata"], descending=[True, False, False, False, False, False], nulls_last=True)
+        .head(limit)
+    )
+
+
 def run(plan: AnomaliesPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     if plan.groups.height == 0:
         return _empty(plan)
     col = plan.column
-    rows = frame.filter(filter_expr(plan.filter) & pl.col(col).is_not_null())
+    rows = apply_filter(frame, plan.filter).filter(pl.col(col).is_not_null())
     if plan.group_by is None:
         mean: pl.Expr = pl.lit(plan.groups["mean"][0], dtype=pl.Float64)
         stddev: pl.Expr = pl.lit(plan.groups["stddev"][0], dtype=pl.Float64)
     else:
-        key = plan.group_by
-        moments = plan.groups.lazy().select(
-            pl.col("key").alias("group_key"), pl.col("mean").alias("__mean"), pl.col("stddev").alias("__stddev")
-        )
-        # Inner join: events of groups without usable moments are never anomalies. The null group
-        # joins to a null key (nulls_equal), like aggregate's null group.
-        rows = (
-            with_dimensions(rows, (key,))
-            .with_columns(pl.col(key).alias("group_key"))
-            .join(moments, on="group_key", how="inner", nulls_equal=True)
-        )
+        rows = _with_moments(with_dimensions(rows, (plan.group_by,)), plan.group_by, plan.groups)
         mean, stddev = pl.col("__mean"), pl.col("__stddev")
     # Polars may divide by a constant as a multiplication by its reciprocal, so z can differ from
     # the textbook quotient in the last bit (≤ 1 ulp); every shard computes it the same way.
     rows = rows.with_columns(((pl.col(col) - mean) / stddev).alias("z_score"))
-    hits = rows.filter(pl.col("z_score").abs() > plan.threshold).with_columns(pl.len().alias("total"))
-    top = hits.sort(
-        [pl.col("z_score").abs(), "timestamp", "user_id", "event_type", "z_score", "metadata"],
-        descending=[True, False, False, False, False, False],
-        nulls_last=True,
-    ).head(plan.limit)
+    hits = rows.filter(pl.col("z_score").abs() > plan.threshold).with_columns(
+        pl.len().alias("total"), pl.col("z_score").abs().alias("__abs")
+    )
+    top = _top(hits, plan.limit)
     schema = partial_schema(plan)
-    return top.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
+    return top.select(pl.col(name).cast(dtype) for name, dtype in schema.items())

@@ -29,7 +29,8 @@ from engine_polars._utils.fields import reject_unknown_keys, require_key
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.log import log
 from engine_polars.errors import BadPlan, EngineError
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars import metadata
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import CUSTOM_MAX_PARAMS_BYTES, CUSTOM_MAX_TOP_N
 
 __all__ = ["KIND", "CustomPlan", "MergeRule", "Plugin", "discover", "listing", "parse", "plugins", "run"]
@@ -234,11 +235,21 @@ def _shard_top(df: pl.DataFrame, rule: MergeRule) -> pl.DataFrame:
     return summed.filter(keep)
 
 
+def plugin_frame(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """The events as the plugin guide promises them: String ``event_type``/``user_id`` and a
+    ``metadata`` JSON text column (rebuilt only if the plugin reads it; ``with_dimensions``
+    still reads ``metadata.<key>`` from its column). Casting here keeps a plugin's ``is_in``
+    from inserting strings into the store's dictionaries."""
+    schema = frame.collect_schema()
+    extra = [] if "metadata" in schema else [metadata.text(schema).alias("metadata")]
+    return frame.with_columns(pl.col("event_type").cast(pl.String), pl.col("user_id").cast(pl.String), *extra)
+
+
 def run(plan: CustomPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     plugin = plugins()[plan.name]
     params = json.loads(json.dumps(plan.params))  # the plugin gets its own copy
     try:
-        out = plugin.run(frame.filter(filter_expr(plan.filter)), params)
+        out = plugin.run(plugin_frame(apply_filter(frame, plan.filter)), params)
         if isinstance(out, pl.LazyFrame):
             out = out.collect()
     except (KeyboardInterrupt,):

@@ -5,7 +5,7 @@ Plan (``src/kinds/export.ts``)::
     {"kind": "export", "filter": {...}, "limit": 1..exportMaxPage,
      "after": {"timestamp": int, "skip": int >= 0} | null}
 
-Partial: the events themselves, columns exactly as stored (and in this order)::
+Partial: the events themselves, columns exactly as they arrived (and in this order)::
 
     timestamp Int64 (epoch ms)   event_type Utf8   user_id Utf8
     value Float64 (nullable)     metadata Utf8 (JSON object text, nullable)
@@ -30,9 +30,9 @@ import polars as pl
 from engine_polars._utils.fields import reject_unknown_keys, require_key, require_object
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.errors import BadPlan
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import EXPORT_MAX_PAGE
-from engine_polars.store import EVENT_SCHEMA
+from engine_polars.store import event_columns
 
 __all__ = ["KIND", "ExportPlan", "parse", "run"]
 
@@ -72,11 +72,12 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> ExportPlan:
 
 def run(plan: ExportPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The page of events ``plan`` asks for (at most ``plan.limit`` rows)."""
-    rows = frame.with_row_index(_ROW).filter(filter_expr(plan.filter))
+    rows = apply_filter(frame.with_row_index(_ROW), plan.filter)
     skip = 0
     if plan.after is not None:
         ts, skip = plan.after
         rows = rows.filter(pl.col("timestamp") >= ts)
     # (timestamp, arrival) is unique, so the order is total and the same on every page.
-    page = rows.sort(["timestamp", _ROW]).slice(skip, plan.limit)
-    return page.select(pl.col(name).cast(dtype) for name, dtype in EVENT_SCHEMA.items()).collect()
+    page = rows.sort(["timestamp", _ROW]).slice(skip, plan.limit).collect()
+    # The metadata text is rebuilt for the page's rows only.
+    return page.select(event_columns(page.schema))

@@ -48,7 +48,8 @@ import polars as pl
 from engine_polars._utils.fields import reject_unknown_keys, require_key, string_list
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.dictionary import is_in_strings
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import FUNNEL_MAX_STEPS, FUNNEL_MIN_STEPS
 
 __all__ = ["KIND", "FunnelPlan", "parse", "partial_schema", "run"]
@@ -102,8 +103,9 @@ def _partial(counts: list[int]) -> pl.DataFrame:
 def run(plan: FunnelPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """Users of this shard at each level ≥ step, one row per step."""
     types = list(dict.fromkeys(plan.steps))
+    filtered = apply_filter(frame, plan.filter)
     rows = (
-        frame.filter(filter_expr(plan.filter) & pl.col("event_type").is_in(types))
+        filtered.filter(is_in_strings("event_type", filtered.collect_schema()["event_type"], types))
         .select("user_id", "timestamp", "event_type")
         .collect()
     )

@@ -36,7 +36,7 @@ from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_
 from engine_polars._utils.json_types import is_finite_number, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.tdigest import DEFAULT_COMPRESSION, unit_bucket_ends
@@ -155,7 +155,7 @@ def digest_rows(rows: pl.LazyFrame, keys: list[str], column: str, compression: f
 
 
 def run(plan: PercentilesPlan, frame: pl.LazyFrame) -> pl.DataFrame:
-    rows = frame.filter(filter_expr(plan.filter))
+    rows = apply_filter(frame, plan.filter)
     keys: list[str] = []
     if plan.group_by is not None:
         rows = with_dimensions(rows, [plan.group_by])

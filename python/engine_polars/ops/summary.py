@@ -30,7 +30,7 @@ import polars as pl
 
 from engine_polars._utils.fields import distinct_names, reject_unknown_keys, require_key
 from engine_polars.errors import BadPlan
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.store import MEASURES
 
@@ -82,7 +82,7 @@ def run(plan: SummaryPlan, frame: pl.LazyFrame) -> pl.DataFrame:
         aggs.extend(metric_columns(c))
         aggs.append(pl.col(c).null_count().alias(f"{c}__null_count"))
     # `select` of aggregations yields exactly one row, even over no rows.
-    stats = frame.filter(filter_expr(plan.filter)).select(aggs)
+    stats = apply_filter(frame, plan.filter).select(aggs)
     out = stats.join(held, how="cross")  # one row × one row
     schema = partial_schema(plan)
     return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()

@@ -33,7 +33,7 @@ from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, unknown_name
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import TOPN_MAX_N
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.result_size import check_result_size
@@ -114,7 +114,7 @@ def score_expr(plan: TopNPlan) -> pl.Expr:
 
 def run(plan: TopNPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     key = plan.group_by
-    rows = with_dimensions(frame.filter(filter_expr(plan.filter)), (key,)).filter(pl.col(key).is_not_null())
+    rows = with_dimensions(apply_filter(frame, plan.filter), (key,)).filter(pl.col(key).is_not_null())
     aggs = [pl.len().alias("count")]
     if plan.metric is not None:
         aggs.extend(metric_columns(plan.metric))

@@ -40,7 +40,7 @@ from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_
 from engine_polars._utils.json_types import json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
-from engine_polars.filters import Filter, filter_expr, parse_filter
+from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import MAX_PANES_PER_WINDOW, MAX_WINDOW_MS, MAX_WINDOWS
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.result_size import check_result_size
@@ -155,7 +155,7 @@ def _digest_rows(rows: pl.LazyFrame, keys: list[str], metric: str) -> pl.LazyFra
 
 def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The window partial of ``frame`` (the store's events) for ``plan``."""
-    rows = frame.filter(filter_expr(plan.filter))
+    rows = apply_filter(frame, plan.filter)
     if plan.group_by is not None:
         rows = with_dimensions(rows, [plan.group_by])
     panes = Panes(plan.pane_ms, plan.panes_per_window)

@@ -1,0 +1,124 @@
+"""Dictionary-encoded string columns: polars ``Categorical`` with a store-owned ``Categories``
+whose physical type grows with the number of distinct values.
+
+Why not plain ``pl.Categorical``: its default categories are process-global with ``UInt32``
+codes (4 bytes per row); ``event_type`` and most metadata values have a handful of values and
+fit a ``UInt8`` (1 byte per row). A :class:`Dictionary` starts at ``UInt8`` and widens to
+``UInt16`` and ``UInt32`` (re-encoding the columns already held, once per step) when a batch
+brings more values than the current width can code.
+
+Two polars behaviours (1.44) every user of these columns must respect:
+
+* a Categorical sorts lexically (by its strings), groups and compares with ``==`` like the
+  strings it holds, and its string output is unchanged, so results cast to ``String`` at the
+  end are identical to a plain ``String`` column's;
+* ``is_in`` with strings (a list, a Series, a literal) *inserts* every value it does not know
+  into the categories, and fails once a ``UInt8``/``UInt16`` mapping is full. So membership
+  tests go through :func:`is_in_strings`, which looks the strings up and compares codes, and
+  joins with string keys go through :func:`codes_of`; neither ever inserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+__all__ = ["Dictionary", "codes_of", "is_categorical", "is_in_strings"]
+
+#: physical type → how many distinct values it codes (polars keeps the top code for itself).
+_WIDTHS: tuple[tuple[pl.DataType, int], ...] = ((pl.UInt8(), 2**8 - 1), (pl.UInt16(), 2**16 - 1), (pl.UInt32(), 2**32 - 1))
+
+
+def is_categorical(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, pl.Categorical)
+
+
+def _categories(dtype: pl.DataType) -> pl.Series:
+    """The strings of a Categorical dtype, in code order (code i is element i)."""
+    assert isinstance(dtype, pl.Categorical)
+    return dtype.categories.to_series()
+
+
+def codes_of(values: pl.Series | Iterable[str], dtype: pl.DataType) -> pl.DataFrame:
+    """``value`` (String) → ``code`` (the physical type of ``dtype``) for each of ``values`` that
+    ``dtype`` already codes; unknown values are left out. Never inserts."""
+    cats = _categories(dtype)
+    assert isinstance(dtype, pl.Categorical)
+    physical = dtype.categories.physical()
+    wanted = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
+    return (
+        cats.to_frame("value")
+        .with_row_index("code")
+        .filter(pl.col("value").is_in(wanted.cast(pl.String).implode()))
+        .select("value", pl.col("code").cast(physical))
+    )
+
+
+def is_in_strings(name: str, dtype: pl.DataType, values: pl.Series | Iterable[str]) -> pl.Expr:
+    """``pl.col(name).is_in(values)`` for a String or Categorical column, without inserting
+    unknown strings into a Categorical's categories."""
+    if not is_categorical(dtype):
+        if isinstance(values, pl.Series):
+            return pl.col(name).is_in(values.implode())
+        return pl.col(name).is_in(list(values))
+    codes = codes_of(values, dtype)["code"]
+    return pl.col(name).to_physical().is_in(codes.implode())
+
+
+class Dictionary:
+    """The dtype of one dictionary-encoded column of a store, widened as values arrive.
+
+    ``widest`` caps the physical type: past its capacity :meth:`encode` leaves the values it
+    cannot code null and reports them (the caller keeps those rows another way).
+    """
+
+    def __init__(self, widest: pl.DataType = pl.UInt32(), start: pl.DataType = pl.UInt8()) -> None:
+        widths = [w for w, _ in _WIDTHS]
+        self._step = widths.index(start)
+        self._last = widths.index(widest)
+        self.dtype: pl.Categorical = self._new_dtype()
+
+    def _new_dtype(self) -> pl.Categorical:
+        return pl.Categorical(pl.Categories.random(physical=_WIDTHS[self._step][0]))
+
+    @property
+    def capacity(self) -> int:
+        return _WIDTHS[self._step][1]
+
+    @property
+    def size(self) -> int:
+        return len(self.dtype.categories.to_series())
+
+    def encode(self, values: pl.Series) -> tuple[pl.Series, bool, pl.Series]:
+        """``values`` (String) as this dictionary's Categorical.
+
+        Returns (encoded, widened, refused): ``widened`` says the dtype changed, so every column
+        already encoded with the old one must be re-encoded with :meth:`recode`; ``refused``
+        (Boolean, one per value) marks values left null because the widest width is full.
+        """
+        values = values.cast(pl.String)
+        if self._step == len(_WIDTHS) - 1:
+            # UInt32 codes: 4 billion values; not worth counting the new ones on every batch.
+            return values.cast(self.dtype), False, pl.repeat(False, values.len(), dtype=pl.Boolean, eager=True)
+        known = _categories(self.dtype)
+        distinct = values.drop_nulls().unique()
+        new = distinct.filter(~distinct.is_in(known.implode()))
+        need = known.len() + new.len()
+        widened = False
+        while need > self.capacity and self._step < self._last:
+            self._step += 1
+            widened = True
+        if widened:
+            self.dtype = self._new_dtype()
+            known.cast(self.dtype)  # the old values keep the lowest codes
+        refused = pl.repeat(False, values.len(), dtype=pl.Boolean, eager=True)
+        if need > self.capacity:
+            admitted = pl.concat([known, new.sort().head(self.capacity - known.len())])
+            refused = values.is_not_null() & ~values.is_in(admitted.implode())
+            values = pl.select(pl.when(refused).then(None).otherwise(values)).to_series().alias(values.name)
+        return values.cast(self.dtype), widened, refused
+
+    def recode(self, column: pl.Series) -> pl.Series:
+        """A column encoded with an older dtype of this dictionary, in the current one."""
+        return column.cast(pl.String).cast(self.dtype)

@@ -1,0 +1,354 @@
+"""Event metadata held as typed columns, not JSON text.
+
+An event's ``metadata`` arrives as the JSON text the ingest router wrote (``JSON.stringify`` of
+an object). The store keeps it as:
+
+* ``__meta:<key>``, one column per extracted top-level key: ``Categorical`` for string values
+  (a :class:`~engine_polars.dictionary.Dictionary`, ``UInt8`` codes widening to ``UInt16``),
+  ``Float64`` for numbers, ``Boolean`` for booleans; null where the event lacks the key (or holds
+  JSON ``null``);
+* ``__meta_shape``, ``Categorical``: the object's keys in order, as a JSON array text
+  (``["plan","page"]``), so the object is rebuilt with its keys in their order and ``null``
+  values where it had them; null when the event has no metadata;
+* ``__meta_raw``, ``String``: the original text of the events that are *not* encoded, present
+  only in chunks holding such events.
+
+An event's object is encoded only when every value is a string, a number, a boolean or null,
+each key already has (or can take) a column of its value's type, there is room (at most
+:data:`MAX_KEYS` keys and 65,535 shapes per store, 65,535 string values per key), and both
+round trips are exact: the text rebuilt from the columns (:func:`render`, JavaScript's number
+formatting) is byte for byte the text that arrived, and each ``metadata.<key>`` dimension read
+from the column (:func:`dimension`) equals what ``json_path_match`` gives on the text. Anything
+else (a nested value, a key that was a number and now is a string, a key beyond the bound, a
+number whose text JavaScript would write differently) keeps its whole text in ``__meta_raw``;
+answers are the same either way, only the memory differs.
+
+The store decides per distinct text (a batch's texts are de-duplicated first), so a batch of
+65,536 events with a hundred different metadata objects parses a hundred JSON texts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import polars as pl
+
+from engine_polars.dictionary import Dictionary
+
+__all__ = [
+    "MAX_KEYS",
+    "PREFIX",
+    "RAW",
+    "SHAPE",
+    "MetadataCodec",
+    "dimension",
+    "is_metadata_column",
+    "js_number",
+    "render",
+    "text",
+]
+
+RAW = "__meta_raw"
+SHAPE = "__meta_shape"
+PREFIX = "__meta:"
+#: Most keys extracted into columns per store; later keys keep their events' text whole.
+MAX_KEYS = 64
+#: `metadata.<key>` names a dimension only for keys like this (src/kinds/schemas.ts).
+DIMENSION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+def is_metadata_column(name: str) -> bool:
+    return name in (RAW, SHAPE) or name.startswith(PREFIX)
+
+
+def js_number(x: float) -> str:
+    """``String(x)`` in JavaScript (ECMAScript Number::toString): the shortest digits that
+    round-trip (Python's ``repr`` finds the same ones), laid out the JavaScript way.
+
+    >>> [js_number(v) for v in (100.0, 1e21, 1.5e-7, 0.0001, -0.0)]
+    ['100', '1e+21', '1.5e-7', '0.0001', '0']
+    """
+    if x == 0:
+        return "0"
+    if x < 0:
+        return "-" + js_number(-x)
+    if not math.isfinite(x):
+        return "NaN" if math.isnan(x) else "Infinity"
+    mantissa, _, exp = repr(x).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    digits = whole + frac
+    stripped = digits.lstrip("0")
+    n = len(whole) + (int(exp) if exp else 0) - (len(digits) - len(stripped))
+    s = stripped.rstrip("0")
+    k = len(s)
+    if k <= n <= 21:
+        return s + "0" * (n - k)
+    if 0 < n <= 21:
+        return s[:n] + "." + s[n:]
+    if -6 < n <= 0:
+        return "0." + "0" * (-n) + s
+    e = n - 1
+    sign = "+" if e >= 0 else "-"
+    return (s if k == 1 else s[0] + "." + s[1:]) + "e" + sign + str(abs(e))
+
+
+def _json_string(s: str) -> str:
+    # Python escapes exactly what JSON.stringify escapes (", \, and U+0000..U+001F, with the
+    # same short forms and lower-case \u00xx) when ensure_ascii is off.
+    return json.dumps(s, ensure_ascii=False)
+
+
+def _value_text(v: Any) -> str:
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, str):
+        return _json_string(v)
+    return js_number(float(v))
+
+
+def render(pairs: Iterable[tuple[str, Any]]) -> str:
+    """The JSON text ``JSON.stringify`` writes for a flat object of these (key, value) pairs."""
+    return "{" + ",".join(_json_string(k) + ":" + _value_text(v) for k, v in pairs) + "}"
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A decoded JSON object (its key/value pairs, in order)."""
+
+
+def _parse_flat(text: str) -> list[tuple[str, Any]] | None:
+    """The object's pairs with numbers as floats, or None when it cannot be encoded."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, _Pairs):
+        return None
+    pairs: list[tuple[str, Any]] = []
+    for key, v in obj:
+        if isinstance(v, list):  # nested object (_Pairs) or array
+            return None
+        if isinstance(v, int) and not isinstance(v, bool):
+            try:
+                v = float(v)
+            except OverflowError:
+                return None
+        pairs.append((key, v))
+    if len({k for k, _ in pairs}) != len(pairs):
+        return None
+    return pairs
+
+
+def _kind(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, str):
+        return "str"
+    return "num"
+
+
+def _typed_dimension(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A value column as the string its ``metadata.<key>`` dimension is."""
+    c = pl.col(name)
+    if dtype == pl.Boolean:
+        return pl.when(c).then(pl.lit("true")).when(c.not_()).then(pl.lit("false")).otherwise(pl.lit(None, pl.String))
+    if dtype == pl.Float64:
+        integral = (c == c.floor()) & (c.abs() < 2.0**53)
+        return pl.when(integral).then(c.cast(pl.Int64, strict=False).cast(pl.String)).otherwise(c.cast(pl.String))
+    return c.cast(pl.String)
+
+
+def dimension(key: str, schema: Mapping[str, pl.DataType]) -> pl.Expr:
+    """The ``metadata.<key>`` dimension (a String: string values as they are, numbers and
+    booleans as their JSON text, null when missing) over a frame of this ``schema``: a plain
+    frame with a ``metadata`` JSON text column, or the store's encoded columns."""
+    path = f"$.{key}"
+    if not any(is_metadata_column(name) for name in schema):
+        if "metadata" in schema:
+            return pl.col("metadata").str.json_path_match(path)
+        return pl.lit(None, dtype=pl.String)
+    parts: list[pl.Expr] = []
+    column = PREFIX + key
+    if column in schema:
+        parts.append(_typed_dimension(column, schema[column]))
+    if RAW in schema:
+        parts.append(pl.col(RAW).str.json_path_match(path))
+    if not parts:
+        return pl.lit(None, dtype=pl.String)
+    return parts[0] if len(parts) == 1 else pl.coalesce(parts)
+
+
+def text(schema: Mapping[str, pl.DataType]) -> pl.Expr:
+    """The metadata JSON text of each row, exactly as it arrived (null: no metadata).
+
+    On the store's frame it is rebuilt in Python for the rows it is evaluated on, so use it
+    after the rows are cut down (a page, the top anomalies), not over a whole shard."""
+    if "metadata" in schema:
+        return pl.col("metadata")
+    columns = [name for name in schema if is_metadata_column(name)]
+    if SHAPE not in schema and RAW not in schema:
+        return pl.lit(None, dtype=pl.String)
+    return pl.struct(columns).map_batches(_render_batch, return_dtype=pl.String, is_elementwise=True)
+
+
+def _render_batch(packed: pl.Series) -> pl.Series:
+    df = packed.struct.unnest()
+    raw = df[RAW] if RAW in df.columns else None
+    encoded = [c for c in df.columns if c != RAW]
+    out = pl.Series("metadata", [None] * df.height, dtype=pl.String)
+    if SHAPE in df.columns:
+        cols = df.select(encoded)
+        # Rebuild each distinct (shape, values) once, then spread to the rows.
+        distinct = cols.filter(pl.col(SHAPE).is_not_null()).unique()
+        shapes: dict[str, list[str]] = {}
+        texts = []
+        for row in distinct.iter_rows(named=True):
+            shape = row[SHAPE]
+            keys = shapes.get(shape)
+            if keys is None:
+                keys = shapes[shape] = json.loads(shape)
+            texts.append(render((k, row.get(PREFIX + k)) for k in keys))
+        distinct = distinct.with_columns(pl.Series("__text", texts, dtype=pl.String))
+        out = cols.join(distinct, on=encoded, how="left", nulls_equal=True, maintain_order="left")["__text"]
+    if raw is not None:
+        out = raw.to_frame("r").with_columns(out.alias("t")).select(pl.coalesce("r", "t")).to_series()
+    return out.alias("metadata")
+
+
+def _null_where(values: pl.Series, mask: pl.Series) -> pl.Series:
+    return pl.select(pl.when(mask).then(None).otherwise(values)).to_series().alias(values.name)
+
+
+class MetadataCodec:
+    """One store's extracted keys and dictionaries; see the module doc."""
+
+    def __init__(self) -> None:
+        #: key → "str" | "num" | "bool"
+        self.kinds: dict[str, str] = {}
+        self.strings: dict[str, Dictionary] = {}
+        self.shapes = Dictionary(widest=pl.UInt16())
+
+    def dtype_of(self, key: str) -> pl.DataType:
+        kind = self.kinds[key]
+        if kind == "str":
+            return self.strings[key].dtype
+        return pl.Float64() if kind == "num" else pl.Boolean()
+
+    def dictionary(self, column: str) -> Dictionary | None:
+        """The dictionary encoding a metadata column (shape or a string key), if any."""
+        if column == SHAPE:
+            return self.shapes
+        if column.startswith(PREFIX):
+            return self.strings.get(column[len(PREFIX) :])
+        return None
+
+    def adopt(self, column: str, dtype: pl.DataType) -> None:
+        """Registers a key column read back from a segment (its kind from its dtype)."""
+        if not column.startswith(PREFIX):
+            return
+        key = column[len(PREFIX) :]
+        if key in self.kinds:
+            return
+        if isinstance(dtype, pl.Categorical) or dtype == pl.String:
+            self.kinds[key] = "str"
+            self.strings[key] = Dictionary(widest=pl.UInt16())
+        else:
+            self.kinds[key] = "num" if dtype == pl.Float64 else "bool"
+
+    def encode(self, texts: pl.Series) -> tuple[pl.DataFrame, set[str]]:
+        """The metadata columns of a batch (one row per text; only the columns some row uses)
+        and the names of columns whose dictionary widened (already-held chunks must recode them)."""
+        widened: set[str] = set()
+        # In order of first appearance: the first value of a key decides its column's type.
+        distinct = texts.drop_nulls().unique(maintain_order=True)
+        decided = [self._decide(t) for t in distinct.to_list()]
+        keys: list[str] = []
+        for pairs in decided:
+            for k, _ in pairs or ():
+                if k not in keys:
+                    keys.append(k)
+        columns: dict[str, list[Any]] = {k: [] for k in keys}
+        shapes: list[str | None] = []
+        for pairs in decided:
+            values = dict(pairs) if pairs is not None else {}
+            shapes.append(json.dumps([k for k, _ in pairs], ensure_ascii=False, separators=(",", ":")) if pairs is not None else None)
+            for k in keys:
+                columns[k].append(values.get(k))
+        plain: dict[str, pl.Series] = {"__text": distinct, SHAPE: pl.Series(shapes, dtype=pl.String)}
+        for k in keys:
+            kind = self.kinds.get(k)
+            dtype = pl.String if kind in (None, "str") else pl.Float64 if kind == "num" else pl.Boolean
+            plain[PREFIX + k] = pl.Series(columns[k], dtype=dtype)
+        d = pl.DataFrame(plain)
+        bad = self._dimension_mismatch(d, keys)
+        # Dictionary-encode the string columns and the shape; a full dictionary refuses rows.
+        encoded: dict[str, pl.Series] = {}
+        for name in [SHAPE] + [PREFIX + k for k in keys if self.kinds.get(k) == "str"]:
+            dictionary = self.dictionary(name)
+            assert dictionary is not None
+            values, grew, refused = dictionary.encode(_null_where(d[name], bad))
+            encoded[name] = values.alias(name)
+            bad = bad | refused
+            if grew:
+                widened.add(name)
+        d = d.with_columns(encoded.values())
+        encoded_cols = [c for c in d.columns if c != "__text"]
+        d = d.with_columns(
+            *(pl.when(bad).then(None).otherwise(pl.col(c)).alias(c) for c in encoded_cols),
+            pl.when(bad).then(pl.col("__text")).otherwise(None).alias(RAW),
+        )
+        rows = texts.alias("__text").to_frame().join(d, on="__text", how="left", maintain_order="left").drop("__text")
+        keep = [c for c in rows.columns if rows[c].null_count() < rows.height]
+        return rows.select(keep), widened
+
+    def _decide(self, t: str) -> list[tuple[str, Any]] | None:
+        """The pairs to encode for this text, registering new keys, or None for raw."""
+        pairs = _parse_flat(t)
+        if pairs is None:
+            return None
+        try:
+            if render(pairs) != t:
+                return None
+        except (ValueError, UnicodeError):
+            return None
+        new: dict[str, str] = {}
+        for k, v in pairs:
+            kind = _kind(v)
+            if kind is None:
+                continue
+            have = self.kinds.get(k, new.get(k))
+            if have is None:
+                new[k] = kind
+            elif have != kind:
+                return None
+        if len(self.kinds) + len(new) > MAX_KEYS:
+            return None
+        for k, kind in new.items():
+            self.kinds[k] = kind
+            if kind == "str":
+                self.strings[k] = Dictionary(widest=pl.UInt16())
+        return pairs
+
+    def _dimension_mismatch(self, d: pl.DataFrame, keys: list[str]) -> pl.Series:
+        """Rows whose typed value would answer a ``metadata.<key>`` dimension differently
+        from ``json_path_match`` on the text (then the text is kept instead)."""
+        checks = []
+        for k in keys:
+            if not DIMENSION_KEY.match(k):
+                continue
+            column = PREFIX + k
+            typed = _typed_dimension(column, d.schema[column])
+            checks.append(~typed.eq_missing(pl.col("__text").str.json_path_match(f"$.{k}")))
+        raw = d[SHAPE].is_null()
+        if not checks:
+            return raw
+        return d.select(pl.any_horizontal(checks).fill_null(False)).to_series() | raw

@@ -1,0 +1,171 @@
+"""Metadata held as typed columns: every object comes back byte for byte, every ``metadata.<key>``
+dimension answers what parsing the text answered, and the columns are dictionary-encoded."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import polars as pl
+import pytest
+
+from engine_polars import metadata
+from engine_polars.dimensions import with_dimensions
+from engine_polars.metadata import PREFIX, RAW, SHAPE, js_number
+from engine_polars.store import EventStore
+from event_batches import T0, Event, events_ipc
+
+
+def js_stringify(obj: object) -> str:
+    """What the ingest router writes (JSON.stringify): compact, unescaped non-ASCII, JS numbers."""
+    if isinstance(obj, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + js_stringify(v) for k, v in obj.items()) + "}"
+    if isinstance(obj, list):
+        return "[" + ",".join(js_stringify(v) for v in obj) + "]"
+    if isinstance(obj, bool) or obj is None:
+        return json.dumps(obj)
+    if isinstance(obj, (int, float)):
+        return js_number(float(obj))
+    return json.dumps(obj, ensure_ascii=False)
+
+
+TEXTS = [
+    '{"plan":"pro","page":"/p/1"}',
+    '{"page":"/p/1","plan":"pro"}',  # same keys, other order
+    '{"plan":"free","n":5,"ok":true}',
+    '{"n":1.5,"ok":false,"z":null}',
+    '{"n":-0.001,"big":1e+21,"tiny":1.5e-7,"int":9007199254740991}',
+    '{"n":123456789012345680000}',
+    '{"plan":7}',  # plan was a string: a type conflict
+    '{"nested":{"b":2,"a":[1,"x"]},"plan":"pro"}',
+    '{"arr":[1,2,3]}',
+    '{"ünï":"çødé ✓","emoji":"😀","esc":"a\\"b\\\\c\\n\\t\\u0001"}',
+    '{"my-key":"dash","_u":"under"}',
+    "{}",
+    '{"n":0}',
+    '{"s":""}',
+]
+
+
+def store_of(texts: list[str | None], batches: int = 1) -> EventStore:
+    store = EventStore()
+    per = max(1, len(texts) // batches)
+    for i in range(0, len(texts), per):
+        part = texts[i : i + per]
+        store.append(events_ipc([Event(T0 + i + j, "click", f"u{j % 3}", 1.0, t) for j, t in enumerate(part)]))
+    return store
+
+
+def plain_frame(texts: list[str | None]) -> pl.LazyFrame:
+    return pl.LazyFrame({"metadata": texts, "user_id": ["u"] * len(texts)}, schema={"metadata": pl.String, "user_id": pl.String})
+
+
+def test_every_object_comes_back_byte_for_byte() -> None:
+    texts: list[str | None] = [*TEXTS, None, *TEXTS]
+    store = store_of(texts, batches=3)
+    assert store.events()["metadata"].to_list() == texts
+
+
+@pytest.mark.parametrize("key", ["plan", "page", "n", "ok", "z", "big", "tiny", "int", "nested", "arr", "my-key", "_u", "s", "missing"])
+def test_each_dimension_answers_what_parsing_the_text_answers(key: str) -> None:
+    texts: list[str | None] = [*TEXTS, None]
+    store = store_of(texts, batches=2)
+    got = with_dimensions(store.frame(), [f"metadata.{key}"]).collect()[f"metadata.{key}"].to_list()
+    want = with_dimensions(plain_frame(texts), [f"metadata.{key}"]).collect()[f"metadata.{key}"].to_list()
+    assert got == want
+
+
+def test_flat_objects_become_typed_dictionary_encoded_columns_without_text() -> None:
+    store = store_of(['{"plan":"pro","n":5,"ok":true}', '{"plan":"free","n":2.5}', None])
+    schema = store.frame().collect_schema()
+    assert RAW not in schema
+    assert isinstance(schema[PREFIX + "plan"], pl.Categorical)
+    assert schema[PREFIX + "plan"].categories.physical() == pl.UInt8  # type: ignore[union-attr]
+    assert schema[PREFIX + "n"] == pl.Float64
+    assert schema[PREFIX + "ok"] == pl.Boolean
+    assert isinstance(schema[SHAPE], pl.Categorical)
+    assert isinstance(schema["event_type"], pl.Categorical) and schema["event_type"].categories.physical() == pl.UInt8  # type: ignore[union-attr]
+    assert isinstance(schema["user_id"], pl.Categorical) and schema["user_id"].categories.physical() == pl.UInt32  # type: ignore[union-attr]
+    assert "metadata" not in schema
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"nested":{"a":1}}',
+        '{"arr":[1]}',
+        '{"n":123456789012345680000}',  # JS writes it so; Python's float repr differs in layout
+        '{"n":1e+21,"k":"v"}',
+        '{"plan":7}',
+    ],
+)
+def test_what_cannot_be_encoded_exactly_keeps_its_text(text: str) -> None:
+    store = store_of(['{"plan":"pro"}', text])
+    df = store.frame().collect()
+    if text in ('{"n":1e+21,"k":"v"}',):
+        # 1e21 renders exactly, so it is encoded; its dimension decides per value
+        assert store.events()["metadata"].to_list() == ['{"plan":"pro"}', text]
+        return
+    assert df[RAW].to_list() == [None, text]
+    assert store.events()["metadata"].to_list() == ['{"plan":"pro"}', text]
+
+
+def test_a_type_conflict_keeps_the_first_type_and_the_other_events_text() -> None:
+    store = store_of(['{"k":"1"}', '{"k":1}', '{"k":"2"}'])
+    df = store.frame().collect()
+    assert isinstance(df.schema[PREFIX + "k"], pl.Categorical)
+    assert df[RAW].to_list() == [None, '{"k":1}', None]
+    dims = with_dimensions(store.frame(), ["metadata.k"]).collect()["metadata.k"].to_list()
+    assert dims == ["1", "1", "2"]
+
+
+def test_random_flat_objects_round_trip_and_answer_like_the_text() -> None:
+    rng = random.Random(11)
+    keys = ["a", "b", "c", "plan", "n"]
+    texts: list[str | None] = []
+    for _ in range(400):
+        if rng.random() < 0.2:
+            texts.append(None)
+            continue
+        obj: dict[str, object] = {}
+        for k in rng.sample(keys, rng.randint(0, 4)):
+            obj[k] = rng.choice([
+                rng.choice(["x", "y", "zé", ""]),
+                rng.randint(-5, 5),
+                rng.uniform(-1e6, 1e6),
+                rng.random() * 10 ** rng.randint(-12, 25),
+                rng.choice([True, False, None]),
+            ])
+        texts.append(js_stringify(obj))
+    store = store_of(texts, batches=5)
+    assert store.events()["metadata"].to_list() == texts
+    for k in keys:
+        got = with_dimensions(store.frame(), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        want = with_dimensions(plain_frame(texts), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        assert got == want, k
+
+
+def test_at_most_max_keys_are_extracted_then_texts_are_kept() -> None:
+    texts = [js_stringify({f"k{i}": "v"}) for i in range(metadata.MAX_KEYS + 5)]
+    store = store_of(texts)
+    df = store.frame().collect()
+    assert sum(c.startswith(PREFIX) for c in df.columns) == metadata.MAX_KEYS
+    assert df[RAW].null_count() == metadata.MAX_KEYS
+    assert store.events()["metadata"].to_list() == texts
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [(100.0, "100"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (1e-6, "0.000001"),
+     (0.1, "0.1"), (-2.5, "-2.5"), (-0.0, "0"), (123456.789, "123456.789"), (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308")],
+)
+def test_numbers_are_written_as_javascript_writes_them(x: float, text: str) -> None:
+    assert js_number(x) == text
+
+
+def test_the_text_is_rebuilt_only_for_the_rows_asked_for() -> None:
+    store = store_of(['{"plan":"pro"}'] * 1000)
+    frame = store.frame()
+    page = frame.slice(10, 3).collect()
+    out = page.select(metadata.text(page.schema).alias("m"))["m"].to_list()
+    assert out == ['{"plan":"pro"}'] * 3
