@@ -8,6 +8,7 @@ import type { ShardHandle } from './shards/shard-handle.js';
 import type { MergePool } from './kinds/merge-pool.js';
 import type { EnrichmentTables } from './kinds/enrichment-catalog.js';
 import type { EngineMetrics } from './router/metrics/engine-metrics.js';
+import type { IngestAcks } from './router/ingest-ack.js';
 
 export interface EngineContext {
   config: EngineConfig;
@@ -24,4 +25,6 @@ export interface EngineContext {
   enrichment?: EnrichmentTables;
   /** The engine's Prometheus registry and metrics (GET /metrics); set by the engine. */
   prometheus?: EngineMetrics;
+  /** ?wait=true and Idempotency-Key handling with the engine's key store; set by the engine at start. */
+  acks?: IngestAcks;
 }

@@ -25,6 +25,9 @@ import { layoutToRepartition, runRepartition } from './shards/repartition/run-re
 import type { DataDirMeta } from './shards/log/data-dir.js';
 import { BUILTIN } from './kinds/limits.js';
 import { SwappableApp, makeStartingApp } from './router/starting-app.js';
+import { IdempotencyKeys } from './router/idempotency/idempotency-keys.js';
+import { IngestAcks } from './router/ingest-ack.js';
+import { join } from 'node:path';
 
 export interface EngineAddresses {
   ingestUrl: string;
@@ -101,6 +104,13 @@ export class Engine {
     if (this.repartition) await this.repartitionFirst(this.repartition);
     try {
       await Promise.all(this.ctx.shards.map((s) => s.ready));
+      // Idempotency keys: the key log plus the keys each shard found in its own log (sent before `started`).
+      const keys = await IdempotencyKeys.open(
+        { dir: join(config.dataDir, 'idempotency'), fsync: config.fsync === 'batch', windowMs: config.idempotencyWindow, maxKeys: config.idempotencyMaxKeys, logger },
+        this.ctx.shards.map((s) => s.recoveredKeys),
+      );
+      for (const s of this.ctx.shards) s.recoveredKeys = [];
+      this.ctx.acks = new IngestAcks(this.ctx, keys);
     } catch (err) {
       logger.error({ err }, 'a shard failed to start; stopping');
       await this.stop();
@@ -218,6 +228,7 @@ export class Engine {
       server.closeAllConnections();
     }
     await this.ctx.mergePool.close();
+    await this.ctx.acks?.keys?.close().catch((err: unknown) => logger.warn({ err }, 'idempotency key log did not close cleanly'));
     this.ctx.prometheus?.close();
     const report: StopReport = { accepted_events: this.ctx.metrics.totalEvents, shards: results };
     const handed = results.reduce((n, r) => n + ('error' in r ? 0 : (r.rows_handed_to_polars ?? 0)), 0);

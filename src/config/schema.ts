@@ -45,6 +45,12 @@ export interface EngineConfig {
   fsync: 'batch' | 'off';
   /** An event more than this far ahead of its receive time is rejected (400), ms; null: no bound. */
   maxFutureSkew: number | null;
+  /** Longest a `?wait=true` ingest request waits for its events to be durable before a 504, ms. */
+  waitTimeoutMs: number;
+  /** How long an Idempotency-Key is remembered after its request, ms (config: `"24h"`, `"30m"`, or ms). */
+  idempotencyWindow: number;
+  /** Most Idempotency-Keys remembered; beyond, the oldest are forgotten first. */
+  idempotencyMaxKeys: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Bearer tokens and their scopes; with any, every route but `GET /health` needs one. */
   tokens: TokenConfig[];
@@ -200,6 +206,9 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
     return raw;
   },
   maxFutureSkew: (raw, key) => (raw === null || raw === 'none' || raw === 'null' || raw === '' ? null : durationMs(0, 100 * 365 * 86_400_000)(raw, key)),
+  waitTimeoutMs: integer(10, 3_600_000),
+  idempotencyWindow: durationMs(1000, 365 * 86_400_000),
+  idempotencyMaxKeys: integer(1, 100_000_000),
   logLevel: (raw, key) => {
     if (typeof raw !== 'string' || !(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(key, `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);

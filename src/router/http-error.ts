@@ -112,6 +112,8 @@ export function shardErrorStatus(code: ShardErrorCode): { status: ContentfulStat
     case 'RESULT_TOO_LARGE':
     case 'CUSTOM_BAD_PARAMS':
       return { status: 400 };
+    case 'INSUFFICIENT_STORAGE':
+      return { status: 507, retryAfterSeconds: 1 };
     case 'CUSTOM_FAILED':
     case 'CUSTOM_BAD_RESULT':
     case 'POLARS_ERROR':

@@ -1,14 +1,16 @@
 /**
  * The ingest API (default port 3000): POST /ingest, /ingest/batch, /ingest/ndjson plus the
- * ingestion metrics. Thin: read, validate the whole request, write it to the rings, answer 202.
+ * ingestion metrics. Thin: read, validate the whole request, write it to the rings, answer 202
+ * (with `?wait=true` 200 once durable, with an `Idempotency-Key` at most once: ingest-ack.ts).
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, invalidEvents, unavailable, type FieldError } from './http-error.js';
 import { jsonDepthExceeded } from './json-depth.js';
 import { noteIngestEvents } from './metrics/http-metrics.js';
 import { parseJson, readBodyText, requireContentType, tooDeep } from './read-body.js';
+import { IngestAcks, type AckTicket, type IngestAnswer } from './ingest-ack.js';
 import { MAX_REPORTED_ERRORS, validateBatch, validateEvent } from './validate-event.js';
 
 /** One event per line; a line nested deeper than `maxDepth` rejects the request before any parse. */
@@ -34,6 +36,9 @@ function parseNdjson(text: string, maxDepth: number): { raws: unknown[]; errors:
 export function makeIngestApp(ctx: EngineContext): Hono {
   const app = new Hono();
   const { config, metrics, writer } = ctx;
+  // ?wait=true and Idempotency-Key (ingest-ack.ts); without the engine's key store, keys answer 503
+  const acks = ctx.acks ?? new IngestAcks(ctx, null);
+  const answer = (c: Context, ack: AckTicket | null, body: IngestAnswer) => (ack ? ack.answer(c, body) : c.json(body, 202));
 
   app.use('*', async (c, next) => {
     if (ctx.stopping && c.req.path.startsWith('/ingest')) throw unavailable('engine is shutting down; nothing of this request was stored', 5);
@@ -41,7 +46,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   });
 
   /** Validates and writes; counts the outcome either way. */
-  const store = (raws: unknown[], started: number, preErrors: FieldError[] = []) => {
+  const store = (raws: unknown[], started: number, preErrors: FieldError[], ack: AckTicket | null): IngestAnswer => {
     if (raws.length === 0) throw badRequest('no events in request', [{ field: 'events', reason: 'empty batch' }]);
     if (raws.length > config.maxBatchEvents) {
       metrics.recordRejected(raws.length, true);
@@ -56,21 +61,25 @@ export function makeIngestApp(ctx: EngineContext): Hono {
       // An unparseable NDJSON line is one error, reported as the line's error instead of '(event)'.
       throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), 'errors' in result ? result.total : preErrors.length);
     }
+    let written: number;
     try {
-      writer.write(result.events as EncodableEvent[]);
+      written = writer.write(result.events as EncodableEvent[], ack?.opts);
     } catch (err) {
       metrics.recordRejected(raws.length, false);
       throw err;
     }
     const latency = performance.now() - started;
-    metrics.recordAccepted(raws.length, latency);
+    metrics.recordAccepted(written, latency);
     return { accepted: raws.length, buffered: writer.buffered(), timestamp: new Date().toISOString(), latency };
   };
 
   app.post('/ingest', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/json']);
-    const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
+    const text = await readBodyText(c, config.maxBodyBytes);
+    const ack = acks.begin(c, '/ingest', text);
+    if (ack instanceof Response) return ack;
+    const body = parseJson(text, config.maxJsonDepth);
     noteIngestEvents(c, 1);
     const errors: FieldError[] = [];
     const event = validateEvent(body, Date.now(), errors, undefined, config.maxFutureSkew);
@@ -78,15 +87,17 @@ export function makeIngestApp(ctx: EngineContext): Hono {
       metrics.recordRejected(1, true);
       throw invalidEvents(errors, errors.length);
     }
-    writer.write([event]);
-    metrics.recordAccepted(1, performance.now() - started);
-    return c.json({ accepted: 1, buffered: writer.buffered(), timestamp: new Date().toISOString() }, 202);
+    metrics.recordAccepted(writer.write([event], ack?.opts), performance.now() - started);
+    return answer(c, ack, { accepted: 1, buffered: writer.buffered(), timestamp: new Date().toISOString() });
   });
 
   app.post('/ingest/batch', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/json']);
-    const body = parseJson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
+    const text = await readBodyText(c, config.maxBodyBytes);
+    const ack = acks.begin(c, '/ingest/batch', text);
+    if (ack instanceof Response) return ack;
+    const body = parseJson(text, config.maxJsonDepth);
     let raws: unknown;
     if (Array.isArray(body)) raws = body;
     else if (typeof body === 'object' && body !== null) {
@@ -97,15 +108,18 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     }
     if (!Array.isArray(raws)) throw badRequest('expected {"events": [...]} or a JSON array of events', [{ field: 'events', reason: 'missing or not an array' }]);
     noteIngestEvents(c, raws.length);
-    return c.json(store(raws, started), 202);
+    return answer(c, ack, store(raws, started, [], ack));
   });
 
   app.post('/ingest/ndjson', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/x-ndjson', 'application/ndjson', 'application/jsonl']);
-    const { raws, errors } = parseNdjson(await readBodyText(c, config.maxBodyBytes), config.maxJsonDepth);
+    const text = await readBodyText(c, config.maxBodyBytes);
+    const ack = acks.begin(c, '/ingest/ndjson', text);
+    if (ack instanceof Response) return ack;
+    const { raws, errors } = parseNdjson(text, config.maxJsonDepth);
     noteIngestEvents(c, raws.length);
-    return c.json(store(raws, started, errors), 202);
+    return answer(c, ack, store(raws, started, errors, ack));
   });
 
   app.get('/metrics/ingestion', (c) => c.json(metrics.snapshot()));

@@ -7,8 +7,8 @@
  * here is still there when we push a moment later.
  */
 import type { ShardHandle } from '../shards/shard-handle.js';
-import { encodeRecord, recordSize, type EncodableEvent } from '../shards/ring-record.js';
-import { overloaded, unavailable } from './http-error.js';
+import { encodeKeyedPart, encodeRecord, keyedPartSize, recordSize, type EncodableEvent } from '../shards/ring-record.js';
+import { HttpError, overloaded, unavailable } from './http-error.js';
 import { shardForUserBytes } from './route-hash.js';
 
 class Staging {
@@ -28,6 +28,30 @@ class Staging {
   }
 }
 
+/** How a request is written: src/router/ingest-ack.ts sets these for ?wait=true and Idempotency-Key requests. */
+export interface WriteOptions {
+  /** an Idempotency-Key request: each shard's part is opened by a KEYED_PART marker (ring-record.ts) */
+  keyed?: {
+    key: string;
+    hash: Uint8Array;
+    at: number;
+    wait: boolean;
+    /** shards that already hold their part of this request (a retry after a crash or a 507) */
+    skip?: ReadonlySet<number>;
+  };
+  /** filled with each written shard's range of `pushed`, to wait for its durability */
+  targets?: ShardTarget[];
+  /** wake the shards at once rather than at their next flush interval (?wait=true) */
+  wakeNow?: boolean;
+}
+
+/** A shard's part of a written request: records `[start, end)` as its ring counts `pushed`. */
+export interface ShardTarget {
+  shard: number;
+  start: number;
+  end: number;
+}
+
 // user_id is at most 128 UTF-16 units → at most 384 UTF-8 bytes.
 const USER_ID_SCRATCH = new Uint8Array(512);
 const encoder = new TextEncoder();
@@ -40,13 +64,17 @@ export class IngestWriter {
   }
 
   /**
-   * Pushes `events` or throws 503 without pushing any of them.
-   * @returns the number of events written.
+   * Pushes `events` or throws 503 (507 when a shard's log fails) without pushing any of them.
+   * @returns the number of events written (fewer than `events` when `keyed.skip` names shards).
    */
-  write(events: EncodableEvent[]): number {
+  write(events: EncodableEvent[], opts: WriteOptions = {}): number {
     const n = this.shards.length;
+    const keyed = opts.keyed;
+    // a keyed part's marker goes in front of its events: its size is known, its counts are not yet
+    const head = keyed ? keyedPartSize(keyed.key.length) : 0;
     for (const s of this.staging) {
-      s.length = 0;
+      s.reserve(head);
+      s.length = head;
       s.records = 0;
     }
     for (const e of events) {
@@ -57,9 +85,11 @@ export class IngestWriter {
       s.length = encodeRecord(e, userId, s.buf, s.view, s.length);
       s.records++;
     }
+    let parts = 0;
+    for (const s of this.staging) if (s.records > 0) parts++;
     for (let i = 0; i < n; i++) {
       const s = this.staging[i]!;
-      if (s.records === 0) continue;
+      if (s.records === 0 || keyed?.skip?.has(i)) continue;
       const shard = this.shards[i]!;
       // A restoring shard still takes writes: it drains, seals and logs them, and they reach
       // its new polars process with the replay. Only a failed or stopped shard refuses.
@@ -71,17 +101,24 @@ export class IngestWriter {
           `shard ${i} ring is full (${s.length} bytes needed, ${shard.ring.freeBytes()} free of ${shard.ring.capacity()}); nothing of this request was stored`,
         );
       }
+      const storage = shard.storageError();
+      if (storage) throw new HttpError(507, 'INSUFFICIENT_STORAGE', `${storage.message}; nothing of this request was stored`, { retryAfterSeconds: 1 });
     }
+    let written = 0;
     for (let i = 0; i < n; i++) {
       const s = this.staging[i]!;
-      if (s.records === 0) continue;
+      if (s.records === 0 || keyed?.skip?.has(i)) continue;
       const ring = this.shards[i]!.ring;
+      if (keyed) encodeKeyedPart({ ...keyed, total: events.length, parts, events: s.records }, s.buf, s.view, 0);
+      const start = ring.pushed();
       ring.push(s.buf, s.length, s.records);
-      ring.wake();
+      ring.wake(opts.wakeNow);
+      opts.targets?.push({ shard: i, start, end: start + s.records });
+      written += s.records;
     }
     // Don't keep a one-off giant staging buffer alive.
     for (const s of this.staging) if (s.buf.length > 8 * 1024 * 1024) s.buf = new Uint8Array(64 * 1024), s.view = new DataView(s.buf.buffer);
-    return events.length;
+    return written;
   }
 
   /** Events pushed and not yet decoded by their shards. */

@@ -83,8 +83,11 @@ export class ColumnBuilder {
     this.rows++;
   }
 
-  /** Seals the rows so far into Arrow IPC stream bytes and starts a fresh batch. */
-  seal(): SealedBatch | null {
+  /**
+   * Seals the rows so far into Arrow IPC stream bytes and starts a fresh batch. `metadata` goes
+   * into the stream's schema (the batch's idempotency keys, see batch-keys.ts).
+   */
+  seal(metadata?: Map<string, string>): SealedBatch | null {
     const n = this.rows;
     if (n === 0) return null;
     const bitmapBytes = (n + 7) >> 3;
@@ -111,7 +114,8 @@ export class ColumnBuilder {
       string(this.metadata, this.metadataNulls > 0 ? this.metadataValid.slice(0, bitmapBytes) : new Uint8Array(0), this.metadataNulls),
     ];
     const struct = makeData({ type: new Struct(EVENT_BATCH_SCHEMA.fields), length: n, nullCount: 0, children });
-    const batch = new RecordBatch(EVENT_BATCH_SCHEMA, struct);
+    const schema = metadata ? new Schema(EVENT_BATCH_SCHEMA.fields, metadata) : EVENT_BATCH_SCHEMA;
+    const batch = new RecordBatch(schema, struct);
     const ipc = RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true);
     const sealed = { ipc, rows: n, firstRowAt: this.firstRowAt };
     this.reset();

@@ -19,7 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PolarsProcess, type PolarsExit, type PolarsReply } from './polars-process.js';
-import { ShardError, shardRestoring } from './shard-errors.js';
+import { ShardError, insufficientStorage, shardRestoring } from './shard-errors.js';
 import type { SidecarOp } from './sidecar-protocol.js';
 import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeNumberedBatch, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
 import { RowNumbering } from './log/row-numbers.js';
@@ -36,6 +36,11 @@ export interface PolarsSupervisorOptions {
   onState: (state: 'restoring' | 'ready', pid: number | undefined) => void;
   /** acknowledged bytes went down: the drain loop may go on */
   onProgress: () => void;
+  /**
+   * A log write or sync failed: everything logged after `durableEnd` was taken back (it never
+   * reached polars) and the log ends there again.
+   */
+  onStorageError?: (cause: unknown, durableEnd: number) => void;
   say: (level: Level, msg: string, fields?: Record<string, unknown>) => void;
   noteError: (err: unknown) => void;
 }
@@ -115,6 +120,8 @@ export class PolarsSupervisor {
   private backoffMs = FIRST_BACKOFF_MS;
   private liveSince = 0;
   private stopping = false;
+  /** a failed write or sync left bytes after `durableEnd` that could not be cut yet: nothing may be appended */
+  private unrepaired: unknown = null;
   private chunks: number | null = null;
   readonly counters = {
     restarts: 0,
@@ -189,11 +196,26 @@ export class PolarsSupervisor {
     return reply;
   }
 
-  /** Group commit: one sync for everything logged so far, then hands the durable records to polars. */
+  /** Position up to which the log is synced (fsync "off": written); records before it reach polars. */
+  get durablePosition(): number {
+    return this.durableEnd;
+  }
+
+  /**
+   * Group commit: one sync for everything logged so far, then hands the durable records to
+   * polars. A failed sync takes back everything logged since the last good one and throws
+   * INSUFFICIENT_STORAGE.
+   */
   async commit(): Promise<void> {
     const target = this.options.shardLog.end;
     if (target <= this.durableEnd) return;
-    if (this.options.fsync) await this.options.shardLog.sync();
+    if (this.options.fsync) {
+      try {
+        await this.options.shardLog.sync();
+      } catch (err) {
+        throw this.storageFailed(err);
+      }
+    }
     if (target > this.durableEnd) this.durableEnd = target;
     this.pump();
   }
@@ -281,8 +303,50 @@ export class PolarsSupervisor {
     return err;
   }
 
+  /**
+   * After a storage error: resolves once the log takes writes again (cuts what a failed write
+   * left, then writes and syncs a probe). Rejects while it still fails.
+   */
+  async probeStorage(): Promise<void> {
+    if (this.unrepaired !== null) {
+      await this.options.shardLog.discardFrom(this.durableEnd);
+      this.unrepaired = null;
+    }
+    await this.options.shardLog.probe();
+  }
+
+  /**
+   * A write or sync failed. What was logged after the last good sync never reached polars (only
+   * durable records are sent): take it back from the queue, the in-flight count and the log, so
+   * none of it is replayed or counted as durable, and tell whoever waits for it. The fsync
+   * semantics of Linux after a failed fdatasync (dirty pages may be dropped, a second fdatasync
+   * may report success) are why nothing after `durableEnd` is ever synced "again".
+   */
+  private storageFailed(cause: unknown): ShardError {
+    const keep = this.durableEnd;
+    const error = insufficientStorage(this.options.shard, cause);
+    while (this.queued.length > 0 && this.queued[this.queued.length - 1]!.position >= keep) this.queued.pop()!.outcome?.reject(error);
+    while (this.unacked.length > 0 && this.unacked[this.unacked.length - 1]!.next > keep) this.unackedBytes -= this.unacked.pop()!.bytes;
+    this.unrepaired = cause;
+    // The file log cuts synchronously; a rejection means the cut itself failed (then probeStorage retries it).
+    this.options.shardLog.discardFrom(keep).then(
+      () => {
+        if (this.unrepaired === cause) this.unrepaired = null;
+      },
+      (err: unknown) => this.options.say('error', `shard log: could not cut what a failed write left: ${(err as Error).message}`, { position: keep }),
+    );
+    this.options.onStorageError?.(cause, keep);
+    return error;
+  }
+
   private logRecord(type: LogRecordTypeValue, payload: Uint8Array, rows: number, outcome?: Outcome): void {
-    const position = this.options.shardLog.append(type, payload);
+    if (this.unrepaired !== null) throw insufficientStorage(this.options.shard, this.unrepaired);
+    let position: number;
+    try {
+      position = this.options.shardLog.append(type, payload);
+    } catch (err) {
+      throw this.storageFailed(err);
+    }
     const next = this.options.shardLog.end;
     this.queued.push({ position, next, type, payload, ...(outcome ? { outcome } : {}) });
     this.unacked.push({ next, bytes: payload.byteLength, rows });

@@ -83,6 +83,12 @@ export interface ShardStats {
   torn_tail_records_cut: number;
   /** duration of the last fdatasync of the log, ms */
   last_fsync_ms: number | null;
+  /** events settled (logged and synced, or dropped) by this run: a ?wait=true part is durable once passed */
+  events_durable: number;
+  /** events dropped because the log could not take them (ENOSPC, EIO): acknowledged 202 and lost */
+  events_dropped_storage: number;
+  /** why the log fails now (ingest for this shard answers 507 until it takes writes again), or null */
+  storage_error: string | null;
   queries_served: number;
   /** query-type requests (query, query_many) running on this shard now (main-thread admission) */
   queries_running: number;
@@ -164,8 +170,39 @@ export type ShardResponse =
  */
 export type ShardEvent =
   | { type: 'started'; pid: number | undefined }
+  | DurableEvent
+  /** the log failed (`ok: false`, ingest for this shard answers 507) or takes writes again */
+  | { type: 'storage'; ok: boolean; code?: string; message?: string }
+  /** the idempotency keys found in the log at start (sent before `started`) */
+  | { type: 'keys'; keys: StoredKey[] }
   | { type: 'state'; state: 'restoring' | 'ready'; pid: number | undefined }
   | { type: 'failed'; code: string; message: string }
   | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> };
 
 export type ShardMessage = ShardResponse | ShardEvent;
+
+/**
+ * Every event record the shard took from its ring below `through` (counted as the producer
+ * counts `pushed`) is settled: durable, or, for those in `dropped`, thrown away because the log
+ * could not take them. Posted after every sync that settled something.
+ */
+export interface DurableEvent {
+  type: 'durable';
+  through: number;
+  dropped?: { from: number; to: number; code: string; message: string };
+}
+
+/** An Idempotency-Key part found in a logged batch (src/shards/batch-keys.ts). */
+export interface StoredKey {
+  key: string;
+  /** SHA-256 of route + body, base64url */
+  hash: string;
+  /** ms the request arrived */
+  at: number;
+  /** events of this part; of the whole request; shards the request spans */
+  events: number;
+  total: number;
+  parts: number;
+  /** the request asked for ?wait=true */
+  wait: boolean;
+}

@@ -16,11 +16,24 @@
  *
  * Records are pushed whole: the producer checks `availableWrite()` for every record of a
  * request before pushing any, so the consumer never sees half a record.
+ *
+ * The `reserved` byte is the record kind: 0 an event (above), KEYED_PART a marker that opens an
+ * Idempotency-Key request's part on this shard (src/router/idempotency/): the shard keeps the
+ * `events` event records that follow it in one sealed batch and logs the key inside that batch,
+ * so the key is durable exactly when the events are. Markers are not counted in `pushed`.
+ *
+ *   u32 recordBytes | f64 at (ms the request arrived) | f64 total (events of the whole request)
+ *   | u8 flags (bit 0: ?wait=true) | u8 kind = KEYED_PART | u16 keyLen | u16 parts (shards the
+ *   request spans) | u32 events (on this shard) | key (ASCII) | SHA-256 of route + body (32 bytes)
  */
 
 export const RECORD_HEADER_BYTES = 4 + 8 + 8 + 1 + 1 + 2 + 2 + 4;
 export const FLAG_VALUE = 1;
 export const FLAG_METADATA = 2;
+/** Record kinds (the byte after the flags). */
+export const RECORD_KIND_EVENT = 0;
+export const RECORD_KIND_KEYED_PART = 1;
+export const KEY_HASH_BYTES = 32;
 
 /**
  * An event after validation, ready to encode. `event_type` and metadata are UTF-8 bytes; the
@@ -65,6 +78,8 @@ export function encodeRecord(e: EncodableEvent, userId: Uint8Array, buf: Uint8Ar
 
 /** A decoded record as views into the source buffer (no copies). */
 export interface RecordView {
+  /** RECORD_KIND_EVENT, or RECORD_KIND_KEYED_PART (then read it with `decodeKeyedPart`) */
+  kind: number;
   timestamp: number;
   value: number | null;
   eventTypeStart: number;
@@ -85,6 +100,8 @@ export function decodeRecord(view: DataView, offset: number, end: number): Recor
   if (end - offset < RECORD_HEADER_BYTES) return null;
   const body = view.getUint32(offset, true);
   if (end - offset < 4 + body) return null;
+  const kind = view.getUint8(offset + 21);
+  if (kind === RECORD_KIND_KEYED_PART) return keyedPartView(view, offset, body);
   const flags = view.getUint8(offset + 20);
   const eventTypeLen = view.getUint16(offset + 22, true);
   const userIdLen = view.getUint16(offset + 24, true);
@@ -96,6 +113,7 @@ export function decodeRecord(view: DataView, offset: number, end: number): Recor
   const userIdStart = eventTypeStart + eventTypeLen;
   const metadataStart = userIdStart + userIdLen;
   return {
+    kind,
     timestamp: view.getFloat64(offset + 4, true),
     value: flags & FLAG_VALUE ? view.getFloat64(offset + 12, true) : null,
     eventTypeStart,
@@ -106,5 +124,67 @@ export function decodeRecord(view: DataView, offset: number, end: number): Recor
     metadataLen,
     hasMetadata: (flags & FLAG_METADATA) !== 0,
     next: metadataStart + metadataLen,
+  };
+}
+
+function keyedPartView(view: DataView, offset: number, body: number): RecordView {
+  const keyLen = view.getUint16(offset + 22, true);
+  if (RECORD_HEADER_BYTES - 4 + keyLen + KEY_HASH_BYTES !== body) {
+    throw new Error(`corrupt keyed-part marker at ${offset}: expected ${body} body bytes, a ${keyLen}-byte key and its hash add to ${RECORD_HEADER_BYTES - 4 + keyLen + KEY_HASH_BYTES}`);
+  }
+  const next = offset + 4 + body;
+  return { kind: RECORD_KIND_KEYED_PART, timestamp: 0, value: null, eventTypeStart: next, eventTypeLen: 0, userIdStart: next, userIdLen: 0, metadataStart: next, metadataLen: 0, hasMetadata: false, next };
+}
+
+/** An Idempotency-Key request's part on one shard, announced by a KEYED_PART marker. */
+export interface KeyedPart {
+  key: string;
+  /** SHA-256 of route + body */
+  hash: Uint8Array;
+  /** ms the request arrived (its key expires `idempotencyWindow` later) */
+  at: number;
+  /** events of the whole request, and shards it spans */
+  total: number;
+  parts: number;
+  /** the request asked for ?wait=true (a 200 rather than a 202) */
+  wait: boolean;
+  /** event records that follow the marker on this shard */
+  events: number;
+}
+
+export const keyedPartSize = (keyLength: number): number => RECORD_HEADER_BYTES + keyLength + KEY_HASH_BYTES;
+
+/**
+ * Writes a KEYED_PART marker at `offset` (the key is ASCII: the router checks its charset);
+ * returns the offset after it.
+ */
+export function encodeKeyedPart(p: KeyedPart, buf: Uint8Array, view: DataView, offset: number): number {
+  const keyLen = p.key.length;
+  view.setUint32(offset, RECORD_HEADER_BYTES - 4 + keyLen + KEY_HASH_BYTES, true);
+  view.setFloat64(offset + 4, p.at, true);
+  view.setFloat64(offset + 12, p.total, true);
+  view.setUint8(offset + 20, p.wait ? 1 : 0);
+  view.setUint8(offset + 21, RECORD_KIND_KEYED_PART);
+  view.setUint16(offset + 22, keyLen, true);
+  view.setUint16(offset + 24, p.parts, true);
+  view.setUint32(offset + 26, p.events, true);
+  let q = offset + RECORD_HEADER_BYTES;
+  for (let i = 0; i < keyLen; i++) buf[q++] = p.key.charCodeAt(i);
+  buf.set(p.hash.subarray(0, KEY_HASH_BYTES), q);
+  return q + KEY_HASH_BYTES;
+}
+
+/** Reads the KEYED_PART marker at `offset` (decodeRecord said its kind; the hash is copied). */
+export function decodeKeyedPart(buf: Uint8Array, view: DataView, offset: number): KeyedPart {
+  const keyLen = view.getUint16(offset + 22, true);
+  const keyStart = offset + RECORD_HEADER_BYTES;
+  return {
+    key: String.fromCharCode(...buf.subarray(keyStart, keyStart + keyLen)),
+    hash: buf.slice(keyStart + keyLen, keyStart + keyLen + KEY_HASH_BYTES),
+    at: view.getFloat64(offset + 4, true),
+    total: view.getFloat64(offset + 12, true),
+    parts: view.getUint16(offset + 24, true),
+    wait: (view.getUint8(offset + 20) & 1) === 1,
+    events: view.getUint32(offset + 26, true),
   };
 }

@@ -25,6 +25,8 @@ export type ShardErrorCode =
   | 'CUSTOM_BAD_PARAMS'
   | 'CUSTOM_FAILED'
   | 'CUSTOM_BAD_RESULT'
+  /** the shard's log could not be written or synced (ENOSPC, EIO, ...): events refused or dropped */
+  | 'INSUFFICIENT_STORAGE'
   | 'INTERNAL';
 
 export class ShardError extends Error {
@@ -50,6 +52,13 @@ export const shardBusy = (shard: number, running: number, queued: number) =>
   new ShardError('SHARD_BUSY', `shard ${shard} is busy: ${running} queries running and ${queued} waiting (shardQueryConcurrency, shardQueryQueue); retry shortly`);
 export const planTooLarge = (shard: number, op: string, bytes: number, limit: number) =>
   new ShardError('PLAN_TOO_LARGE', `shard ${shard}: \`${op}\` request header is ${bytes} bytes; at most ${limit} (maxFrameHeaderBytes)`);
+
+/** The log of `shard` failed with `cause` (an fs error: its code names the cause). */
+export const insufficientStorage = (shard: number, cause: unknown) => {
+  const e = cause as NodeJS.ErrnoException;
+  const text = e?.message ?? String(cause);
+  return new ShardError('INSUFFICIENT_STORAGE', `shard ${shard} cannot write its log: ${e?.code && !text.startsWith(e.code) ? `${e.code}: ` : ''}${text}`);
+};
 
 /** Rebuilds a ShardError from its wire form; anything else becomes INTERNAL. */
 export function shardErrorFromWire(wire: { code?: string; message?: string }): ShardError {

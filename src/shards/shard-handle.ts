@@ -7,9 +7,10 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import { ShardError, shardBusy, shardDown, shardErrorFromWire, shardRestoring, shardTimeout } from './shard-errors.js';
+import { DurabilityTracker } from './durability.js';
 import { QueryAdmission } from './query-admission.js';
-import { ShardRing, ShardState, makeShardRingBuffers } from './shard-ring.js';
-import type { QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardWorkerData } from './protocol.js';
+import { ShardRing, ShardState, StorageFault, makeShardRingBuffers } from './shard-ring.js';
+import type { StoredKey, QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardWorkerData } from './protocol.js';
 
 export interface ShardHandleOptions {
   shard: number;
@@ -64,9 +65,15 @@ export class ShardHandle {
   private exited = false;
   private readyWaiters: Array<{ resolve: () => void; reject: (e: Error) => void }> = [];
   private readonly queries: QueryAdmission;
+  /** Settles `?wait=true` parts from the worker's `durable` messages. */
+  readonly durability: DurabilityTracker;
+  /** Idempotency keys the worker found in its log at start (read once by the key store). */
+  recoveredKeys: StoredKey[] = [];
+  private storageMessage: string | null = null;
 
   constructor(private readonly options: ShardHandleOptions) {
     this.shard = options.shard;
+    this.durability = new DurabilityTracker(options.shard);
     this.logger = options.logger.child({ shard: options.shard });
     this.queries = new QueryAdmission(options.queryConcurrency, options.queryQueue, {
       busy: (running, queued) => shardBusy(this.shard, running, queued),
@@ -123,6 +130,15 @@ export class ShardHandle {
         case 'log':
           this.logger[msg.level](msg.fields ?? {}, msg.msg);
           break;
+        case 'durable':
+          this.durability.settle(msg);
+          break;
+        case 'storage':
+          this.storageMessage = msg.ok ? null : (msg.message ?? msg.code ?? 'log write failed');
+          break;
+        case 'keys':
+          this.recoveredKeys = msg.keys;
+          break;
       }
     });
     this.worker.on('error', (err) => {
@@ -136,6 +152,8 @@ export class ShardHandle {
         this.fail(shardDown(this.shard, `worker exited with code ${code}`));
         markFailed(this.down!);
       }
+      // after a stop, too: a part nobody settled by now never will be
+      this.durability.fail(new ShardError('SHARD_STOPPING', `shard ${this.shard} has stopped before confirming the events were durable`));
     });
   }
 
@@ -165,6 +183,18 @@ export class ShardHandle {
       default:
         return shardDown(this.shard, 'failed');
     }
+  }
+
+  /**
+   * Why this shard's log does not take writes now (INSUFFICIENT_STORAGE: ingest answers 507 for
+   * its events), or null. Read from the ring's STORAGE word, so the router sees a failure as soon
+   * as the worker has; the worker's message adds the errno's text.
+   */
+  storageError(): ShardError | null {
+    const fault = this.ring.storageFault();
+    if (fault === StorageFault.NONE) return null;
+    const name = Object.entries(StorageFault).find(([, v]) => v === fault)?.[0] ?? 'EIO';
+    return new ShardError('INSUFFICIENT_STORAGE', `shard ${this.shard} cannot write its log: ${this.storageMessage ?? name}`);
   }
 
   /** The permanent failure, if the shard failed for good. */
@@ -293,6 +323,7 @@ export class ShardHandle {
 
   private fail(err: ShardError): void {
     this.down ??= err;
+    this.durability.fail(this.down);
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
       p.reject(err);

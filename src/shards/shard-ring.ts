@@ -9,6 +9,8 @@
  *   [STATE]  shard state, written by the consumer: STARTING, READY, RESTORING (replaying its log
  *            into a new polars process: ingest goes on, queries wait), FAILED, STOPPED.
  *   [SLEEPING] 1 while the consumer is (about to be) parked in waitAsync.
+ *   [STORAGE]  0, or the StorageFault the consumer's last log write or sync failed with (ENOSPC,
+ *              EIO, ...): the producer refuses the shard's events (507) until it is 0 again.
  *
  * Wake-ups are lazy on purpose. The consumer wakes by itself every flushIntervalMs (it has to
  * seal on that schedule anyway), so the producer only pays for Atomics.notify (a cross-thread
@@ -20,20 +22,32 @@
  * Counters (BigInt64Array view on the same buffer, after the Int32 words):
  *   [PUSHED]   records pushed, written only by the producer.
  *   [CONSUMED] records decoded into the column builder, written only by the consumer.
+ *   [DURABLE]  records whose fate is settled: logged and synced (fsync "off": written), or
+ *              dropped after a log write or sync failed; written only by the consumer, after the
+ *              sync. The main thread learns which were dropped from the `durable` message the
+ *              consumer posts at the same time (src/shards/durability.ts).
+ *   [DROPPED]  records of those dropped because the log could not take them.
  */
 import { RingBuffer } from 'ringbuf.js';
 
 export const SIGNAL = 0;
 export const STATE = 1;
 export const SLEEPING = 2;
+export const STORAGE = 3;
 export const PUSHED = 0;
 export const CONSUMED = 1;
+export const DURABLE = 2;
+export const DROPPED = 3;
+
+/** What the STORAGE word holds: the errno of the failed log write or sync, by number. */
+export const StorageFault = { NONE: 0, ENOSPC: 1, EIO: 2, EDQUOT: 3, EROFS: 4, OTHER: 5 } as const;
+export type StorageFaultValue = (typeof StorageFault)[keyof typeof StorageFault];
 
 export const ShardState = { STARTING: 0, READY: 1, FAILED: 2, STOPPED: 3, RESTORING: 4 } as const;
 export type ShardStateValue = (typeof ShardState)[keyof typeof ShardState];
 
 const CONTROL_INT32S = 4;
-const COUNTERS = 2;
+const COUNTERS = 4;
 
 /** The transferable description of a ring, sent to the worker in workerData. */
 export interface ShardRingBuffers {
@@ -104,10 +118,14 @@ export class ShardRing {
     Atomics.add(this.counters, PUSHED, BigInt(records));
   }
 
-  /** Producer side: wakes the consumer once after a request's pushes. */
-  wake(): void {
+  /**
+   * Producer side: wakes the consumer once after a request's pushes. `now`: always notify a
+   * sleeping consumer (a ?wait=true request waits for the seal and sync; it should not wait for
+   * the next flush interval too).
+   */
+  wake(now = false): void {
     Atomics.add(this.control, SIGNAL, 1);
-    if (Atomics.load(this.control, SLEEPING) === 1 && this.ring.availableRead() * 4 > this.ring.capacity()) {
+    if (Atomics.load(this.control, SLEEPING) === 1 && (now || this.ring.availableRead() * 4 > this.ring.capacity())) {
       Atomics.notify(this.control, SIGNAL);
     }
   }
@@ -130,5 +148,29 @@ export class ShardRing {
 
   addConsumed(records: number): void {
     Atomics.add(this.counters, CONSUMED, BigInt(records));
+  }
+
+  /** Records whose fate is settled (durable or dropped); see DURABLE. */
+  durable(): number {
+    return Number(Atomics.load(this.counters, DURABLE));
+  }
+
+  dropped(): number {
+    return Number(Atomics.load(this.counters, DROPPED));
+  }
+
+  /** Consumer side: every record below `through` is durable or dropped (`dropped` more of them dropped). */
+  settle(through: number, dropped: number): void {
+    if (dropped > 0) Atomics.add(this.counters, DROPPED, BigInt(dropped));
+    Atomics.store(this.counters, DURABLE, BigInt(through));
+  }
+
+  storageFault(): StorageFaultValue {
+    return Atomics.load(this.control, STORAGE) as StorageFaultValue;
+  }
+
+  /** Consumer side: the log failed with `fault` (NONE once it takes writes again). */
+  setStorageFault(fault: StorageFaultValue): void {
+    Atomics.store(this.control, STORAGE, fault);
   }
 }

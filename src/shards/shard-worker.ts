@@ -15,10 +15,12 @@ import { passStartGate } from './start-gate.js';
 import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } from './log/shard-log.js';
 import { nextRowOf } from './log/row-numbers.js';
 import { PolarsSupervisor } from './polars-supervisor.js';
-import { decodeRecord } from './ring-record.js';
+import { RECORD_KIND_KEYED_PART, decodeKeyedPart, decodeRecord } from './ring-record.js';
+import { BatchKeys, keysOfBatchRecord } from './batch-keys.js';
+import { DurableSettler } from './durable-settler.js';
 import { ShardRing, ShardState } from './shard-ring.js';
 import { ShardError, shardRestoring, shardTimeout } from './shard-errors.js';
-import type { CustomListResult, ShardEvent, ShardRequest, ShardResponse, ShardWorkerData, ShardWorkerStats } from './protocol.js';
+import type { CustomListResult, ShardEvent, ShardRequest, ShardResponse, ShardWorkerData, ShardWorkerStats, StoredKey } from './protocol.js';
 
 const data = workerData as ShardWorkerData;
 const port = parentPort!;
@@ -39,6 +41,9 @@ let runBase = 0;
 /** records taken from the ring into the builder by this worker */
 let ringRows = 0;
 let polars: PolarsSupervisor | null = null;
+// Idempotency keys of the parts in the builder (never sealed half-way), and what is settled.
+const batchKeys = new BatchKeys();
+const settler = new DurableSettler(ring, (event) => emit(event), (level, msg, fields) => say(level, msg, fields));
 // Woken when polars acknowledges logged bytes: the loop waits for it while over the in-flight cap.
 let progressWaiter: (() => void) | null = null;
 
@@ -86,11 +91,17 @@ function drain(all: boolean): void {
     for (;;) {
       const rec = decodeRecord(scratchView, offset, end);
       if (rec === null) break;
+      if (rec.kind === RECORD_KIND_KEYED_PART) {
+        batchKeys.begin(decodeKeyedPart(scratch, scratchView, offset));
+        offset = rec.next;
+        continue;
+      }
       builder.append(scratch, rec);
+      batchKeys.event();
       ringRows++;
       records++;
       offset = rec.next;
-      if (builder.rows >= data.maxBatchRows) seal();
+      if (builder.rows >= data.maxBatchRows && !batchKeys.inPart) seal();
     }
     scratch.copyWithin(0, offset, end);
     scratchLen = end - offset;
@@ -99,23 +110,56 @@ function drain(all: boolean): void {
   }
 }
 
-/** Seals the builder's rows into a batch and logs it; `commit()` syncs and hands it to polars. */
+/**
+ * Seals the builder's rows into a batch and logs it; `commit()` syncs and hands it to polars.
+ * Never in the middle of an Idempotency-Key part (the rest of it is in the ring: the next drain
+ * completes it). A batch the log cannot take is dropped and reported (DurableSettler).
+ */
 function seal(): void {
+  if (batchKeys.inPart) return;
   const started = performance.now();
   const now = Date.now();
-  const batch = builder.seal();
+  const batch = builder.seal(batchKeys.take());
   if (!batch) return;
   stats.batchesSealed++;
   stats.lastSealAgeMs = now - batch.firstRowAt;
-  polars!.appendBatch(batch.ipc, batch.rows, runBase + ringRows - batch.rows);
+  try {
+    polars!.appendBatch(batch.ipc, batch.rows, runBase + ringRows - batch.rows);
+    settler.appended(log!.end, ringRows);
+  } catch (err) {
+    // the supervisor took back what was logged since the last sync (and told the settler)
+    settler.dropped(ringRows, err);
+  }
   stats.lastSealMs = performance.now() - started;
+}
+
+/** One sync for everything logged (group commit), then tells the main thread what is durable. */
+async function commit(): Promise<void> {
+  try {
+    await polars!.commit();
+  } catch (err) {
+    // INSUFFICIENT_STORAGE: already taken back and reported; queries go on with what polars has
+    if (!(err instanceof ShardError && err.code === 'INSUFFICIENT_STORAGE')) throw err;
+  }
+  settler.synced(polars!.durablePosition);
+}
+
+/** While the log fails: about once a second, checks whether it takes writes again. */
+async function probeStorage(): Promise<void> {
+  if (!settler.probeDue()) return;
+  try {
+    await polars!.probeStorage();
+    settler.recovered();
+  } catch {
+    settler.probeFailed();
+  }
 }
 
 /** Everything in the ring and the builder is logged, synced and acknowledged by polars. */
 async function handOver(): Promise<void> {
   drain(true);
   seal();
-  await polars!.commit();
+  await commit();
   await polars!.waitAcked(log!.end);
 }
 
@@ -130,13 +174,14 @@ async function loop(): Promise<void> {
     const seen = ring.signal();
     drain(false);
     seal();
-    await polars!.commit();
+    await commit();
     if (overCap()) {
       await new Promise<void>((resolve) => (progressWaiter = resolve));
       progressWaiter = null;
       continue;
     }
     if (ring.usedBytes() * 4 > ring.capacity()) continue;
+    if (settler.faulty) await probeStorage();
     await ring.waitForSignal(seen, data.flushIntervalMs);
   }
 }
@@ -199,6 +244,9 @@ async function workerStats(): Promise<ShardWorkerStats> {
     log_records: l?.records ?? 0,
     torn_tail_records_cut: l?.tornRecordsCut ?? 0,
     last_fsync_ms: l?.lastSyncMs ?? null,
+    events_durable: settler.eventsSettled,
+    events_dropped_storage: settler.eventsDropped,
+    storage_error: settler.error,
     queries_served: stats.queriesServed,
     queries_cancelled: c?.queriesCancelled ?? 0,
     errors: stats.errors,
@@ -249,7 +297,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
       if (polars) {
         drain(true);
         seal();
-        await polars.commit();
+        await commit();
         rowsHeld = (await polars.shutdown(data.polarsTimeoutMs)) ?? rowsHeld;
       }
       ring.setState(ShardState.STOPPED);
@@ -293,10 +341,17 @@ function fail(code: string, message: string): void {
 async function start(): Promise<void> {
   if (data.startGate && !(await passStartGate(data.startGate))) throw new ShardError('SHARD_DOWN', `shard ${data.shard}: not started, the data dir could not be re-partitioned`);
   const dir = checkDataDir(data.dataDir, data.shards, data.shard);
+  const storedKeys = new Map<string, StoredKey>();
   const opened = await FileShardLog.open({
     dir,
     onCut: (cut) => say('warn', 'shard log: torn or corrupt tail cut at the last good record', { ...cut }),
+    onRecord: (type, payload) => {
+      for (const k of keysOfBatchRecord(type, payload)) storedKeys.set(k.key, k);
+    },
   });
+  // Sent before `started`: the main thread knows which logged requests had a key before it serves.
+  emit({ type: 'keys', keys: [...storedKeys.values()] });
+  storedKeys.clear();
   log = opened;
   runBase = await nextRowOf(opened);
   const s = opened.stats();
@@ -312,6 +367,7 @@ async function start(): Promise<void> {
       emit({ type: 'state', state, pid });
     },
     onProgress: () => progressWaiter?.(),
+    onStorageError: (cause, durableEnd) => settler.failed(cause, durableEnd),
     say,
     noteError,
   });

@@ -65,6 +65,7 @@ export const SHARED_SCHEMAS: Record<string, JsonSchema> = {
       buffered: { type: 'integer', description: 'events in the shard rings not yet taken by their shards' },
       timestamp: DATE_TIME,
       latency: { type: 'number', description: 'ms spent (batches)' },
+      durable: { type: 'boolean', description: 'true on a ?wait=true answer (200)' },
     },
     ['accepted', 'buffered', 'timestamp'],
   ),
@@ -82,8 +83,22 @@ export const PATH_PARAMETERS: Record<string, JsonSchema> = {
   name: { type: 'string', pattern: CUSTOM_NAME.source, description: 'custom plugin name (python/engine_polars/custom/<name>.py)' },
 };
 
-const INGEST_ERRORS = [400, 408, 413, 415, 503];
-const accepted = { '202': json(ref('IngestAccepted'), 'acknowledged: in the rings, durable within about one flush interval') };
+const INGEST_ERRORS = [400, 408, 409, 413, 415, 422, 503, 504, 507];
+const accepted = {
+  '200': json(ref('IngestAccepted'), 'with ?wait=true: durable (every shard that took part synced it to its log); `durable: true`'),
+  '202': json(ref('IngestAccepted'), 'acknowledged: in the rings, durable within about one flush interval'),
+};
+/** ?wait=true and Idempotency-Key (docs/API.md, "Acknowledgement and retries") */
+const INGEST_PARAMETERS: JsonSchema[] = [
+  { name: 'wait', in: 'query', required: false, schema: { type: 'string', enum: ['true', 'false'] }, description: 'true: answer 200 only once the events are durable (504 after waitTimeoutMs, 507 when a shard log cannot take them)' },
+  {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    schema: { type: 'string', pattern: '^[A-Za-z0-9\\-_.:~+/=]{1,128}$' },
+    description: 'a retry with the same key and body within idempotencyWindow gets the first answer again (header Idempotent-Replayed: true) and stores nothing; another body → 422; while the first is in flight → 409',
+  },
+];
 const anyObject = (description: string) => json({ type: 'object' }, description);
 
 export const ROUTE_DOCS: Record<string, RouteDoc> = {
@@ -91,6 +106,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     tag: 'ingest',
     summary: 'Ingest one event',
     requestBody: { required: true, content: { 'application/json': { schema: ref('Event') } } },
+    parameters: INGEST_PARAMETERS,
     responses: accepted,
     errors: INGEST_ERRORS,
   },
@@ -101,6 +117,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       required: true,
       content: { 'application/json': { schema: { anyOf: [obj({ events: { type: 'array', minItems: 1, items: ref('Event') } }, ['events'], false), { type: 'array', minItems: 1, items: ref('Event') }] } } },
     },
+    parameters: INGEST_PARAMETERS,
     responses: accepted,
     errors: INGEST_ERRORS,
   },
@@ -111,6 +128,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
       required: true,
       content: Object.fromEntries(['application/x-ndjson', 'application/ndjson', 'application/jsonl'].map((t) => [t, { schema: { type: 'string', description: 'one Event object per line' } }])),
     },
+    parameters: INGEST_PARAMETERS,
     responses: accepted,
     errors: INGEST_ERRORS,
   },
@@ -273,11 +291,14 @@ export const ERROR_RESPONSES: Record<number, { name: string; description: string
   404: { name: 'NotFound', description: 'no such table, plugin or route' },
   408: { name: 'RequestIncomplete', description: 'the request did not arrive in full within requestTimeoutMs; nothing was stored' },
   413: { name: 'PayloadTooLarge', description: 'body over maxBodyBytes; the connection is closed' },
+  409: { name: 'IdempotencyKeyInFlight', description: 'a request with this Idempotency-Key is still in progress; retry after `Retry-After` seconds' },
   415: { name: 'UnsupportedMediaType', description: 'wrong Content-Type' },
+  422: { name: 'IdempotencyKeyReused', description: 'this Idempotency-Key was used for another body or route within idempotencyWindow' },
   429: { name: 'ShardBusy', description: 'a shard\'s query queue is full; retry after `Retry-After` seconds' },
   500: { name: 'Internal', description: 'a bug; the engine log has the error under `request_id`' },
   503: { name: 'Unavailable', description: 'rings full, a shard down or restoring, or the engine stopping; nothing was stored; retry after `Retry-After` seconds' },
-  504: { name: 'Timeout', description: 'a shard did not answer within queryTimeoutMs' },
+  504: { name: 'Timeout', description: 'a shard did not answer within queryTimeoutMs; ingest with ?wait=true: the events were accepted but not confirmed durable within waitTimeoutMs (they may still be stored)' },
+  507: { name: 'InsufficientStorage', description: 'a shard\'s log cannot be written (ENOSPC, EIO): `message` names the shard and the cause; the events it names were not stored' },
 };
 
 /** Errors every query kind may answer (plus 413/415 for those with a body, 404 for named plugins). */

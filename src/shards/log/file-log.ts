@@ -19,9 +19,10 @@
  * it would serialize them behind each other while adding the hazard of an fd closed at a roll
  * while a pool thread still syncs it.
  */
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, readdirSync, statSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32c } from './crc32c.js';
+import { injectLogFault } from './fault-injection.js';
 import { LogRecordType, isLogRecordType, type LogRecord, type LogRecordTypeValue, type ShardLog, type ShardLogStats } from './shard-log.js';
 
 export const RECORD_HEADER_BYTES = 9;
@@ -44,6 +45,8 @@ export interface FileShardLogOptions {
   maxFileBytes?: number;
   /** Told about a torn or corrupt tail cut at open. */
   onCut?: (cut: LogCut) => void;
+  /** Told about every good record the open scan reads (e.g. to collect idempotency keys), in log order. */
+  onRecord?: (type: LogRecordTypeValue, payload: Uint8Array, position: number) => void;
 }
 
 interface LogFile {
@@ -59,6 +62,10 @@ export class LogCorruptError extends Error {
     this.name = 'LogCorruptError';
   }
 }
+
+/** Records appended and not yet synced that `discardFrom` can take back exactly (older: rescan). */
+const MAX_TRACKED_UNSYNCED = 10_000;
+const PROBE_BYTES = 256 * 1024;
 
 const fileName = (base: number) => `${String(base).padStart(20, '0')}.wal`;
 
@@ -116,6 +123,8 @@ export class FileShardLog implements ShardLog {
   private readonly counters = { tornRecordsCut: 0, tornBytesCut: 0, lastSyncMs: null as number | null };
   /** record type → position of the last record of that type (found by the open scan, then appends) */
   private readonly lastOfType = new Map<number, number>();
+  /** appended since the last sync, oldest first: what `discardFrom` takes back */
+  private unsynced: Array<{ position: number; type: number; prevOfType: number | undefined; file: LogFile }> = [];
   private closed = false;
 
   /** Opens (creating if needed) the log in `options.dir`, cutting a torn or corrupt tail. */
@@ -127,7 +136,7 @@ export class FileShardLog implements ShardLog {
     this.dir = options.dir;
     this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     mkdirSync(this.dir, { recursive: true });
-    this.files = this.scan(options.onCut);
+    this.files = this.scan(options.onCut, options.onRecord);
     if (this.files.length === 0) {
       this.files.push({ base: 0, size: 0, records: 0, path: join(this.dir, fileName(0)) });
       closeSync(openSync(this.files[0]!.path, 'w'));
@@ -161,8 +170,15 @@ export class FileShardLog implements ShardLog {
     header[8] = type;
     const position = f.base + f.size;
     try {
-      const written = writevSync(this.fd, [header, payload], f.size);
-      if (written !== recordBytes) throw new Error(`short write: ${written} of ${recordBytes} bytes`);
+      injectLogFault('append', this.dir);
+      let written = writevSync(this.fd, [header, payload], f.size);
+      // A short write (a nearly full disk takes what fits): write the rest, so the error that
+      // stops it is the real one (ENOSPC), not a byte count.
+      while (written < recordBytes) {
+        const n = written < RECORD_HEADER_BYTES ? writevSync(this.fd, [header.subarray(written), payload], f.size + written) : writeSync(this.fd, payload, written - RECORD_HEADER_BYTES, recordBytes - written, f.size + written);
+        if (n === 0) throw new Error(`short write: ${written} of ${recordBytes} bytes`);
+        written += n;
+      }
     } catch (err) {
       // Leave no half record behind: the next append would land after it and be unreadable.
       try {
@@ -174,6 +190,8 @@ export class FileShardLog implements ShardLog {
     }
     f.size += recordBytes;
     f.records++;
+    this.unsynced.push({ position, type, prevOfType: this.lastOfType.get(type), file: f });
+    if (this.unsynced.length > MAX_TRACKED_UNSYNCED) this.unsynced.shift();
     this.lastOfType.set(type, position);
     return position;
   }
@@ -181,7 +199,9 @@ export class FileShardLog implements ShardLog {
   async sync(): Promise<void> {
     if (this.closed) return;
     const started = performance.now();
+    injectLogFault('sync', this.dir);
     fdatasyncSync(this.fd);
+    this.unsynced = [];
     this.counters.lastSyncMs = performance.now() - started;
   }
 
@@ -222,6 +242,47 @@ export class FileShardLog implements ShardLog {
     if (removed > 0) syncDir(this.dir);
   }
 
+  async discardFrom(position: number): Promise<void> {
+    if (this.closed) throw new Error('shard log is closed');
+    if (position >= this.end) return;
+    if (position < this.start) throw new Error(`cannot discard from ${position}: the log starts at ${this.start}`);
+    let removed = 0;
+    while (this.files.length > 1 && this.current.base >= position) {
+      const gone = this.files.pop()!;
+      closeSync(this.fd);
+      unlinkSync(gone.path);
+      removed++;
+      this.fd = openSync(this.current.path, 'r+');
+    }
+    const f = this.current;
+    ftruncateSync(this.fd, position - f.base);
+    fdatasyncSync(this.fd);
+    if (removed > 0) syncDir(this.dir);
+    f.size = position - f.base;
+    const tracked = this.unsynced.length > 0 && this.unsynced[0]!.position <= position;
+    while (this.unsynced.length > 0 && this.unsynced[this.unsynced.length - 1]!.position >= position) {
+      const u = this.unsynced.pop()!;
+      u.file.records--;
+      if (u.prevOfType === undefined) this.lastOfType.delete(u.type);
+      else this.lastOfType.set(u.type, u.prevOfType);
+    }
+    if (!tracked) this.rescanCurrent();
+  }
+
+  async probe(): Promise<void> {
+    if (this.closed) throw new Error('shard log is closed');
+    injectLogFault('probe', this.dir);
+    const path = join(this.dir, 'probe.tmp');
+    const fd = openSync(path, 'w');
+    try {
+      writeSync(fd, new Uint8Array(PROBE_BYTES));
+      fdatasyncSync(fd);
+    } finally {
+      closeSync(fd);
+      unlinkSync(path);
+    }
+  }
+
   async last(type: LogRecordTypeValue): Promise<LogRecord | null> {
     const position = this.lastOfType.get(type);
     if (position === undefined || position < this.start) return null;
@@ -246,19 +307,46 @@ export class FileShardLog implements ShardLog {
     return undefined;
   }
 
-  /** Closes the current file durably and starts the next one at the current end. */
+  /**
+   * Closes the current file durably and starts the next one at the current end. The new file is
+   * opened first, so a failure (no space for it, a failed sync) leaves the log as it was.
+   */
   private roll(): void {
-    fdatasyncSync(this.fd);
-    closeSync(this.fd);
     const base = this.end;
     const file = { base, size: 0, records: 0, path: join(this.dir, fileName(base)) };
-    this.fd = openSync(file.path, 'w+');
+    const fd = openSync(file.path, 'w+');
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(file.path);
+      throw err;
+    }
+    closeSync(this.fd);
+    this.fd = fd;
     this.files.push(file);
+    this.unsynced = [];
     syncDir(this.dir);
   }
 
+  /** Recounts the current file's records (after a discard reached past what was tracked). */
+  private rescanCurrent(): void {
+    const f = this.current;
+    f.records = 0;
+    for (const [type, pos] of this.lastOfType) if (pos >= f.base) this.lastOfType.delete(type);
+    let offset = 0;
+    while (offset < f.size) {
+      const rec = readRecordAt(this.fd, offset, f.size, this.head);
+      if ('bad' in rec) break;
+      this.lastOfType.set(rec.type, f.base + offset);
+      offset += RECORD_HEADER_BYTES + rec.payload.length;
+      f.records++;
+    }
+    this.unsynced = [];
+  }
+
   /** Lists and checks every file; cuts at the first bad record. */
-  private scan(onCut: FileShardLogOptions['onCut']): LogFile[] {
+  private scan(onCut: FileShardLogOptions['onCut'], onRecord?: FileShardLogOptions['onRecord']): LogFile[] {
     const names = readdirSync(this.dir)
       .map((name) => FILE_NAME.exec(name))
       .filter((m): m is RegExpExecArray => m !== null)
@@ -286,6 +374,7 @@ export class FileShardLog implements ShardLog {
             break;
           }
           this.lastOfType.set(rec.type, base + offset);
+          onRecord?.(rec.type, rec.payload, base + offset);
           offset += RECORD_HEADER_BYTES + rec.payload.length;
           file.records++;
         }

@@ -74,6 +74,13 @@ export interface ShardLog {
    * caller that truncates must replay from its own position, not from `start`.
    */
   truncateBefore(position: number): Promise<void>;
+  /**
+   * Drops every record at or after `position` (appended, not yet synced: a write or sync
+   * failed, so none of them may count as durable, and a later append must not land after them).
+   */
+  discardFrom(position: number): Promise<void>;
+  /** Writes and syncs a little outside the records: resolves once the log's storage takes writes again. */
+  probe(): Promise<void>;
   /** The last record of `type` the log holds, or null. */
   last(type: LogRecordTypeValue): Promise<LogRecord | null>;
   stats(): ShardLogStats;
