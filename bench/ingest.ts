@@ -1,14 +1,19 @@
 /**
- * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --modes batch,single --json out.json]
+ * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --modes batch,single,batch-wait,single-wait --fsync batch,off --json out.json]
  *
- * For each mode (POST /ingest/batch with 1000 events per request, and POST /ingest with one):
+ * For each mode (POST /ingest/batch with 1000 events per request, POST /ingest with one; the
+ * `-wait` modes add `?wait=true`, so each answer is a 200 after the shards synced its events):
  *   1. baseline: a bare Hono server that only JSON-parses the same bodies (bench/baseline-server.ts)
- *   2. engine: `src/main.ts` with its defaults, driven by autocannon for the same duration; then
- *      waits until every accepted event is queryable (POST /query/aggregate count).
- * Prints events/s accepted and stored, and the engine/baseline ratio. Engine and baseline run as
- * child processes so the load generator never shares their event loop.
+ *   2. engine: `src/main.ts` with its defaults and each `--fsync` value, driven by autocannon for
+ *      the same duration; then waits until every accepted event is queryable (aggregate count).
+ * Prints events/s accepted and stored, the engine/baseline ratio, the answer latency p50/p99 (for
+ * the `-wait` modes: the durable acknowledgement latency) and, with several `--fsync` values,
+ * each run's events/s relative to the first value's. Engine and baseline run as child processes
+ * so the load generator never shares their event loop.
  */
 import { ROOT, parseArgs, printTable, runLoad, spawnServer, writeJson } from './bench-util.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const args = parseArgs(process.argv.slice(2));
@@ -41,27 +46,41 @@ async function postJson(url: string, body: unknown): Promise<any> {
 
 interface ModeResult {
   mode: string;
+  fsync: string;
   baseline_events_per_s: number;
   engine_accepted_per_s: number;
   engine_stored_per_s: number;
   ratio_accepted: number;
   ratio_stored: number;
   engine_non2xx: number;
+  engine_p50_ms: number;
   engine_p99_ms: number;
   engine_rss_mb: number;
+  /** accepted events/s relative to the first --fsync value's run of the same mode */
+  vs_first_fsync: number;
 }
 
-async function runMode(mode: 'batch' | 'single'): Promise<ModeResult> {
-  const eventsPerBody = mode === 'batch' ? 1000 : 1;
-  const path = mode === 'batch' ? '/ingest/batch' : '/ingest';
-  const bodies = makeBodies(mode === 'batch' ? 16 : 256, eventsPerBody, 42);
+type Mode = 'batch' | 'single' | 'batch-wait' | 'single-wait';
+
+async function runMode(mode: Mode, fsyncs: string[]): Promise<ModeResult[]> {
+  const batch = mode.startsWith('batch');
+  const eventsPerBody = batch ? 1000 : 1;
+  const basePath = batch ? '/ingest/batch' : '/ingest';
+  const path = mode.endsWith('-wait') ? `${basePath}?wait=true` : basePath;
+  const bodies = makeBodies(batch ? 16 : 256, eventsPerBody, 42);
 
   const base = await spawnServer(join(ROOT, 'bench/baseline-server.ts'), ['0'], (l) => l.msg === 'baseline listening');
-  const baseLoad = await runLoad(`http://127.0.0.1:${base.line.port}`, bodies, { connections, duration, path });
+  const baseLoad = await runLoad(`http://127.0.0.1:${base.line.port}`, bodies, { connections, duration, path: basePath });
   await base.server.stop();
   const baselineEps = ((baseLoad.requests - baseLoad.non2xx) * eventsPerBody) / baseLoad.durationS;
+  const out: ModeResult[] = [];
+  for (const fsync of fsyncs) out.push(await runEngine(mode, fsync, path, bodies, eventsPerBody, baselineEps, out[0]?.engine_accepted_per_s));
+  return out;
+}
 
-  const eng = await spawnServer(join(ROOT, 'src/main.ts'), ['--ingest-port', '0', '--query-port', '0', ...shardsArg], (l) => l.msg === 'engine listening', { ENGINE_LOG_LEVEL: 'info' });
+async function runEngine(mode: Mode, fsync: string, path: string, bodies: string[], eventsPerBody: number, baselineEps: number, firstEps: number | undefined): Promise<ModeResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bench-ingest-'));
+  const eng = await spawnServer(join(ROOT, 'src/main.ts'), ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, '--fsync', fsync, ...shardsArg], (l) => l.msg === 'engine listening', { ENGINE_LOG_LEVEL: 'info' });
   const { ingestUrl, queryUrl } = eng.line as { ingestUrl: string; queryUrl: string };
   const started = performance.now();
   const load = await runLoad(ingestUrl, bodies, { connections, duration, path });
@@ -79,25 +98,30 @@ async function runMode(mode: 'batch' | 'single'): Promise<ModeResult> {
   const polarsRss = (rss.shards as Array<{ polars_rss_bytes: number }>).reduce((n, s) => n + (s.polars_rss_bytes ?? 0), 0);
   const mainRss = Number((await import('node:fs')).readFileSync(`/proc/${eng.server.child.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
   await eng.server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 
   const acceptedEps = accepted / load.durationS;
   const storedEps = stored / storedAt;
   return {
     mode: `${mode} (${eventsPerBody}/req)`,
+    fsync,
     baseline_events_per_s: Math.round(baselineEps),
     engine_accepted_per_s: Math.round(acceptedEps),
     engine_stored_per_s: Math.round(storedEps),
     ratio_accepted: acceptedEps / baselineEps,
     ratio_stored: storedEps / baselineEps,
     engine_non2xx: load.non2xx,
+    engine_p50_ms: load.latencyP50,
     engine_p99_ms: load.latencyP99,
     engine_rss_mb: Math.round((mainRss + polarsRss) / 1048576),
+    vs_first_fsync: firstEps === undefined ? 1 : acceptedEps / firstEps,
   };
 }
 
 const results: ModeResult[] = [];
-const modes = (typeof args.modes === 'string' ? args.modes.split(',') : ['batch', 'single']) as Array<'batch' | 'single'>;
-for (const mode of modes) results.push(await runMode(mode));
-console.log(`\nbench:ingest — ${duration}s per run, ${connections} connections, baseline = bare Hono + JSON.parse\n`);
+const modes = (typeof args.modes === 'string' ? args.modes.split(',') : ['batch', 'single']) as Mode[];
+const fsyncs = typeof args.fsync === 'string' ? args.fsync.split(',') : ['batch'];
+for (const mode of modes) results.push(...(await runMode(mode, fsyncs)));
+console.log(`\nbench:ingest — ${duration}s per run, ${connections} connections, baseline = bare Hono + JSON.parse; fsync ${fsyncs.join(' vs ')}\n`);
 printTable(results as unknown as Array<Record<string, string | number>>);
-if (typeof args.json === 'string') writeJson(args.json, { duration, connections, results, at: new Date().toISOString() });
+if (typeof args.json === 'string') writeJson(args.json, { duration, connections, fsyncs, results, at: new Date().toISOString() });
