@@ -155,6 +155,19 @@ async function probeStorage(): Promise<void> {
   }
 }
 
+/**
+ * A query's visibility cut as an absolute row number (`rows_upto`: polars runs the plan over the
+ * rows numbered below it). `cut` counts event records pushed into this ring, as `ringRows` counts
+ * those taken out, so after a full drain every record below the cut is sealed and the cut is row
+ * `runBase + cut`. Rows sealed later (by this query's drain or while it waits in polars' queue)
+ * have higher numbers and stay out. Without a cut: everything drained so far.
+ */
+function cutRows(cut: number | undefined): number {
+  if (cut === undefined) return runBase + ringRows;
+  if (cut > ringRows) throw new ShardError('INTERNAL', `shard ${data.shard}: query cut at event ${cut} of the ring, but only ${ringRows} were taken from it`);
+  return runBase + cut;
+}
+
 /** Everything in the ring and the builder is logged, synced and acknowledged by polars. */
 async function handOver(): Promise<void> {
   drain(true);
@@ -262,12 +275,13 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
       const deadline = performance.now() + req.timeoutMs;
       const p = requirePolars();
       await before(handOver(), deadline, req.kind, req.timeoutMs);
+      const rowsUpto = cutRows(req.cut);
       if (req.kind === 'query') {
-        const reply = await p.query('query', req.plan, req.body, deadline);
+        const reply = await p.query('query', { ...req.plan, rows_upto: rowsUpto }, req.body, deadline);
         stats.queriesServed++;
         return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0) } };
       }
-      const reply = await p.query('query_many', req.plans, undefined, deadline);
+      const reply = await p.query('query_many', req.plans.map((plan) => ({ ...plan, rows_upto: rowsUpto })), undefined, deadline);
       stats.queriesServed++;
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [] } };
     }
