@@ -9,7 +9,7 @@
  * the routing hash, enrichment rows against the upserts the test made.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { getJson, makeDataDir, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { startMain, type MainProcess } from '../helpers/main-process.js';
@@ -184,6 +184,33 @@ describe('re-partitioning on a changed shard count', () => {
     const again = await start(1, dataDir);
     expect(again.logs.some((l) => l.msg === 're-partitioning')).toBe(false);
     await checkAll(again, 1, expected);
+  });
+
+  it('carries Idempotency-Keys found in the old batches: a retry after the change is answered, not stored twice', async () => {
+    const dataDir = makeDataDir();
+    dirs.push(dataDir);
+    const first = await start(2, dataDir);
+    const post = (url: string, key: string, seq: number) =>
+      fetch(`${url}/ingest/batch?wait=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ events: Array.from({ length: 100 }, (_, i) => ({ event_type: 'k', user_id: `ku-${seq}-${i}`, value: seq * 1000 + i })) }),
+      });
+    for (let i = 0; i < 3; i++) expect((await post(first.ingestUrl, `key-${i}`, i)).status).toBe(200);
+    await stop(first);
+    // as if the engine had died before the answers reached the key log: only the shard logs know the keys
+    rmSync(join(dataDir, 'idempotency'), { recursive: true, force: true });
+
+    const three = await start(3, dataDir);
+    expect(three.logs.find((l) => l.msg === 're-partitioned: the new layout is in place')).toMatchObject({ keys_carried: 3, keys_left_out: 0 });
+    for (let i = 0; i < 3; i++) {
+      const retry = await post(three.ingestUrl, `key-${i}`, i);
+      expect(retry.status).toBe(200);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    }
+    expect((await post(three.ingestUrl, 'key-new', 3)).status).toBe(200);
+    const total = await postJson(`${three.queryUrl}/query/aggregate`, {});
+    expect(total.body.results[0].count).toBe(400);
   });
 
   it.each([

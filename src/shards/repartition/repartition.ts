@@ -28,6 +28,7 @@ import { DATA_DIR_FORMAT, layoutRoot, removeUnreferenced, syncDir, writeMeta, ty
 import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeEnrichUpsert, encodeNumberedBatch, type LogRecord } from '../log/shard-log.js';
 import { EnrichmentState, type TableState } from './enrichment-state.js';
 import { RowRouter } from './row-router.js';
+import { CarriedKeys, keysBatchIpc } from './carried-keys.js';
 // The router's own routing function, as in row-router.ts.
 import { shardForUser } from '../../router/route-hash.js';
 
@@ -68,6 +69,9 @@ export interface RepartitionResult {
   records_read: number;
   /** upserts the old polars processes had refused too (never applied), left out */
   upserts_refused: number;
+  /** Idempotency-Keys found in old batches and carried over whole; those held only in part, left out */
+  keys_carried: number;
+  keys_left_out: number;
   /** old shard directories removed after the switch */
   removed: string[];
   ms: number;
@@ -124,6 +128,7 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
     nextRow[shard]! += rows;
   });
   const states: EnrichmentState[] = [];
+  const keys = new CarriedKeys();
   let recordsRead = 0;
   const every = opts.progressEveryMs ?? 1000;
 
@@ -139,6 +144,7 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
     try {
       for await (const rec of log.readFrom(log.start)) {
         progress.rows += apply(rec, router, state);
+        keys.note(i, rec);
         progress.records++;
         progress.bytes = rec.next - log.start;
         if (performance.now() - last >= every) {
@@ -154,6 +160,10 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
     if (i === 0) halt('copying', opts.haltAt);
   }
   router.flush();
+  const carried = keys.complete();
+  if (carried.length > 0) {
+    logs[0]!.append(LogRecordType.NUMBERED_BATCH, encodeNumberedBatch(nextRow[0]!, 0, keysBatchIpc(carried)));
+  }
 
   const tables = EnrichmentState.union(states);
   let enrichmentRows = 0;
@@ -182,6 +192,8 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
     enrichment_rows: enrichmentRows,
     records_read: recordsRead,
     upserts_refused: states.reduce((n, s) => n + s.refused.length, 0),
+    keys_carried: carried.length,
+    keys_left_out: keys.incomplete,
     removed,
     ms: Math.round(performance.now() - started),
   };
