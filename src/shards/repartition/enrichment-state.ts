@@ -34,7 +34,8 @@ function readUpsert(ipc: Uint8Array): { columns: string[]; rows: Map<string, Arr
   if (!fields.some((f) => f.name === 'user_id')) return { refused: 'no `user_id` column' };
   for (const f of fields) {
     if (!NAME.test(f.name)) return { refused: `column name ${JSON.stringify(f.name)}` };
-    if (f.typeId !== Type.Utf8 && f.typeId !== Type.LargeUtf8 && f.typeId !== Type.Null) return { refused: `column ${f.name} is not String` };
+    // Utf8 from the router; Utf8View or LargeUtf8 when polars wrote the stream (a tables snapshot)
+    if (f.typeId !== Type.Utf8 && f.typeId !== Type.Utf8View && f.typeId !== Type.LargeUtf8 && f.typeId !== Type.Null) return { refused: `column ${f.name} is not String` };
   }
   const columns = fields.map((f) => f.name).filter((n) => n !== 'user_id');
   const rows = new Map<string, Array<string | null>>();

@@ -19,18 +19,26 @@ export interface SealedPart {
   rows: number;
 }
 
-interface StringColumn {
-  offsets: Int32Array;
-  values: Uint8Array;
-  data: Data;
-}
+/** A string column's UTF-8 bytes per row, or null for a null. */
+type StringColumn = (row: number) => Uint8Array | null;
+
+const encoder = new TextEncoder();
 
 function stringColumn(batch: RecordBatch, name: string): StringColumn {
   const child = batch.getChild(name);
   if (!child || child.data.length !== 1) throw new Error(`event batch: expected one chunk of column \`${name}\`, got ${child ? child.data.length : 'none'}`);
-  const data = child.data[0]!;
-  if (!(data.valueOffsets instanceof Int32Array)) throw new Error(`event batch: column \`${name}\` is not Utf8 (${String(data.type)})`);
-  return { offsets: data.valueOffsets, values: data.values as Uint8Array, data };
+  const data: Data = child.data[0]!;
+  if (data.valueOffsets instanceof Int32Array) {
+    // plain Utf8 (what a shard seals, and polars' partials): the bytes as they are, no decoding
+    const offsets = data.valueOffsets;
+    const values = data.values as Uint8Array;
+    return (row) => (data.getValid(row) ? values.subarray(offsets[row]!, offsets[row + 1]!) : null);
+  }
+  // any other string layout (Utf8View, LargeUtf8): through the vector's own reader
+  return (row) => {
+    const v = child.get(row) as string | null;
+    return v === null ? null : encoder.encode(v);
+  };
 }
 
 export class RowRouter {
@@ -68,18 +76,19 @@ export class RowRouter {
     const userId = stringColumn(batch, 'user_id');
     const metadata = stringColumn(batch, 'metadata');
     for (let i = 0; i < batch.numRows; i++) {
-      const [etStart, etEnd] = [eventType.offsets[i]!, eventType.offsets[i + 1]!];
-      const [uStart, uEnd] = [userId.offsets[i]!, userId.offsets[i + 1]!];
-      const hasMetadata = metadata.data.getValid(i);
-      const [mStart, mEnd] = hasMetadata ? [metadata.offsets[i]!, metadata.offsets[i + 1]!] : [0, 0];
-      const etLen = etEnd - etStart;
-      const uLen = uEnd - uStart;
-      const mLen = mEnd - mStart;
+      const et = eventType(i);
+      const u = userId(i);
+      if (et === null || u === null) throw new Error(`event batch: row ${i} has a null event_type or user_id`);
+      const m = metadata(i);
+      const hasMetadata = m !== null;
+      const etLen = et.length;
+      const uLen = u.length;
+      const mLen = m?.length ?? 0;
       if (this.scratch.length < etLen + uLen + mLen) this.scratch = new Uint8Array(2 * (etLen + uLen + mLen));
       const s = this.scratch;
-      s.set(eventType.values.subarray(etStart, etEnd), 0);
-      s.set(userId.values.subarray(uStart, uEnd), etLen);
-      s.set(metadata.values.subarray(mStart, mEnd), etLen + uLen);
+      s.set(et, 0);
+      s.set(u, etLen);
+      if (m) s.set(m, etLen + uLen);
       const shard = shardForUserBytes(s.subarray(etLen, etLen + uLen), this.shards);
       const v = value.get(i) as number | null;
       const view = {
