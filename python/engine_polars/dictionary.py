@@ -48,9 +48,10 @@ def codes_of(values: pl.Series | Iterable[str], dtype: pl.DataType) -> pl.DataFr
     physical = dtype.categories.physical()
     wanted = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
     return (
-        cats.to_frame("value")
-        .with_row_index("code")
-        .filter(pl.col("value").is_in(wanted.cast(pl.String).implode()))
+        wanted.cast(pl.String)
+        .unique()
+        .to_frame("value")
+        .join(cats.to_frame("value").with_row_index("code"), on="value", how="inner")
         .select("value", pl.col("code").cast(physical))
     )
 

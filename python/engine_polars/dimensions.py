@@ -19,7 +19,7 @@ import re
 import polars as pl
 
 from engine_polars import enrichment_tables, metadata
-from engine_polars.dictionary import codes_of, is_categorical, is_in_strings
+from engine_polars.dictionary import is_categorical, is_in_strings
 from engine_polars.errors import BadPlan
 
 __all__ = ["EVENT_DIMENSIONS", "check_dimension", "dimension_predicate", "with_dimensions"]
@@ -51,15 +51,11 @@ def _metadata_expr(key: str, name: str, schema: pl.Schema) -> pl.Expr:
 def _join_table(frame: pl.LazyFrame, schema: pl.Schema, table: pl.DataFrame, name: str) -> pl.LazyFrame:
     """``frame`` left-joined on ``user_id`` with ``table`` (``user_id`` and ``name``, Strings)."""
     users = schema.get("user_id", pl.String())
-    if not is_categorical(users):
-        return frame.join(table.lazy(), on="user_id", how="left")
-    codes = codes_of(table["user_id"], users).rename({"value": "user_id", "code": "__uid"})
-    right = table.join(codes, on="user_id", how="inner").select("__uid", name)
-    return (
-        frame.with_columns(pl.col("user_id").to_physical().alias("__uid"))
-        .join(right.lazy(), on="__uid", how="left")
-        .drop("__uid")
-    )
+    if is_categorical(users):
+        # Casting inserts the table's users into the shard's user dictionary: they are this
+        # shard's own users (tables are routed by user_id), and its UInt32 codes never run out.
+        table = table.with_columns(pl.col("user_id").cast(users))
+    return frame.join(table.lazy(), on="user_id", how="left")
 
 
 def with_dimensions(frame: pl.LazyFrame, names: tuple[str, ...] | list[str]) -> pl.LazyFrame:

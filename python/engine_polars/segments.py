@@ -21,9 +21,10 @@ next open, and the log still holds their records) or the new one. Only then does
 worker truncate its log before ``P``. A file that does not match its size and CRC-32 in the
 manifest is refused at open (renamed ``*.corrupt``, logged); see ``EventStore.open_dir``.
 
-A segment's columns: ``timestamp`` int64, ``value`` double, ``event_type``/``user_id`` and the
-string metadata columns as Arrow dictionary arrays (``uint8``/``uint16``/``uint32`` indices,
-utf8 dictionary), ``__meta:<key>`` double/bool, ``__meta_raw`` utf8 (see ``metadata.py``).
+A segment's columns (written and read by polars): ``timestamp`` int64, ``value`` double,
+``event_type``/``user_id``, the shape and the string metadata columns as Arrow dictionary arrays
+(``uint8``/``uint16``/``uint32`` indices), ``__meta:<key>`` double/bool, ``__meta_raw`` string
+(see ``metadata.py``). The tables snapshot holds one Arrow IPC stream per table.
 """
 
 from __future__ import annotations
@@ -39,8 +40,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.ipc as ipc
 
 __all__ = [
     "ROLL_FAULT_ENV",
@@ -239,51 +238,38 @@ def remove_unlisted(directory: str, manifest: Manifest) -> list[str]:
     return removed
 
 
-def _arrow_column(series: pl.Series) -> pa.Array:
-    if isinstance(series.dtype, pl.Categorical):
-        indices = series.to_physical().to_arrow()
-        dictionary = series.dtype.categories.to_series().to_arrow().cast(pa.string())
-        return pa.DictionaryArray.from_arrays(indices, dictionary)
-    if series.dtype == pl.String:
-        return series.to_arrow().cast(pa.string())
-    return series.to_arrow()
-
-
 def write_segment(directory: str, df: pl.DataFrame, first_row: int, log_from: int, log_to: int) -> SegmentInfo:
-    """Writes ``df`` (a store chunk) as ``seg-<first_row>.arrow``; returns what the manifest keeps."""
-    columns = {name: _arrow_column(df[name]) for name in df.columns}
+    """Writes ``df`` (a store chunk) as ``seg-<first_row>.arrow``; returns what the manifest keeps.
+
+    Written by polars itself (no pyarrow buffers: its allocator kept a segment's worth of
+    memory after every roll); a Categorical column becomes an Arrow dictionary array."""
     ts = df["timestamp"]
     min_ts, max_ts = int(ts.min()), int(ts.max())  # type: ignore[arg-type]
-    meta = {"format": FORMAT, "first_row": first_row, "rows": df.height, "min_ts": min_ts, "max_ts": max_ts}
-    table = pa.table(columns).replace_schema_metadata({"shardlytics.segment": json.dumps(meta)})
     sink = io.BytesIO()
-    with ipc.new_file(sink, table.schema, options=ipc.IpcWriteOptions(compression=_COMPRESSION)) as writer:
-        writer.write_table(table, max_chunksize=1 << 20)
+    df.write_ipc(sink, compression=_COMPRESSION)
     f = _write_durably(directory, f"seg-{first_row:020d}.arrow", sink.getvalue())
     return SegmentInfo(f.file, first_row, df.height, min_ts, max_ts, f.bytes, f.crc32, log_from, log_to)
 
 
 def read_segment(directory: str, info: SegmentInfo) -> dict[str, pl.Series | tuple[pl.Series, pl.Series]]:
     """A segment's columns, checked against the manifest: plain columns as Series, dictionary
-    columns as (dictionary String Series, UInt32 indices) for the store to encode with its own
-    dictionaries. Raises ``SegmentCorrupt``."""
+    columns as (their strings, a String Series in code order; their codes, UInt32) for the store
+    to encode with its own dictionaries. Raises ``SegmentCorrupt``."""
     data = _read_checked(directory, info)
     try:
-        table = ipc.open_file(pa.py_buffer(data)).read_all()
-    except (pa.ArrowException, OSError, ValueError) as exc:
+        df = pl.read_ipc(io.BytesIO(data), memory_map=False)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise SegmentCorrupt(f"{info.file}: not a readable Arrow IPC file: {exc}") from None
     del data
-    if table.num_rows != info.rows:
-        raise SegmentCorrupt(f"{info.file}: {table.num_rows} rows, the manifest says {info.rows}")
+    if df.height != info.rows:
+        raise SegmentCorrupt(f"{info.file}: {df.height} rows, the manifest says {info.rows}")
     out: dict[str, pl.Series | tuple[pl.Series, pl.Series]] = {}
-    for name in table.column_names:
-        column = table.column(name).combine_chunks()
-        if pa.types.is_dictionary(column.type):
-            dictionary = pl.Series(name, column.dictionary, dtype=pl.String)
-            indices = pl.Series(name, column.indices).cast(pl.UInt32)
-            out[name] = (dictionary, indices)
+    for name in df.columns:
+        column = df[name]
+        if isinstance(column.dtype, pl.Categorical):
+            out[name] = (column.dtype.categories.to_series().alias(name), column.to_physical().cast(pl.UInt32))
         else:
-            out[name] = pl.Series(name, column)
+            out[name] = column
     return out
 
 
@@ -293,10 +279,7 @@ def write_tables(directory: str, tables: Mapping[str, pl.DataFrame], log_positio
     streams = []
     for name in sorted(tables):
         sink = io.BytesIO()
-        arrow = tables[name].to_arrow()
-        arrow = arrow.cast(pa.schema([pa.field(f.name, pa.string()) for f in arrow.schema]))
-        with ipc.new_stream(sink, arrow.schema) as writer:
-            writer.write_table(arrow)
+        tables[name].write_ipc_stream(sink)
         streams.append((name, sink.getvalue()))
     header = json.dumps({"tables": [{"name": n, "bytes": len(b)} for n, b in streams]}).encode()
     data = len(header).to_bytes(4, "little") + header + b"".join(b for _, b in streams)

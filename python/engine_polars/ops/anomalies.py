@@ -178,7 +178,11 @@ def _with_moments(rows: pl.LazyFrame, key: str, groups: pl.DataFrame) -> pl.Lazy
         pl.col("key").alias("group_key"), pl.col("mean").alias("__mean"), pl.col("stddev").alias("__stddev")
     )
     dtype = rows.collect_schema()[key]
-    if not is_categorical(dtype):
+    if key == "user_id" and is_categorical(dtype):
+        # The moments of this shard's own users only: casting them into its user dictionary adds
+        # nothing new, and a UInt32 dictionary never runs out.
+        moments = moments.with_columns(pl.col("group_key").cast(dtype))
+    if key == "user_id" or not is_categorical(dtype):
         return rows.with_columns(pl.col(key).alias("group_key")).join(
             moments.lazy(), on="group_key", how="inner", nulls_equal=True
         )
