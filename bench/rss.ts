@@ -1,11 +1,19 @@
 /**
- * npm run bench:rss [-- --events 1000000 --shards N --json out.json]
+ * npm run bench:rss [-- --events 1000000 --shards N --no-restart --json out.json]
  *
- * Starts the engine with its defaults, measures the RSS of the whole engine (the node process
- * plus every polars process) when idle, ingests exactly --events events through /ingest/batch,
- * waits until they are all queryable, and measures again. Prints both and bytes per event.
+ * Memory of the whole engine (the node process, with its shard and merge-pool threads, plus
+ * every polars process) on a fresh data dir:
+ *  - idle: after start, before any event;
+ *  - peak: the highest total sampled (every 100 ms) while --events events are ingested through
+ *    /ingest/batch and until they are all queryable;
+ *  - loaded: once they are all queryable and the engine has settled (five samples a second
+ *    apart within 1 %: V8 and jemalloc give memory back some seconds after a burst);
+ *  - restart: the engine stopped and started again on the same data dir: time until `/ready`
+ *    answers 200 and every event is counted, the peak while it recovers, and the RSS after it.
+ * bytes/event is (loaded − idle) / events. Node and polars are reported apart.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, parseArgs, printTable, spawnServer, writeJson } from './bench-util.js';
 import { ingestEvents } from './ingest-events.js';
@@ -13,6 +21,7 @@ import { ingestEvents } from './ingest-events.js';
 const args = parseArgs(process.argv.slice(2));
 const total = Number(args.events ?? 1_000_000);
 const shardsArg = args.shards ? ['--shards', String(args.shards)] : [];
+const MB = 1048576;
 
 function rssOf(pid: number): number {
   try {
@@ -22,57 +31,134 @@ function rssOf(pid: number): number {
   }
 }
 
-/** RSS of a process and all its descendants. */
-function treeRss(root: number): { bytes: number; processes: number } {
-  const children = new Map<number, number[]>();
+/** RSS of a process (`node`) and of its descendants (`children`: the polars processes). */
+function treeRss(root: number): { node: number; children: number; total: number; processes: number } {
+  const kids = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
+      const list = kids.get(ppid) ?? [];
       list.push(Number(entry));
-      children.set(ppid, list);
+      kids.set(ppid, list);
     } catch {
       // process went away
     }
   }
-  let bytes = 0;
-  let processes = 0;
-  const stack = [root];
+  const node = rssOf(root);
+  let children = 0;
+  let processes = 1;
+  const stack = [...(kids.get(root) ?? [])];
   while (stack.length) {
     const pid = stack.pop()!;
-    bytes += rssOf(pid);
+    children += rssOf(pid);
     processes++;
-    stack.push(...(children.get(pid) ?? []));
+    stack.push(...(kids.get(pid) ?? []));
   }
-  return { bytes, processes };
+  return { node, children, total: node + children, processes };
 }
 
-const eng = await spawnServer(join(ROOT, 'src/main.ts'), ['--ingest-port', '0', '--query-port', '0', ...shardsArg], (l) => l.msg === 'engine listening');
-const { ingestUrl, queryUrl } = eng.line as { ingestUrl: string; queryUrl: string };
-const pid = eng.server.child.pid!;
-const idle = treeRss(pid);
+/** Samples the tree's total RSS every 100 ms until stopped; returns the highest. */
+function peakSampler(pid: number): { stop: () => number } {
+  let peak = treeRss(pid).total;
+  const timer = setInterval(() => (peak = Math.max(peak, treeRss(pid).total)), 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peak, treeRss(pid).total);
+    },
+  };
+}
 
-const started = performance.now();
-await ingestEvents(ingestUrl, { total });
-let stored = 0;
-while (stored < total) {
+async function count(queryUrl: string): Promise<number> {
   const res = await fetch(`${queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-  stored = ((await res.json()) as { results: Array<{ count: number }> }).results[0]!.count;
+  if (res.status !== 200) return -1;
+  return ((await res.json()) as { results: Array<{ count: number }> }).results[0]!.count;
 }
-const seconds = (performance.now() - started) / 1000;
-const loaded = treeRss(pid);
-await eng.server.stop();
 
-const row = {
-  events: total,
-  processes: loaded.processes,
-  idle_rss_mb: Math.round(idle.bytes / 1048576),
-  loaded_rss_mb: Math.round(loaded.bytes / 1048576),
-  bytes_per_event: Math.round((loaded.bytes - idle.bytes) / total),
-  ingest_seconds: seconds,
-};
-console.log(`\nbench:rss — whole engine (node + polars processes) before and after ${total.toLocaleString('en-US')} events\n`);
-printTable([row]);
-if (typeof args.json === 'string') writeJson(args.json, row);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The tree's RSS once it stops moving: V8 gives memory back about ten seconds after a burst and
+ * jemalloc (polars) a second after, so this waits until five samples a second apart stay within
+ * 1 % of each other (at most a minute) and reports the last.
+ */
+async function settled(pid: number): Promise<ReturnType<typeof treeRss>> {
+  const window: Array<ReturnType<typeof treeRss>> = [treeRss(pid)];
+  for (let i = 0; i < 60; i++) {
+    await sleep(1000);
+    window.push(treeRss(pid));
+    if (window.length > 5) window.shift();
+    const totals = window.map((w) => w.total);
+    if (window.length === 5 && Math.max(...totals) - Math.min(...totals) <= Math.min(...totals) * 0.01) break;
+  }
+  return window[window.length - 1]!;
+}
+
+async function start(dataDir: string) {
+  const eng = await spawnServer(join(ROOT, 'src/main.ts'), ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...shardsArg], (l) => l.msg === 'engine listening');
+  const { ingestUrl, queryUrl } = eng.line as { ingestUrl: string; queryUrl: string };
+  return { eng, ingestUrl, queryUrl, pid: eng.server.child.pid! };
+}
+
+const dataDir = mkdtempSync(join(tmpdir(), 'bench-rss-'));
+const rows: Array<Record<string, string | number>> = [];
+const out: Record<string, number | string> = { events: total };
+const mb = (b: number) => Math.round(b / MB);
+try {
+  let run = await start(dataDir);
+  await sleep(1000);
+  const idle = await settled(run.pid);
+
+  const started = performance.now();
+  let sampler = peakSampler(run.pid);
+  await ingestEvents(run.ingestUrl, { total });
+  while ((await count(run.queryUrl)) < total) await sleep(100);
+  const ingestSeconds = (performance.now() - started) / 1000;
+  const loaded = await settled(run.pid);
+  const peak = sampler.stop();
+  Object.assign(out, {
+    processes: loaded.processes,
+    idle_rss_mb: mb(idle.total),
+    idle_node_mb: mb(idle.node),
+    idle_polars_mb: mb(idle.children),
+    loaded_rss_mb: mb(loaded.total),
+    loaded_node_mb: mb(loaded.node),
+    loaded_polars_mb: mb(loaded.children),
+    bytes_per_event: Math.round((loaded.total - idle.total) / total),
+    peak_ingest_mb: mb(peak),
+    ingest_seconds: Math.round(ingestSeconds * 10) / 10,
+  });
+  rows.push({ phase: 'idle', total_mb: mb(idle.total), node_mb: mb(idle.node), polars_mb: mb(idle.children), seconds: '' });
+  rows.push({ phase: 'ingest (peak)', total_mb: mb(peak), node_mb: '', polars_mb: '', seconds: Math.round(ingestSeconds * 10) / 10 });
+  rows.push({ phase: 'loaded', total_mb: mb(loaded.total), node_mb: mb(loaded.node), polars_mb: mb(loaded.children), seconds: '' });
+
+  if (!args['no-restart']) {
+    await run.eng.server.stop();
+    const t0 = performance.now();
+    run = await start(dataDir);
+    sampler = peakSampler(run.pid);
+    for (;;) {
+      const ready = await fetch(`${run.queryUrl}/ready`).then((r) => r.status, () => 0);
+      if (ready === 200 && (await count(run.queryUrl)) === total) break;
+      await sleep(50);
+    }
+    const restartSeconds = (performance.now() - t0) / 1000;
+    const restartPeak = sampler.stop();
+    const after = await settled(run.pid);
+    Object.assign(out, {
+      restart_seconds: Math.round(restartSeconds * 10) / 10,
+      restart_peak_mb: mb(restartPeak),
+      restarted_rss_mb: mb(after.total),
+    });
+    rows.push({ phase: 'restart (peak)', total_mb: mb(restartPeak), node_mb: '', polars_mb: '', seconds: Math.round(restartSeconds * 10) / 10 });
+    rows.push({ phase: 'restarted', total_mb: mb(after.total), node_mb: mb(after.node), polars_mb: mb(after.children), seconds: '' });
+  }
+  await run.eng.server.stop();
+} finally {
+  rmSync(dataDir, { recursive: true, force: true });
+}
+console.log(`\nbench:rss — whole engine (node + ${Number(out.processes) - 1} polars processes), ${total.toLocaleString('en-US')} events; ${out.bytes_per_event} bytes/event\n`);
+printTable(rows);
+if (typeof args.json === 'string') writeJson(args.json, out);

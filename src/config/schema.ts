@@ -43,8 +43,14 @@ export interface EngineConfig {
   dataDir: string;
   /** `batch`: fsync once per sealed batch (group commit); `off`: never (unsafe, for benchmarks). */
   fsync: 'batch' | 'off';
+  /** Rows a shard holds open (in memory, covered by its log) before it rolls them into a segment file. */
+  segmentRows: number;
+  /** Drop whole segments whose newest event is this much older than min(newest event, now), ms; null: keep everything. */
+  retention: number | null;
   /** An event more than this far ahead of its receive time is rejected (400), ms; null: no bound. */
   maxFutureSkew: number | null;
+  /** A shard log file is rolled (a new file started) past this many bytes; truncation deletes whole files. */
+  logFileBytes: number;
   /** Longest a `?wait=true` ingest request waits for its events to be durable before a 504, ms. */
   waitTimeoutMs: number;
   /** How long an Idempotency-Key is remembered after its request, ms (config: `"24h"`, `"30m"`, or ms). */
@@ -205,7 +211,11 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
     if (raw !== 'batch' && raw !== 'off') throw new ConfigError(key, `expected "batch" or "off", got ${JSON.stringify(raw)}`);
     return raw;
   },
+  segmentRows: integer(1, 1_000_000_000),
+  retention: (raw, key) => (raw === null || raw === 'none' || raw === 'null' || raw === '' ? null : durationMs(1000, 100 * 365 * 86_400_000)(raw, key)),
   maxFutureSkew: (raw, key) => (raw === null || raw === 'none' || raw === 'null' || raw === '' ? null : durationMs(0, 100 * 365 * 86_400_000)(raw, key)),
+  // Below 64 KiB a file would roll at almost every batch; above 4 GiB a truncation frees little.
+  logFileBytes: integer(65536, 2 ** 32),
   waitTimeoutMs: integer(10, 3_600_000),
   idempotencyWindow: durationMs(1000, 365 * 86_400_000),
   idempotencyMaxKeys: integer(1, 100_000_000),

@@ -23,6 +23,7 @@ import { ShardError, insufficientStorage, shardRestoring } from './shard-errors.
 import type { SidecarOp } from './sidecar-protocol.js';
 import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeNumberedBatch, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
 import { RowNumbering } from './log/row-numbers.js';
+import type { SegmentKeeper } from './segment-keeper.js';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -43,6 +44,11 @@ export interface PolarsSupervisorOptions {
   onStorageError?: (cause: unknown, durableEnd: number) => void;
   say: (level: Level, msg: string, fields?: Record<string, unknown>) => void;
   noteError: (err: unknown) => void;
+  /**
+   * The segment files: every (re)start loads them first and replays only the log after them;
+   * appends' answers may trigger a roll (segment-keeper.ts). Without it the whole log is replayed.
+   */
+  segments?: SegmentKeeper;
 }
 
 interface Outcome {
@@ -153,6 +159,11 @@ export class PolarsSupervisor {
     return this.proc?.pid ?? null;
   }
 
+  /** The process, while it is restored and serving (null while restoring). */
+  get liveProcess(): PolarsProcess | null {
+    return this.live && this.proc?.alive ? this.proc : null;
+  }
+
   /**
    * Spawns the first process and waits for its first answer (a failure here fails the shard's
    * start-up), then replays the log into it in the background. Resolves once polars answers:
@@ -169,7 +180,7 @@ export class PolarsSupervisor {
       proc.abandon();
       throw err;
     }
-    if (this.options.shardLog.end === this.options.shardLog.start) {
+    if (this.options.shardLog.end === this.options.shardLog.start && !this.options.segments) {
       this.goLive(gen, 0, 0, performance.now(), false);
       return 'ready';
     }
@@ -255,6 +266,7 @@ export class PolarsSupervisor {
         const reply = await proc.request('stats');
         this.chunks = Number(reply.header.chunks);
         this.counters.rowsHeld = Number(reply.header.rows);
+        this.options.segments?.noteStats(reply.header);
       } catch (err) {
         this.options.noteError(err);
       }
@@ -269,6 +281,7 @@ export class PolarsSupervisor {
    */
   async shutdown(timeoutMs: number): Promise<number | null> {
     this.stopping = true;
+    this.options.segments?.stop();
     const proc = this.proc;
     let rows: number | null = null;
     if (proc && this.live) {
@@ -361,10 +374,12 @@ export class PolarsSupervisor {
 
   private send(rec: Sendable, proc: PolarsProcess): Promise<void> {
     const { op, plan, body, fields } = requestFor(rec);
+    this.options.segments?.sent(rec.next);
     return proc.request(op, plan, body, fields ? { fields } : {}).then(
       (reply) => {
         this.acked(rec, reply);
         rec.outcome?.resolve(reply);
+        if (isBatch(rec.type)) this.options.segments?.afterAppend(reply, proc);
       },
       (err: unknown) => {
         if (unanswered(err)) {
@@ -469,25 +484,45 @@ export class PolarsSupervisor {
   }
 
   /**
-   * Replays the log from its start into the current process, up to the first queued record,
-   * then goes live (sends the queue). Stops quietly if the process dies meanwhile.
+   * Has the current process load the segment files (if any), replays the log from where they
+   * end (or from its start) up to the first queued record, then goes live (sends the queue).
+   * Stops quietly if the process dies meanwhile.
    */
   private async replay(gen: number, started: number): Promise<void> {
     const proc = this.proc!;
     const log = this.options.shardLog;
     const end = this.queued.length > 0 ? this.queued[0]!.position : log.end;
-    const total = end - log.start;
     this.options.onState('restoring', proc.pid);
+    // Segment files first: the replay starts where they end, its rows numbered from there.
+    let from = log.start;
+    let replayFirstRow = 0;
+    const rowsBefore = this.counters.rowsRestored + this.counters.rowsHanded;
+    if (this.options.segments) {
+      try {
+        const opened = await this.options.segments.open(proc);
+        from = Math.max(opened.logPosition, log.start);
+        replayFirstRow = opened.nextRow;
+        this.counters.rowsRestored += opened.rows;
+      } catch (err) {
+        if (gen !== this.generation || !proc.alive) return;
+        // Serving without them would answer from part of the data: retried by a new process.
+        this.options.noteError(err);
+        this.options.say('error', `polars could not load the segment files: ${(err as Error).message}`);
+        proc.kill('could not load the segment files');
+        return;
+      }
+      if (gen !== this.generation || !proc.alive) return;
+    }
+    const total = end - from;
     this.options.say('info', 'restoring: replaying the log into polars', { polars_pid: proc.pid, log_bytes: total });
     let records = 0;
     let bytes = 0;
-    const rowsBefore = this.counters.rowsRestored + this.counters.rowsHanded;
     let window: Array<{ sent: Promise<void>; bytes: number }> = [];
     let windowBytes = 0;
     let lastProgress = performance.now();
-    const numbering = new RowNumbering();
+    const numbering = new RowNumbering(replayFirstRow);
     try {
-      for await (const rec of log.readFrom(log.start)) {
+      for await (const rec of log.readFrom(from)) {
         if (rec.position >= end) break;
         if (gen !== this.generation) return;
         const firstRow = numbering.next(rec);
@@ -495,7 +530,7 @@ export class PolarsSupervisor {
         window.push({ sent: this.send(sendable, proc), bytes: rec.payload.byteLength });
         windowBytes += rec.payload.byteLength;
         records++;
-        bytes = rec.next - log.start;
+        bytes = rec.next - from;
         while (windowBytes > REPLAY_WINDOW_BYTES) {
           const oldest = window.shift()!;
           await oldest.sent;

@@ -29,6 +29,12 @@ export interface ShardWorkerData {
   fsync: 'batch' | 'off';
   /** open the log only once this start gate opens (after a re-partitioning; start-gate.ts) */
   startGate?: SharedArrayBuffer;
+  /** open rows after which polars rolls them into a segment file (then the log before is deleted) */
+  segmentRows: number;
+  /** retention, ms (segments whose newest event is older than min(newest, now) − this are dropped); null: none */
+  retentionMs: number | null;
+  /** size past which the shard log starts a new file */
+  logFileBytes: number;
 }
 
 /**
@@ -83,6 +89,14 @@ export interface ShardStats {
   torn_tail_records_cut: number;
   /** duration of the last fdatasync of the log, ms */
   last_fsync_ms: number | null;
+  /** segment files held (sealed, immutable rows; python/engine_polars/segments.py) */
+  segments: number;
+  segment_bytes: number;
+  rows_in_segments: number;
+  /** rows dropped by retention (whole segments) since the shard started */
+  rows_dropped_by_retention: number;
+  /** duration of the last roll of open rows into a segment file, ms */
+  last_roll_ms: number | null;
   /** events settled (logged and synced, or dropped) by this run: a ?wait=true part is durable once passed */
   events_durable: number;
   /** events dropped because the log could not take them (ENOSPC, EIO): acknowledged 202 and lost */

@@ -27,6 +27,10 @@ export interface ShardHandleOptions {
   queryQueue: number;
   dataDir: string;
   fsync: 'batch' | 'off';
+  /** segment store: see ShardWorkerData */
+  segmentRows: number;
+  retentionMs: number | null;
+  logFileBytes: number;
   logger: Logger;
   /** the worker opens its log only once this gate opens (start-gate.ts: after a re-partitioning) */
   startGate?: SharedArrayBuffer;
@@ -95,6 +99,9 @@ export class ShardHandle {
       ...(options.startGate ? { startGate: options.startGate } : {}),
       dataDir: options.dataDir,
       fsync: options.fsync,
+      segmentRows: options.segmentRows,
+      retentionMs: options.retentionMs,
+      logFileBytes: options.logFileBytes,
     };
     this.worker = new Worker(WORKER_BOOT_URL, { workerData, name: `shard-${options.shard}` });
     let markStarted: () => void;

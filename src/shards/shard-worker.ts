@@ -7,6 +7,7 @@
  * Never imports main-thread modules: only the ring, the record codec, the builder, the log, the
  * polars client and the protocol types.
  */
+import { resolve } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ColumnBuilder } from './column-builder.js';
 import { FileShardLog } from './log/file-log.js';
@@ -15,6 +16,7 @@ import { passStartGate } from './start-gate.js';
 import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } from './log/shard-log.js';
 import { nextRowOf } from './log/row-numbers.js';
 import { PolarsSupervisor } from './polars-supervisor.js';
+import { SegmentKeeper } from './segment-keeper.js';
 import { RECORD_KIND_KEYED_PART, decodeKeyedPart, decodeRecord } from './ring-record.js';
 import { BatchKeys, keysOfBatchRecord } from './batch-keys.js';
 import { DurableSettler } from './durable-settler.js';
@@ -41,6 +43,7 @@ let runBase = 0;
 /** records taken from the ring into the builder by this worker */
 let ringRows = 0;
 let polars: PolarsSupervisor | null = null;
+let segments: SegmentKeeper | null = null;
 // Idempotency keys of the parts in the builder (never sealed half-way), and what is settled.
 const batchKeys = new BatchKeys();
 const settler = new DurableSettler(ring, (event) => emit(event), (level, msg, fields) => say(level, msg, fields));
@@ -257,6 +260,11 @@ async function workerStats(): Promise<ShardWorkerStats> {
     log_records: l?.records ?? 0,
     torn_tail_records_cut: l?.tornRecordsCut ?? 0,
     last_fsync_ms: l?.lastSyncMs ?? null,
+    segments: segments?.stats.segments ?? 0,
+    segment_bytes: segments?.stats.segmentBytes ?? 0,
+    rows_in_segments: segments?.stats.rowsInSegments ?? 0,
+    rows_dropped_by_retention: segments?.stats.rowsDroppedByRetention ?? 0,
+    last_roll_ms: segments?.stats.lastRollMs ?? null,
     events_durable: settler.eventsSettled,
     events_dropped_storage: settler.eventsDropped,
     storage_error: settler.error,
@@ -358,6 +366,7 @@ async function start(): Promise<void> {
   const storedKeys = new Map<string, StoredKey>();
   const opened = await FileShardLog.open({
     dir,
+    maxFileBytes: data.logFileBytes,
     onCut: (cut) => say('warn', 'shard log: torn or corrupt tail cut at the last good record', { ...cut }),
     onRecord: (type, payload) => {
       for (const k of keysOfBatchRecord(type, payload)) storedKeys.set(k.key, k);
@@ -370,6 +379,14 @@ async function start(): Promise<void> {
   runBase = await nextRowOf(opened);
   const s = opened.stats();
   if (s.records > 0) say('info', 'shard log opened', { log_records: s.records, log_bytes: s.bytes });
+  segments = new SegmentKeeper({
+    shardDir: resolve(dir),
+    shardLog: opened,
+    segmentRows: data.segmentRows,
+    retentionMs: data.retentionMs,
+    say,
+    noteError,
+  });
   polars = new PolarsSupervisor({
     shard: data.shard,
     shardLog: opened,
@@ -384,7 +401,10 @@ async function start(): Promise<void> {
     onStorageError: (cause, durableEnd) => settler.failed(cause, durableEnd),
     say,
     noteError,
+    segments,
   });
+  const supervisor = polars;
+  segments.startRetention(() => supervisor.liveProcess);
   const state = await polars.start();
   if (state === 'ready') ring.setState(ShardState.READY);
   emit({ type: 'started', pid: polars.pid ?? undefined });

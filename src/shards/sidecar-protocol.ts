@@ -21,7 +21,11 @@ export type SidecarOp =
   | 'enrich_upsert'
   | 'enrich_drop'
   | 'enrich_list'
-  | 'custom_list';
+  | 'custom_list'
+  // the segment store (src/shards/segment-keeper.ts)
+  | 'open'
+  | 'roll'
+  | 'retain';
 
 export const FRAME_PREFIX_BYTES = 8;
 
