@@ -75,9 +75,6 @@ export class Engine {
           queryQueue: config.shardQueryQueue,
           dataDir: config.dataDir,
           fsync: config.fsync,
-          segmentRows: config.segmentRows,
-          retentionMs: config.retention,
-          logFileBytes: config.logFileBytes,
           logger,
           ...startGate,
         }),
@@ -175,6 +172,7 @@ export class Engine {
       to: config.shards,
       maxBatchRows: config.maxBatchRows,
       enrichmentMaxColumns: BUILTIN.enrichmentMaxColumns,
+      pageRows: BUILTIN.exportMaxPage,
       logger,
     });
     r.cancel = run.cancel;

@@ -20,7 +20,7 @@
  *
  * Runs in a worker thread (repartition-worker.ts) so the HTTP thread answers meanwhile.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Table, tableToIPC, vectorFromArray, Utf8, type Vector } from 'apache-arrow';
 import { FileShardLog } from '../log/file-log.js';
@@ -28,6 +28,7 @@ import { DATA_DIR_FORMAT, layoutRoot, removeUnreferenced, syncDir, writeMeta, ty
 import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeEnrichUpsert, encodeNumberedBatch, type LogRecord } from '../log/shard-log.js';
 import { EnrichmentState, type TableState } from './enrichment-state.js';
 import { RowRouter } from './row-router.js';
+import { hasSegments, readSegments } from './segment-reader.js';
 import { CarriedKeys, keysBatchIpc } from './carried-keys.js';
 // The router's own routing function, as in row-router.ts.
 import { shardForUser } from '../../router/route-hash.js';
@@ -43,6 +44,10 @@ export interface RepartitionOptions {
   /** ms between progress reports (default 1000) */
   progressEveryMs?: number;
   onProgress?: (p: RepartitionProgress) => void;
+  /** rows per export page when an old shard's segments are read through polars (segment-reader.ts) */
+  pageRows?: number;
+  /** warnings (segment rows or tables an old polars process had to refuse) */
+  onWarning?: (msg: string) => void;
   /** tests only: stop (never return) at this step, so a test can kill the process there */
   haltAt?: RepartitionStep | undefined;
 }
@@ -57,6 +62,8 @@ export interface RepartitionProgress {
   bytes: number;
   of_bytes: number;
   rows: number;
+  /** of `rows`, those read from the old shard's segment files */
+  segment_rows: number;
 }
 
 export interface RepartitionResult {
@@ -75,20 +82,6 @@ export interface RepartitionResult {
   /** old shard directories removed after the switch */
   removed: string[];
   ms: number;
-}
-
-/**
- * Why an old shard cannot be re-partitioned from its log alone, or null: segment files (or an
- * enrichment snapshot) hold rows its log no longer has. Refusing keeps them: the start fails
- * with the old layout intact, rather than serving without them.
- */
-export function segmentsBlocking(shardDir: string): string | null {
-  const path = join(shardDir, 'segments', 'manifest.json');
-  if (!existsSync(path)) return null;
-  const manifest = JSON.parse(readFileSync(path, 'utf8')) as { segments?: unknown[]; tables?: unknown };
-  const segments = manifest.segments?.length ?? 0;
-  if (segments === 0 && !manifest.tables) return null;
-  return `${path} lists ${segments} segment file(s)${manifest.tables ? ' and an enrichment snapshot' : ''}, which re-partitioning does not read yet`;
 }
 
 /** The new layout's name: unique, and sorted after older ones. */
@@ -112,10 +105,6 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
   const started = performance.now();
   const { dataDir, from, to } = opts;
   const oldRoot = layoutRoot(dataDir, from);
-  for (let i = 0; i < from.shards; i++) {
-    const blocking = segmentsBlocking(join(oldRoot, `shard-${i}`));
-    if (blocking) throw new Error(`shard ${i}: ${blocking}; start with \`shards\` = ${from.shards} (--shards ${from.shards})`);
-  }
   const layout = layoutName(to);
   const tmpRoot = join(dataDir, `${layout}.tmp`);
   rmSync(tmpRoot, { recursive: true, force: true });
@@ -138,15 +127,25 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
     const log = await FileShardLog.open({ dir });
     const state = new EnrichmentState(opts.enrichmentMaxColumns);
     states.push(state);
-    const total = log.end - log.start;
-    const progress = { shard: i, of_shards: from.shards, records: 0, bytes: 0, of_bytes: total, rows: 0 };
+    const progress = { shard: i, of_shards: from.shards, records: 0, bytes: 0, of_bytes: log.end - log.start, rows: 0, segment_rows: 0 };
     let last = performance.now();
     try {
-      for await (const rec of log.readFrom(log.start)) {
+      // Rows rolled into segment files come through a polars process; the log covers the rest.
+      let start = log.start;
+      if (hasSegments(dir)) {
+        const warn = (msg: string) => opts.onWarning?.(`old shard ${i}: ${msg}`);
+        const read = await readSegments(dir, log.start, opts.pageRows ?? 50_000, (ipc) => router.route(ipc), state, warn);
+        if (read.tablesLost) warn('its enrichment snapshot failed its check (its polars process drops it too)');
+        progress.segment_rows = read.rows;
+        progress.rows += read.rows;
+        start = Math.max(read.logPosition, log.start);
+        progress.of_bytes = log.end - start;
+      }
+      for await (const rec of log.readFrom(start)) {
         progress.rows += apply(rec, router, state);
         keys.note(i, rec);
         progress.records++;
-        progress.bytes = rec.next - log.start;
+        progress.bytes = rec.next - start;
         if (performance.now() - last >= every) {
           last = performance.now();
           opts.onProgress?.({ ...progress });
@@ -164,6 +163,7 @@ export async function repartition(opts: RepartitionOptions): Promise<Repartition
   if (carried.length > 0) {
     logs[0]!.append(LogRecordType.NUMBERED_BATCH, encodeNumberedBatch(nextRow[0]!, 0, keysBatchIpc(carried)));
   }
+  if (keys.incomplete > 0) opts.onWarning?.(`${keys.incomplete} Idempotency-Key(s) held by only some of the shards their request spanned (a crash in the middle) are not carried over`);
 
   const tables = EnrichmentState.union(states);
   let enrichmentRows = 0;

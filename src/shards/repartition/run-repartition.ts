@@ -33,6 +33,8 @@ export interface RunRepartitionOptions {
   to: number;
   maxBatchRows: number;
   enrichmentMaxColumns: number;
+  /** rows per page when an old shard's segments are read through polars */
+  pageRows: number;
   logger: Logger;
 }
 
@@ -53,6 +55,7 @@ export function runRepartition(opts: RunRepartitionOptions): { done: Promise<Rep
     to: opts.to,
     maxBatchRows: opts.maxBatchRows,
     enrichmentMaxColumns: opts.enrichmentMaxColumns,
+    pageRows: opts.pageRows,
     haltAt: haltAt(),
   };
   const worker = new Worker(WORKER_BOOT_URL, { workerData, name: 'repartition' });
@@ -62,6 +65,9 @@ export function runRepartition(opts: RunRepartitionOptions): { done: Promise<Rep
       switch (msg.type) {
         case 'progress':
           logger.info(msg.progress, 're-partitioning');
+          break;
+        case 'warning':
+          logger.warn(`re-partitioning: ${msg.message}`);
           break;
         case 'done':
           settled = true;
