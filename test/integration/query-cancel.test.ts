@@ -24,7 +24,7 @@ async function start(...args: Parameters<typeof startEngine>): Promise<RunningEn
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
-/** 300,000 events over two hours, 5,000 users: a by-user hopping p95 window takes polars many seconds. */
+/** 300,000 events over two hours, 5,000 users: a p95 per minute and user makes polars build ~300,000 digests. */
 async function loadHeavy(e: RunningEngine): Promise<number> {
   let total = 0;
   for (let b = 0; b < 30; b++) {
@@ -39,7 +39,8 @@ async function loadHeavy(e: RunningEngine): Promise<number> {
   return total;
 }
 
-const HEAVY = { windowSize: '1h', slide: '1m', metric: 'value', aggFunc: 'p95', groupBy: 'user_id' };
+// Within every request bound (300,000 estimated cells), but far from instant for polars.
+const HEAVY = { windowSize: '1m', metric: 'value', aggFunc: 'p95', groupBy: 'user_id' };
 
 describe('cancellation by kill', () => {
   it('answers 504 for a query past its timeout, kills its polars process and restores every row', async () => {
@@ -91,7 +92,9 @@ describe('cancellation by kill', () => {
     await loadHeavy(e);
     const [a, b] = await Promise.all([postJson(`${e.queryUrl}/query/window`, HEAVY), postJson(`${e.queryUrl}/query/window`, HEAVY)]);
     const statuses = [a.status, b.status].sort();
-    expect(statuses, JSON.stringify([a.body, b.body])).toEqual([429, 504]);
+    // The second is refused at once; the first runs (and answers, or passes its timeout).
+    expect(statuses, JSON.stringify([a.body, b.body])).toContain(429);
+    expect([200, 504], JSON.stringify([a.body, b.body])).toContain(statuses[0] === 429 ? statuses[1] : statuses[0]);
     const busy = a.status === 429 ? a : b;
     expect(busy.headers.get('retry-after')).toBe('1');
     expect(busy.body.error).toBe('SHARD_BUSY');
