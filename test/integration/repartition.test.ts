@@ -15,6 +15,7 @@ import { getJson, makeDataDir, postJson, removeDataDir, startEngine, type Runnin
 import { startMain, type MainProcess } from '../helpers/main-process.js';
 import { shardStats, until } from '../helpers/shard-probes.js';
 import { shardForUser } from '../../src/router/route-hash.js';
+import type { EngineConfig } from '../../src/config/schema.js';
 
 const USERS = 1500;
 const dirs: string[] = [];
@@ -35,8 +36,8 @@ interface Expected {
   tables: Map<string, Map<string, Record<string, string | null>>>;
 }
 
-async function start(shards: number, dataDir: string): Promise<RunningEngine> {
-  const e = await startEngine({ shards, dataDir, maxBatchRows: 700 }, { captureLogs: true });
+async function start(shards: number, dataDir: string, more: Partial<EngineConfig> = {}): Promise<RunningEngine> {
+  const e = await startEngine({ shards, dataDir, maxBatchRows: 700, ...more }, { captureLogs: true });
   running.push(e);
   return e;
 }
@@ -145,13 +146,15 @@ function meta(dataDir: string): { shards: number; layout?: string } {
 }
 
 /** A data dir holding 2 shards' worth of events and enrichment tables; the engine stopped. */
-async function twoShardDataDir(): Promise<{ dataDir: string; expected: Expected }> {
+async function twoShardDataDir(more: Partial<EngineConfig> = {}): Promise<{ dataDir: string; expected: Expected }> {
   const dataDir = makeDataDir();
   dirs.push(dataDir);
   const expected: Expected = { count: new Map(), sum: new Map(), total: 0, tables: new Map() };
-  const first = await start(2, dataDir);
+  const first = await start(2, dataDir, more);
   await ingest(first, expected);
   await enrich(first, expected);
+  // with segments: more rows, so the tables are in a snapshot and some rows only in the log
+  if (more.segmentRows) await ingest(first, expected);
   await checkAll(first, 2, expected);
   await stop(first);
   return { dataDir, expected };
@@ -184,6 +187,17 @@ describe('re-partitioning on a changed shard count', () => {
     const again = await start(1, dataDir);
     expect(again.logs.some((l) => l.msg === 're-partitioning')).toBe(false);
     await checkAll(again, 1, expected);
+  });
+
+  it('reads old shards whose rows were rolled into segment files (through a polars process) and their enrichment snapshot', async () => {
+    const { dataDir, expected } = await twoShardDataDir({ segmentRows: 2000 });
+    const manifests = [0, 1].map((i) => JSON.parse(readFileSync(join(dataDir, `shard-${i}`, 'segments', 'manifest.json'), 'utf8')));
+    expect(manifests.every((m) => m.segments.length > 0 && m.tables !== null)).toBe(true);
+    const three = await start(3, dataDir);
+    const progress = three.logs.filter((l) => l.msg === 're-partitioning');
+    const segmentRows = manifests.reduce((n, m) => n + m.segments.reduce((k: number, s: { rows: number }) => k + s.rows, 0), 0);
+    expect(progress.filter((l) => l.bytes === l.of_bytes).reduce((n, l) => n + l.segment_rows, 0)).toBe(segmentRows);
+    await checkAll(three, 3, expected);
   });
 
   it('carries Idempotency-Keys found in the old batches: a retry after the change is answered, not stored twice', async () => {
