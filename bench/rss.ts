@@ -10,7 +10,8 @@
  *    apart within 1 %: V8 and jemalloc give memory back some seconds after a burst);
  *  - restart: the engine stopped and started again on the same data dir: time until `/ready`
  *    answers 200 and every event is counted, the peak while it recovers, and the RSS after it.
- * bytes/event is (loaded − idle) / events. Node and polars are reported apart.
+ * bytes/event is (loaded − idle) / events. Node and polars (every child process) are reported
+ * apart, and the total also as PSS (shared library pages counted once, not once per process).
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,8 +32,21 @@ function rssOf(pid: number): number {
   }
 }
 
+/**
+ * Proportional set size: like RSS, but a page shared by several processes (the polars and
+ * pyarrow libraries' code, mapped by every polars process) counts once, split between them.
+ */
+function pssOf(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** RSS of a process (`node`) and of its descendants (`children`: the polars processes). */
-function treeRss(root: number): { node: number; children: number; total: number; processes: number } {
+function treeRss(root: number): { node: number; children: number; total: number; pss: number; processes: number } {
   const kids = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -48,15 +62,17 @@ function treeRss(root: number): { node: number; children: number; total: number;
   }
   const node = rssOf(root);
   let children = 0;
+  let pss = pssOf(root);
   let processes = 1;
   const stack = [...(kids.get(root) ?? [])];
   while (stack.length) {
     const pid = stack.pop()!;
     children += rssOf(pid);
+    pss += pssOf(pid);
     processes++;
     stack.push(...(kids.get(pid) ?? []));
   }
-  return { node, children, total: node + children, processes };
+  return { node, children, total: node + children, pss, processes };
 }
 
 /** Samples the tree's total RSS every 100 ms until stopped; returns the highest. */
@@ -127,12 +143,15 @@ try {
     loaded_node_mb: mb(loaded.node),
     loaded_polars_mb: mb(loaded.children),
     bytes_per_event: Math.round((loaded.total - idle.total) / total),
+    idle_pss_mb: mb(idle.pss),
+    loaded_pss_mb: mb(loaded.pss),
+    pss_bytes_per_event: Math.round((loaded.pss - idle.pss) / total),
     peak_ingest_mb: mb(peak),
     ingest_seconds: Math.round(ingestSeconds * 10) / 10,
   });
-  rows.push({ phase: 'idle', total_mb: mb(idle.total), node_mb: mb(idle.node), polars_mb: mb(idle.children), seconds: '' });
-  rows.push({ phase: 'ingest (peak)', total_mb: mb(peak), node_mb: '', polars_mb: '', seconds: Math.round(ingestSeconds * 10) / 10 });
-  rows.push({ phase: 'loaded', total_mb: mb(loaded.total), node_mb: mb(loaded.node), polars_mb: mb(loaded.children), seconds: '' });
+  rows.push({ phase: 'idle', total_mb: mb(idle.total), node_mb: mb(idle.node), polars_mb: mb(idle.children), pss_mb: mb(idle.pss), seconds: '' });
+  rows.push({ phase: 'ingest (peak)', total_mb: mb(peak), node_mb: '', polars_mb: '', pss_mb: '', seconds: Math.round(ingestSeconds * 10) / 10 });
+  rows.push({ phase: 'loaded', total_mb: mb(loaded.total), node_mb: mb(loaded.node), polars_mb: mb(loaded.children), pss_mb: mb(loaded.pss), seconds: '' });
 
   if (!args['no-restart']) {
     await run.eng.server.stop();
@@ -152,8 +171,8 @@ try {
       restart_peak_mb: mb(restartPeak),
       restarted_rss_mb: mb(after.total),
     });
-    rows.push({ phase: 'restart (peak)', total_mb: mb(restartPeak), node_mb: '', polars_mb: '', seconds: Math.round(restartSeconds * 10) / 10 });
-    rows.push({ phase: 'restarted', total_mb: mb(after.total), node_mb: mb(after.node), polars_mb: mb(after.children), seconds: '' });
+    rows.push({ phase: 'restart (peak)', total_mb: mb(restartPeak), node_mb: '', polars_mb: '', pss_mb: '', seconds: Math.round(restartSeconds * 10) / 10 });
+    rows.push({ phase: 'restarted', total_mb: mb(after.total), node_mb: mb(after.node), polars_mb: mb(after.children), pss_mb: mb(after.pss), seconds: '' });
   }
   await run.eng.server.stop();
 } finally {

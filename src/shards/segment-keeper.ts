@@ -59,6 +59,8 @@ export class SegmentKeeper {
   /** `next` of the last record sent to the current process: a roll covers the log before it */
   private sentEnd = 0;
   private rolling = false;
+  /** open rows in the latest answer (an append's, or the roll's own: 0 right after it) */
+  private openRows = 0;
   private retaining = false;
   private rollAfter = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -94,8 +96,12 @@ export class SegmentKeeper {
 
   /** An append was acknowledged by `proc`: rolls when its open rows reached `segmentRows`. */
   afterAppend(reply: PolarsReply, proc: PolarsProcess): void {
-    const open = Number(reply.header.open_rows ?? 0);
-    if (open < this.options.segmentRows || this.rolling || performance.now() < this.rollAfter || !proc.alive) return;
+    this.openRows = Number(reply.header.open_rows ?? 0);
+    this.maybeRoll(proc);
+  }
+
+  private maybeRoll(proc: PolarsProcess): void {
+    if (this.openRows < this.options.segmentRows || this.rolling || performance.now() < this.rollAfter || !proc.alive) return;
     void this.roll(proc, this.sentEnd);
   }
 
@@ -104,6 +110,8 @@ export class SegmentKeeper {
     const started = performance.now();
     try {
       const reply = await proc.request('roll', { log_position: position }, undefined, { timeoutMs: ROLL_TIMEOUT_MS });
+      // Answers are handled in order: appends answered after this one update it again.
+      this.openRows = Number(reply.header.open_rows ?? 0);
       this.stats.lastRollMs = performance.now() - started;
       this.noteStats(reply.header);
       this.options.say('info', 'segment rolled', {
@@ -123,6 +131,8 @@ export class SegmentKeeper {
     } finally {
       this.rolling = false;
     }
+    // Appends answered while this roll ran may have filled another segment already.
+    this.maybeRoll(proc);
   }
 
   /** Drops the segments past the retention (no-op without one). */
