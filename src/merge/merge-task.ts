@@ -4,7 +4,23 @@
  * the merge pool instead of on the main thread that serves HTTP. The task names the merge's file
  * (merge-def.ts); this worker loads it once and runs its default export.
  */
+import { setPriority } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
 import { MERGE_FILE, type MergeDef } from './merge-def.js';
+
+/**
+ * Merge-pool threads run below the HTTP thread's CPU priority, so a large merge never delays an
+ * ingest acknowledgement. Linux applies a niceness set for pid 0 to the calling thread only; the
+ * main thread also imports this module (for `mergedJson`) and must keep its own priority.
+ */
+export const MERGE_NICE = 10;
+if (!isMainThread) {
+  try {
+    setPriority(0, MERGE_NICE);
+  } catch {
+    // a platform that refuses runs the merge at normal priority
+  }
+}
 
 export interface MergeTask {
   file: string;
