@@ -14,9 +14,9 @@ import type { CustomListResult } from '../shards/protocol.js';
 
 export type Method = 'GET' | 'POST' | 'DELETE';
 
-/** JSON text produced elsewhere (e.g. serialized in the merge pool), spliced into the answer as is. */
+/** UTF-8 JSON produced elsewhere (serialized in the merge pool), spliced into the answer as is. */
 export class JsonText {
-  constructor(readonly text: string) {}
+  constructor(readonly bytes: Uint8Array) {}
 }
 
 /** A streamed answer (export): content type and a pull-based body. */

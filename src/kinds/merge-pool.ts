@@ -11,7 +11,7 @@
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import type { MergeDef } from '../merge/merge-def.js';
-import { mergedJson, type MergeTask } from '../merge/merge-task.js';
+import { mergedJsonBytes, type MergeTask } from '../merge/merge-task.js';
 import { timedOut } from './request-error.js';
 
 const INLINE_BYTES = 64 * 1024;
@@ -38,10 +38,10 @@ export class MergePool {
     return (await this.run({ file: merge.file, spec, partials }, deadline)) as O;
   }
 
-  /** Like `merge`, but answers the merged output (or its `field`) as JSON text, serialized off the main thread. */
-  async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity): Promise<string> {
-    if (bytesOf(partials) <= INLINE_BYTES) return mergedJson(merge.run(spec, partials), field);
-    return (await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as string;
+  /** Like `merge`, but answers the merged output (or its `field`) as UTF-8 JSON, made off the main thread. */
+  async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity): Promise<Uint8Array> {
+    if (bytesOf(partials) <= INLINE_BYTES) return mergedJsonBytes(merge.run(spec, partials), field);
+    return (await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as Uint8Array;
   }
 
   private async run(job: MergeTask, deadline: number): Promise<unknown> {
