@@ -10,7 +10,9 @@ with ``_`` are private helpers and never exposed). Each module defines::
 
 ``run`` gets the shard's events (``timestamp`` Int64 epoch ms, ``event_type``, ``user_id``,
 ``value`` Float64, ``metadata`` JSON text), already filtered by the request's ``filter``, and the
-request's ``params`` object. It returns this shard's partial; ``POST /query/custom/<name>`` merges
+request's ``params`` object. The store keeps metadata as typed columns (``__meta*``, read by
+``with_dimensions`` for ``metadata.<key>``); the ``metadata`` text is rebuilt only if the plugin
+reads it, so prefer ``with_dimensions`` over parsing it. It returns this shard's partial; ``POST /query/custom/<name>`` merges
 the partials of every shard by ``MERGE``. Raise :class:`BadParams` for bad ``params`` (→ HTTP 400);
 any other exception is answered as a 500 ``CUSTOM_FAILED`` with its message. Modules are loaded
 once, when the shard's polars process first needs them; adding or changing one needs a restart.
