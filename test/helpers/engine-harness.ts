@@ -1,6 +1,7 @@
 /** Starts a real engine (real workers, rings, polars processes) on ephemeral ports for a test. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -112,4 +113,15 @@ export async function expectEveryQueryRejected(route: string, cases: Array<[quer
     const named = res.body.message.includes(field) || (res.body.errors ?? []).some((e: { field: string }) => e.field === field);
     expect(named, `${query}: ${res.body.message}`).toBe(true);
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now (for tests that need ingestPort = queryPort). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }

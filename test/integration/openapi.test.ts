@@ -5,26 +5,15 @@
  * reference page names every path.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import type { Hono } from 'hono';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { KINDS } from '../../src/kinds/registry.js';
 import { UNDOCUMENTED, openApiPath } from '../../src/router/openapi/document.js';
-import { startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { startEngine, type RunningEngine, freePort } from '../helpers/engine-harness.js';
 
 const ADMIN = 'admin-token-for-openapi-test';
 let twoPorts: RunningEngine;
 let onePort: RunningEngine;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   twoPorts = await startEngine({ shards: 1, tokens: [{ token: ADMIN, scopes: ['admin'] }] });

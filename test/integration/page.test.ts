@@ -10,12 +10,11 @@
  * Waits are hang guards (generous timeouts), never time assertions.
  */
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { liveFeedOf, MAX_STREAMS } from '../../src/router/page/routes.js';
-import { getJson, postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { getJson, postJson, startEngine, type RunningEngine, freePort } from '../helpers/engine-harness.js';
 import { until } from '../helpers/shard-probes.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -49,16 +48,6 @@ async function openPage(query = ''): Promise<Page> {
 /** The raw numbers of the page's figure `testid` once it equals `expected`. */
 async function waitForFigure(page: Page, testid: string, expected: number): Promise<void> {
   await page.waitForSelector(`[data-testid="${testid}"][data-value="${expected}"]`, WAIT);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Waits until the page has received `n` more snapshots. */

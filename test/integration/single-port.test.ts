@@ -1,19 +1,8 @@
 /** ingestPort = queryPort serves both APIs on one port; invalid config stops start-up naming the key. */
 import { describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { postJson, startEngine } from '../helpers/engine-harness.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { postJson, startEngine, freePort } from '../helpers/engine-harness.js';
 
 describe('ports and config', () => {
   it('serves ingest and analytics on one port when both are configured the same', async () => {
