@@ -14,7 +14,10 @@ export interface ChildServer {
 
 /** Spawns `node --import tsx <script> ...args` and resolves when a stdout JSON line matches. */
 export async function spawnServer(script: string, args: string[], ready: (line: Record<string, any>) => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ server: ChildServer; line: Record<string, any> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  // The engine runs as `npm start` runs it (scripts/start.mjs: bundled, no tsx), so benches
+  // measure its memory and speed as users get them; other scripts (baselines) through tsx.
+  const entry = script === join(ROOT, 'src/main.ts') ? [join(ROOT, 'scripts/start.mjs')] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const lines: Array<Record<string, any>> = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let tail = '';

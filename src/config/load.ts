@@ -5,12 +5,12 @@
  * does a non-loopback `host` without `tokens` (./exposure.ts).
  */
 import { readFileSync, existsSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { fromRoot } from '../paths.js';
 import { checkExposure } from './exposure.js';
 import { CONFIG_KEYS, ConfigError, envName, flagName, type EngineConfig } from './schema.js';
 
-const CONFIG_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config');
+const CONFIG_DIR = fromRoot('config');
 
 export interface LoadOptions {
   argv?: string[];

@@ -5,6 +5,7 @@
  * - `RequestLimits`: the operator's bounds from config (defaults in config/default.json).
  */
 import { readFileSync } from 'node:fs';
+import { fromRoot } from '../paths.js';
 import type { EngineConfig } from '../config/schema.js';
 
 export interface BuiltinLimits {
@@ -25,7 +26,7 @@ export interface BuiltinLimits {
   maxPercentiles: number;
 }
 
-export const BUILTIN: BuiltinLimits = JSON.parse(readFileSync(new URL('../../config/limits.json', import.meta.url), 'utf8')) as BuiltinLimits;
+export const BUILTIN: BuiltinLimits = JSON.parse(readFileSync(fromRoot('config', 'limits.json'), 'utf8')) as BuiltinLimits;
 
 /** The configured bounds every request is checked against before it fans out. */
 export type RequestLimits = Pick<

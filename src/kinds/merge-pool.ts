@@ -12,6 +12,7 @@ import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import type { MergeDef } from '../merge/merge-def.js';
 import { mergedJsonBytes, type MergeTask } from '../merge/merge-task.js';
+import { bundledMergeWorker } from './merge-worker-source.js';
 import { timedOut } from './request-error.js';
 
 const INLINE_BYTES = 64 * 1024;
@@ -23,8 +24,8 @@ export class MergePool {
 
   constructor(threads: number) {
     this.pool = new Piscina({
-      filename: WORKER_BOOT_URL.href,
-      workerData: { entry: workerEntry('../merge/merge-task.ts') },
+      filename: (bundledMergeWorker() ?? WORKER_BOOT_URL).href,
+      workerData: { entry: workerEntry('src/merge/merge-task.ts') },
       minThreads: 1,
       maxThreads: Math.max(1, threads),
       idleTimeout: 60_000,

@@ -34,6 +34,15 @@ export interface MergeTask {
 
 const loaded = new Map<string, Promise<MergeDef>>();
 
+/**
+ * Registers merges up front: the bundled merge worker (src/kinds/merge-worker-source.ts) imports
+ * every merge file statically and hands them here, because a bundle cannot follow the computed
+ * import below. Run from source, merges load by name on first use.
+ */
+export function preload(defs: MergeDef[]): void {
+  for (const def of defs) loaded.set(def.file, Promise.resolve(def));
+}
+
 function load(file: string): Promise<MergeDef> {
   if (!MERGE_FILE.test(file)) return Promise.reject(new Error(`merge task: no merge named ${JSON.stringify(file)}`));
   let def = loaded.get(file);

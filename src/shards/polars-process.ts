@@ -17,12 +17,11 @@
 import { setPriority } from 'node:os';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT } from '../paths.js';
 import { FrameReader, encodeFrameHead, type SidecarOp } from './sidecar-protocol.js';
 import { ShardError, planTooLarge, polarsDied, polarsTimeout, type ShardErrorCode } from './shard-errors.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
 const PYTHON_PATH = join(ROOT, 'python');
 

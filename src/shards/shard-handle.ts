@@ -87,7 +87,7 @@ export class ShardHandle {
     const buffers = makeShardRingBuffers(options.ringBytes);
     this.ring = new ShardRing(buffers);
     const workerData: ShardWorkerData = {
-      entry: workerEntry('../shards/shard-worker.ts'),
+      entry: workerEntry('src/shards/shard-worker.ts'),
       shard: options.shard,
       shards: options.shards,
       buffers,

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { QueryKind } from '../../kinds/kind.js';
 import type { RequestLimits } from '../../kinds/limits.js';
 import { KINDS } from '../../kinds/registry.js';
+import { fromRoot } from '../../paths.js';
 import { routeAccess } from '../access/route-scopes.js';
 import { QUERY_TOKEN_ROUTES } from '../access/route-scopes.js';
 import { ERROR_RESPONSES, PATH_PARAMETERS, QUERY_ERRORS, ROUTE_DOCS, SHARED_SCHEMAS, type JsonSchema, type RouteDoc } from './route-docs.js';
@@ -29,7 +30,7 @@ export interface DocumentOptions {
   tokens: boolean;
 }
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const VERSION = (JSON.parse(readFileSync(fromRoot('package.json'), 'utf8')) as { version: string }).version;
 
 /** `/enrichment/:table` → `/enrichment/{table}` (a Hono `:name{regex}` loses its regex). */
 export function openApiPath(honoPath: string): { path: string; params: string[] } {

@@ -16,6 +16,7 @@ import type { Hono } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { EngineContext } from '../../engine-context.js';
 import { unavailable } from '../http-error.js';
+import { fromRoot } from '../../paths.js';
 import { LiveFeed } from './live-feed.js';
 import { makePageSnapshots } from './page-snapshot.js';
 
@@ -26,8 +27,8 @@ export const TICK_MS = 1000;
 /** What EventSource waits before reconnecting after a dropped stream. */
 const RECONNECT_MS = 2000;
 
-const pageFile = (name: string) => readFileSync(new URL(`./${name}`, import.meta.url), 'utf8');
-const uplotFile = (name: string) => createRequire(import.meta.url).resolve(`uplot/dist/${name}`);
+const pageFile = (name: string) => readFileSync(fromRoot('src', 'router', 'page', name), 'utf8');
+const uplotFile = (name: string) => createRequire(fromRoot('package.json')).resolve(`uplot/dist/${name}`);
 
 /** The feed of one engine (tests read its viewer and tick counts). */
 const feeds = new WeakMap<EngineContext, LiveFeed>();

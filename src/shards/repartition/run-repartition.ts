@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../../workers/worker-url.js';
+import { bundledWorker } from '../../workers/worker-bundle.js';
 import { readMeta, removeUnreferenced, type DataDirMeta } from '../log/data-dir.js';
 import type { RepartitionResult, RepartitionStep } from './repartition.js';
 import type { RepartitionMessage, RepartitionWorkerData } from './repartition-worker.js';
@@ -49,7 +50,7 @@ export function runRepartition(opts: RunRepartitionOptions): { done: Promise<Rep
   const { logger } = opts;
   logger.info({ data_dir: resolve(opts.dataDir), from_shards: opts.from.shards, to_shards: opts.to }, 're-partitioning the stored data for the new shard count before serving');
   const workerData: RepartitionWorkerData = {
-    entry: workerEntry('../shards/repartition/repartition-worker.ts'),
+    entry: workerEntry('src/shards/repartition/repartition-worker.ts'),
     dataDir: opts.dataDir,
     from: opts.from,
     to: opts.to,
@@ -58,7 +59,7 @@ export function runRepartition(opts: RunRepartitionOptions): { done: Promise<Rep
     pageRows: opts.pageRows,
     haltAt: haltAt(),
   };
-  const worker = new Worker(WORKER_BOOT_URL, { workerData, name: 'repartition' });
+  const worker = new Worker(bundledWorker('src/shards/repartition/repartition-worker.ts') ?? WORKER_BOOT_URL, { workerData, name: 'repartition' });
   let settled = false;
   const done = new Promise<RepartitionResult>((resolveDone, reject) => {
     worker.on('message', (msg: RepartitionMessage) => {
