@@ -107,13 +107,13 @@ def test_partial_matches_brute_force(loaded: tuple[EventStore, list[Event]], gro
             assert close(row[column], want, scale), f"{key} {column}: {row[column]} != {want}"
 
 
-def test_partial_schema_is_keys_utf8_then_int64_counts_then_float64_moments(loaded: tuple[EventStore, list[Event]]) -> None:
+def test_partial_schema_is_keys_large_utf8_then_int64_counts_then_float64_moments(loaded: tuple[EventStore, list[Event]]) -> None:
     store, _ = loaded
     plan = AggregatePlan(group_by=("user_id", "event_type"), metrics=("value",))
     schema = read_ipc(to_ipc_stream(run_aggregate(plan, store.frame()))).schema
     assert [(f.name, f.type) for f in schema] == [
-        ("user_id", pa.string()),
-        ("event_type", pa.string()),
+        ("user_id", pa.large_string()),
+        ("event_type", pa.large_string()),
         ("count", pa.int64()),
         ("value__count", pa.int64()),
         ("value__sum", pa.float64()),
@@ -193,7 +193,7 @@ def test_window_and_metadata_groups_match_brute_force(loaded: tuple[EventStore, 
     columns = ["window_start" if k == "window" else k for k in group_by]
     assert table.schema.names[: len(columns)] == columns
     for k, c in zip(group_by, columns):
-        assert table.schema.field(c).type == (pa.int64() if k == "window" else pa.string())
+        assert table.schema.field(c).type == (pa.int64() if k == "window" else pa.large_string())
     groups: dict[tuple[object, ...], list[Event]] = {}
     for e in events:
         if passes(e, plan.filter):

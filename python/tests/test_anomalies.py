@@ -106,12 +106,12 @@ def test_partial_schema(loaded: tuple[EventStore, list[Event]]) -> None:
     table = read_ipc(to_ipc_stream(run(PLANS["by event_type, one group missing"], store.frame())))
     assert [(f.name, f.type) for f in table.schema] == [
         ("timestamp", pa.int64()),
-        ("event_type", pa.string()),
-        ("user_id", pa.string()),
+        ("event_type", pa.large_string()),
+        ("user_id", pa.large_string()),
         ("value", pa.float64()),
-        ("metadata", pa.string()),
+        ("metadata", pa.large_string()),
         ("z_score", pa.float64()),
-        ("group_key", pa.string()),
+        ("group_key", pa.large_string()),
         ("total", pa.int64()),
     ]
 

@@ -231,7 +231,7 @@ def test_plugin_failures_are_answered_with_stable_codes(test_plugins: dict[str, 
 def test_result_types_are_normalised_for_the_merge(test_plugins: dict[str, custom.Plugin]) -> None:
     out = run("lazy_types", [])
     assert out.schema == pl.Schema({"a": pl.Int64, "b": pl.Float64, "c": pl.String, "ok": pl.Boolean})
-    assert [str(f.type) for f in read_ipc(to_ipc_stream(out)).schema] == ["int64", "double", "string", "bool"]
+    assert [str(f.type) for f in read_ipc(to_ipc_stream(out)).schema] == ["int64", "double", "large_string", "bool"]
 
 
 def test_top_n_by_the_shard_key_keeps_the_top_rows_and_ties(test_plugins: dict[str, custom.Plugin]) -> None:

@@ -230,7 +230,7 @@ def test_rejects_malformed_dimension_filters(dims: object, message: str) -> None
         parse_plan({"kind": "aggregate", "group_by": [], "metrics": [], "filter": {"dimensions": dims}})
 
 
-def test_enrichment_partial_is_plain_utf8_arrow() -> None:
+def test_enrichment_partial_is_large_utf8_arrow() -> None:
     upsert("users", {"user_id": ["a"], "country": ["DE"]})
     schema = read_ipc(to_ipc_stream(enrichment_tables.listing())).schema
-    assert [str(f.type) for f in schema] == ["string", "int64", "string"]
+    assert [str(f.type) for f in schema] == ["large_string", "int64", "large_string"]

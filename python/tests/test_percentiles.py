@@ -151,7 +151,7 @@ def test_partial_schema_and_empty_store() -> None:
             assert table.schema.field("count").type == pa.int64()
         else:
             assert table.schema.names == ["group_key", "count", "min", "max", "mean", "weight"]
-            assert table.schema.field("group_key").type == pa.string()
+            assert table.schema.field("group_key").type == pa.large_string()
             assert table.schema.field("weight").type == pa.int64()
 
 

@@ -137,7 +137,7 @@ def test_count_without_metric_counts_events_and_has_only_key_and_count(loaded: t
     store, events = loaded
     plan = parse_plan({"kind": "topn", "group_by": "event_type", "metric": None, "agg": "count", "n": 10})
     table = read_ipc(to_ipc_stream(run(plan, store.frame())))  # type: ignore[arg-type]
-    assert [(f.name, f.type) for f in table.schema] == [("event_type", pa.string()), ("count", pa.int64())]
+    assert [(f.name, f.type) for f in table.schema] == [("event_type", pa.large_string()), ("count", pa.int64())]
     assert sum(table.column("count").to_pylist()) == len(events)
 
 
@@ -145,7 +145,7 @@ def test_partial_schema_with_a_metric(loaded: tuple[EventStore, list[Event]]) ->
     store, _ = loaded
     table = read_ipc(to_ipc_stream(run(TopNPlan(group_by="metadata.plan", metric="value", agg="mean", n=2), store.frame())))
     assert [(f.name, f.type) for f in table.schema] == [
-        ("metadata.plan", pa.string()),
+        ("metadata.plan", pa.large_string()),
         ("count", pa.int64()),
         ("value__count", pa.int64()),
         ("value__sum", pa.float64()),

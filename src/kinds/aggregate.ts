@@ -9,10 +9,10 @@
  * `window_end`), `count` (events), and per metric m `m_count` (non-null values), `m_sum`,
  * `m_mean`, `m_min`, `m_max`, `m_stddev` (population), sorted by keys. No groupBy → one row.
  *
- * Partial (python/engine_polars/ops/aggregate.py), one row per group: the keys (Utf8; `window`
- * → `window_start` Int64), `count` Int64, and per metric `<m>__count` Int64, `<m>__sum|min|max|
- * mean|m2` Float64 (null when `<m>__count` is 0). Merged by key with Chan's formula
- * (src/merge/aggregate.ts).
+ * Partial (python/engine_polars/ops/aggregate.py), one row per group: the keys (LargeUtf8;
+ * `window` → `window_start` Int64), `count` Int64, and per metric `<m>__count` Int64,
+ * `<m>__sum|min|max|mean|m2` Float64 (null when `<m>__count` is 0). Merged by key with Chan's
+ * formula (src/merge/aggregate.ts).
  */
 import aggregateMerge from '../merge/aggregate.js';
 import { z } from 'zod';

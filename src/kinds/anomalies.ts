@@ -15,9 +15,10 @@
  * (`key` Utf8, `mean` Float64, `stddev` Float64), never in the JSON plan.
  *
  * Partial of phase 2 (python/engine_polars/ops/anomalies.py): `timestamp` Int64, `event_type`
- * Utf8, `user_id` Utf8, `value` Float64, `metadata` Utf8, `z_score` Float64, `group_key` Utf8
- * (only with `group_by`), `total` Int64 (the shard's anomaly count, on every row), sorted by |z|
- * descending, then timestamp, user_id, event_type, z, metadata ascending.
+ * LargeUtf8, `user_id` LargeUtf8, `value` Float64, `metadata` LargeUtf8, `z_score` Float64,
+ * `group_key` LargeUtf8 (only with `group_by`), `total` Int64 (the shard's anomaly count, on
+ * every row), sorted by |z| descending, then timestamp, user_id, event_type, z, metadata
+ * ascending.
  */
 import anomaliesMerge from '../merge/anomalies.js';
 import { z } from 'zod';

@@ -10,7 +10,7 @@
  * serialized), filter?}`. Answer: `{name, merge, results}`; the list: `{functions, errors}`.
  *
  * Partial: whatever the plugin's `run` returns, types normalised (ints Int64, floats Float64,
- * strings Utf8, booleans, nulls).
+ * strings LargeUtf8, booleans, nulls).
  */
 import customMerge from '../merge/custom.js';
 import { z } from 'zod';

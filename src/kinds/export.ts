@@ -16,8 +16,9 @@
  * a truncated transfer (no final chunk), never a silently short export.
  *
  * Partial (python/engine_polars/ops/export.py): one page of events, columns as stored:
- * `timestamp` Int64, `event_type` Utf8, `user_id` Utf8, `value` Float64 (nullable), `metadata`
- * Utf8 (nullable), in (timestamp, arrival) order. Pages are keyed, not offset: `after` =
+ * `timestamp` Int64, `event_type` LargeUtf8, `user_id` LargeUtf8, `value` Float64 (nullable),
+ * `metadata` LargeUtf8 (nullable), in (timestamp, arrival) order; the Arrow answer has the
+ * strings as Utf8 (src/merge/export.ts). Pages are keyed, not offset: `after` =
  * (timestamp of the last event returned, events at exactly that timestamp returned so far).
  */
 import exportMerge from '../merge/export.js';

@@ -11,10 +11,10 @@
  * `interpolation` or `compression`.
  *
  * Partial (python/engine_polars/ops/percentiles.py), sorted by group (nulls last):
- * - digest: one row per centroid: `group_key` Utf8 (only with `group_by`), `count` Int64, `min`
- *   Float64, `max` Float64 (the group's, on every row), `mean` Float64, `weight` Int64;
- * - exact: one row per distinct (group, value): `group_key` Utf8 (with `group_by`), `value`
- *   Float64, `count` Int64.
+ * - digest: one row per centroid: `group_key` LargeUtf8 (only with `group_by`), `count` Int64,
+ *   `min` Float64, `max` Float64 (the group's, on every row), `mean` Float64, `weight` Int64;
+ * - exact: one row per distinct (group, value): `group_key` LargeUtf8 (with `group_by`),
+ *   `value` Float64, `count` Int64.
  * Only finite values count; groups without one have no rows.
  */
 import percentilesMerge from '../merge/percentiles.js';

@@ -12,7 +12,7 @@
  * (bounded by `max_cells`) and the merge adds them up by key before ranking.
  *
  * Partial (python/engine_polars/ops/topn.py), one row per group, key column named like the
- * dimension: `<groupBy>` Utf8, `count` Int64, and with a metric `<m>__count` Int64,
+ * dimension: `<groupBy>` LargeUtf8, `count` Int64, and with a metric `<m>__count` Int64,
  * `<m>__sum|min|max|mean|m2` Float64 (null when `<m>__count` is 0).
  */
 import topnMerge from '../merge/topn.js';

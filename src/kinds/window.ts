@@ -14,7 +14,7 @@
  * combines each window's `windowSize / slide` panes over every shard.
  *
  * Partial (python/engine_polars/ops/window.py), sorted by pane_start then group:
- *   pane_start Int64 · <group_by> Utf8 (only with a group key) · count Int64 ·
+ *   pane_start Int64 · <group_by> LargeUtf8 (only with a group key) · count Int64 ·
  *   <m>__count Int64 · <m>__sum|min|max|mean|m2 Float64 (null when <m>__count is 0) ·
  *   with `digest`: digest_mean Float64, digest_weight Int64 (centroid rows with count 0).
  */

@@ -1,8 +1,8 @@
 /**
  * Arrow vectors built straight from JS values, for the few places that send Arrow to the shards
- * (anomaly group moments, enrichment rows). Pure.
+ * (anomaly group moments, enrichment rows), and string columns re-laid for the Arrow export. Pure.
  */
-import { Float64, Utf8, makeData, makeVector, type Vector } from 'apache-arrow';
+import { Float64, Utf8, makeData, makeVector, type Data, type LargeUtf8, type Vector } from 'apache-arrow';
 
 const encoder = new TextEncoder();
 
@@ -44,4 +44,26 @@ export function utf8Vector(values: ReadonlyArray<string | null>): Vector {
 export function float64Vector(values: Float64Array | readonly number[]): Vector {
   const data = values instanceof Float64Array ? values : Float64Array.from(values);
   return makeVector(makeData({ type: new Float64(), length: data.length, nullCount: 0, data }));
+}
+
+/**
+ * A `LargeUtf8` column as `Utf8`: the same validity bits and string bytes (not copied) behind
+ * 32-bit offsets. Throws when the strings pass 2 GiB, which 32-bit offsets cannot address.
+ */
+export function utf8DataFromLarge(data: Data<LargeUtf8>): Data<Utf8> {
+  const large = data.valueOffsets as unknown as BigInt64Array;
+  const end = data.offset + data.length;
+  const last = large[end] ?? 0n;
+  if (last > 0x7fffffffn) throw new Error(`string column: expected at most 2147483647 bytes for Utf8 offsets, got ${last}`);
+  const offsets = new Int32Array(end + 1);
+  for (let i = 0; i <= end; i++) offsets[i] = Number(large[i]!);
+  return makeData({
+    type: new Utf8(),
+    offset: data.offset,
+    length: data.length,
+    nullCount: data.nullCount,
+    nullBitmap: data.nullBitmap ?? null,
+    valueOffsets: offsets,
+    data: data.values,
+  });
 }

@@ -23,12 +23,27 @@ function isValid(data: Data, i: number): boolean {
   return (data.nullBitmap[bit >> 3]! & (1 << (bit & 7))) !== 0;
 }
 
-function decodeStrings(data: Data, out: Column, at: number): void {
+/**
+ * A string column's offsets as 32-bit words and the step between them. polars writes `LargeUtf8`
+ * (64-bit offsets); reading those as BigInts costs an allocation per cell (twice the decode time
+ * of a 100,000-key partial), so while they stay below 2^31 (a partial's strings are far below
+ * 2 GiB) the low word of each little-endian Int64 is read instead. Null when they do not fit.
+ */
+function offsetWords(data: Data): { words: Int32Array; step: 1 | 2 } | null {
   const offsets = data.valueOffsets as Int32Array | BigInt64Array;
+  if (offsets instanceof Int32Array) return { words: offsets, step: 1 };
+  if (offsets[data.offset + data.length]! >= 2n ** 31n) return null;
+  return { words: new Int32Array(offsets.buffer, offsets.byteOffset, offsets.length * 2), step: 2 };
+}
+
+function decodeStrings(data: Data, out: Column, at: number): boolean {
+  const o = offsetWords(data);
+  if (!o) return false;
+  const { words, step } = o;
   const bytes = data.values as Uint8Array;
   const n = data.length;
-  const first = Number(offsets[data.offset]);
-  const last = Number(offsets[data.offset + n]);
+  const first = words[data.offset * step]!;
+  const last = words[(data.offset + n) * step]!;
   const slab = bytes.subarray(first, last);
   const text = utf8.decode(slab);
   // One UTF-16 unit per byte means every byte was ASCII: byte offsets are string offsets.
@@ -38,10 +53,11 @@ function decodeStrings(data: Data, out: Column, at: number): void {
       out[at + i] = null;
       continue;
     }
-    const s = Number(offsets[data.offset + i]) - first;
-    const e = Number(offsets[data.offset + i + 1]) - first;
+    const s = words[(data.offset + i) * step]! - first;
+    const e = words[(data.offset + i + 1) * step]! - first;
     out[at + i] = ascii ? text.slice(s, e) : utf8.decode(slab.subarray(s, e));
   }
+  return true;
 }
 
 function decodeNumbers(data: Data, out: Column, at: number): void {
@@ -53,6 +69,14 @@ function decodeNumbers(data: Data, out: Column, at: number): void {
   }
 }
 
+/** Anything else (bools, timestamps, views): the generic accessor. */
+function decodeGeneric(vector: Vector, length: number, out: Column, at: number): void {
+  for (let i = 0; i < length; i++) {
+    const v = vector.get(at + i) as unknown;
+    out[at + i] = v === null || v === undefined ? null : typeof v === 'bigint' ? Number(v) : (v as number | string);
+  }
+}
+
 function decodeVector(vector: Vector, rows: number): Column {
   const out: Column = new Array(rows);
   let at = 0;
@@ -60,18 +84,14 @@ function decodeVector(vector: Vector, rows: number): Column {
     switch (data.typeId) {
       case Type.Utf8:
       case Type.LargeUtf8:
-        decodeStrings(data, out, at);
+        if (!decodeStrings(data, out, at)) decodeGeneric(vector, data.length, out, at);
         break;
       case Type.Float:
       case Type.Int:
         decodeNumbers(data, out, at);
         break;
       default:
-        // Anything else (bools, timestamps, views): the generic accessor.
-        for (let i = 0; i < data.length; i++) {
-          const v = vector.get(at + i) as unknown;
-          out[at + i] = v === null || v === undefined ? null : typeof v === 'bigint' ? Number(v) : (v as number | string);
-        }
+        decodeGeneric(vector, data.length, out, at);
     }
     at += data.length;
   }

@@ -1,7 +1,7 @@
 /**
- * Merge of the shards' `enrich_list` partials (one row per table: `table` Utf8, `rows` Int64,
- * `columns` Utf8 comma-joined) into the answer of GET /enrichment. Every user's row lives on
- * the one shard that owns the user, so a table's row count is the sum over shards (exact).
+ * Merge of the shards' `enrich_list` partials (one row per table: `table` LargeUtf8, `rows`
+ * Int64, `columns` LargeUtf8 comma-joined) into the answer of GET /enrichment. Every user's row
+ * lives on the one shard that owns the user, so a table's row count is the sum over shards (exact).
  * Columns: the union, in the order the main thread's catalog knows them (`spec.columns`), then
  * any others in first-seen order.
  */

@@ -1,4 +1,4 @@
-import { Float64, Int64, Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Float64, Int64, LargeUtf8, Table, Type, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../test/helpers/random-events.js';
 import { ARROW_EOS, exportPage, mergeExportTask, splitIpcStream } from './export.js';
@@ -11,18 +11,31 @@ interface Ev {
   metadata: string | null;
 }
 
-/** A page as the shard sends it (python/engine_polars/ops/export.py): the event columns. */
-function page(events: Ev[]): Uint8Array {
+/**
+ * A page with the event columns (python/engine_polars/ops/export.py); polars writes its strings
+ * as LargeUtf8.
+ */
+function page(events: Ev[], strings: () => Utf8 | LargeUtf8 = () => new Utf8()): Uint8Array {
   return tableToIPC(
     new Table({
       timestamp: vectorFromArray(events.map((e) => BigInt(e.timestamp)), new Int64()),
-      event_type: vectorFromArray(events.map((e) => e.event_type), new Utf8()),
-      user_id: vectorFromArray(events.map((e) => e.user_id), new Utf8()),
+      event_type: vectorFromArray(events.map((e) => e.event_type), strings()),
+      user_id: vectorFromArray(events.map((e) => e.user_id), strings()),
       value: vectorFromArray(events.map((e) => e.value), new Float64()),
-      metadata: vectorFromArray(events.map((e) => e.metadata), new Utf8()),
+      metadata: vectorFromArray(events.map((e) => e.metadata), strings()),
     }),
     'stream',
   );
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
 }
 
 function randomEvents(r: () => number, n: number): Ev[] {
@@ -57,20 +70,23 @@ describe('export pages', () => {
     }
   });
 
-  it('splices pages into one Arrow stream equal to their concatenation', () => {
+  it.each([
+    ['Utf8', () => new Utf8()],
+    ['LargeUtf8 (as polars writes them)', () => new LargeUtf8()],
+  ])('splices pages with %s strings into one Arrow stream with Utf8 strings, equal to their concatenation', (_what, strings) => {
     const r = rng(9);
     const pages = [randomEvents(r, 50), [], randomEvents(r, 1), randomEvents(r, 300)];
-    const parts = pages.map((p) => mergeExportTask({ format: 'arrow' }, [page(p)]));
+    const parts = pages.map((p) => mergeExportTask({ format: 'arrow' }, [page(p, strings)]));
     const schema = parts[0]!.schema!;
     for (const p of parts) expect(Buffer.compare(p.schema!, schema)).toBe(0);
-    const chunks = [schema, ...parts.map((p) => p.bytes), ARROW_EOS];
-    const stream = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-    let at = 0;
-    for (const c of chunks) {
-      stream.set(c, at);
-      at += c.byteLength;
-    }
-    const table = tableFromIPC(stream);
+    const table = tableFromIPC(concat([schema, ...parts.map((p) => p.bytes), ARROW_EOS]));
+    expect(table.schema.fields.map((f) => [f.name, f.typeId])).toEqual([
+      ['timestamp', Type.Int],
+      ['event_type', Type.Utf8],
+      ['user_id', Type.Utf8],
+      ['value', Type.Float],
+      ['metadata', Type.Utf8],
+    ]);
     const all = pages.flat();
     expect(table.numRows).toBe(all.length);
     const got = table.toArray().map((row) => {
@@ -78,6 +94,12 @@ describe('export pages', () => {
       return { ...o, timestamp: Number(o.timestamp) };
     });
     expect(got).toEqual(all);
+  });
+
+  it('passes a page already in Utf8 through as the bytes the shard wrote', () => {
+    const ipc = page(randomEvents(rng(4), 20));
+    const { schema, bytes } = exportPage('arrow', ipc);
+    expect(Buffer.compare(concat([schema!, bytes, ARROW_EOS]), ipc)).toBe(0);
   });
 
   it('rejects bytes that are not an IPC stream', () => {

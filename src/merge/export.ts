@@ -8,10 +8,13 @@
  *
  * Arrow: pages are Arrow IPC streams with identical schemas (schema message, record batches, end
  * marker). The response is one stream: the first page's schema message once, then every page's
- * record-batch messages, then one end-of-stream marker. Splicing the messages keeps the bytes the
- * shard wrote (no decode and re-encode); the schema of every page is checked to be the same bytes.
+ * record-batch messages, then one end-of-stream marker; the schema of every page is checked to be
+ * the same bytes. polars writes strings as `LargeUtf8` (64-bit offsets) and the export's documented
+ * schema says `Utf8`, so a page with LargeUtf8 columns is re-written with 32-bit offsets over the
+ * same string bytes (no string is decoded); a page already in `Utf8` is spliced as the shard wrote it.
  */
-import { tableFromIPC } from 'apache-arrow';
+import { Field, RecordBatch, Schema, Struct, Table, Type, Utf8, makeData, tableFromIPC, tableToIPC, type Data, type LargeUtf8 } from 'apache-arrow';
+import { utf8DataFromLarge } from './arrow-build.js';
 import { decodePartial, requireColumn } from './decode-partial.js';
 import { defineMerge } from './merge-def.js';
 
@@ -50,6 +53,21 @@ export function splitIpcStream(ipc: Uint8Array): { schema: Uint8Array; batches: 
   return { schema: ipc.subarray(0, schemaEnd), batches: ipc.subarray(schemaEnd, end) };
 }
 
+/** The page with its `LargeUtf8` columns as `Utf8`, or null when it has none. */
+export function withUtf8Strings(table: Table): Table | null {
+  const fields = table.schema.fields;
+  if (!fields.some((f) => f.typeId === Type.LargeUtf8)) return null;
+  const schema = new Schema(
+    fields.map((f) => (f.typeId === Type.LargeUtf8 ? new Field(f.name, new Utf8(), f.nullable, f.metadata) : f)),
+    table.schema.metadata,
+  );
+  const batches = table.batches.map((batch) => {
+    const children = batch.data.children.map((c) => (c.typeId === Type.LargeUtf8 ? utf8DataFromLarge(c as Data<LargeUtf8>) : c));
+    return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+  });
+  return new Table(schema, batches);
+}
+
 function tail(timestamps: Array<number | string | null>): { last: number | null; lastRun: number } {
   const n = timestamps.length;
   if (n === 0) return { last: null, lastRun: 0 };
@@ -85,9 +103,11 @@ export function exportPage(format: ExportFormat, ipc: Uint8Array): ExportPageOut
     const { text, rows, timestamps } = ndjsonLines(ipc);
     return { bytes: encoder.encode(text), rows, ...tail(timestamps) };
   }
-  const { schema, batches } = splitIpcStream(ipc);
+  const asWritten = splitIpcStream(ipc);
   // Only the cursor is needed from the rows: read the timestamp column's tail, decode nothing else.
   const table = tableFromIPC(ipc);
+  const plain = withUtf8Strings(table);
+  const { schema, batches } = plain ? splitIpcStream(tableToIPC(plain, 'stream')) : asWritten;
   const column = table.getChild('timestamp');
   if (!column) throw new Error('export page is missing column `timestamp`');
   const n = table.numRows;

@@ -168,7 +168,7 @@ export interface ShardResultMap {
   shutdown: ShutdownResult;
   enrich_upsert: EnrichUpsertResult;
   enrich_drop: EnrichDropResult;
-  /** body: Arrow IPC, one row per table: `table` Utf8, `rows` Int64, `columns` Utf8 (comma-joined) */
+  /** body: Arrow IPC, one row per table: `table` LargeUtf8, `rows` Int64, `columns` LargeUtf8 (comma-joined) */
   enrich_list: QueryResult;
   custom_list: CustomListResult;
 }

@@ -56,6 +56,8 @@ async function exportArrow(query: string): Promise<any[]> {
   expect(res.headers.get('content-type')).toBe('application/vnd.apache.arrow.stream');
   const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
   expect(table.schema.fields.map((f) => f.name)).toEqual(['timestamp', 'event_type', 'user_id', 'value', 'metadata']);
+  // the documented types (docs/api/export.md), though polars writes its strings as LargeUtf8
+  expect(table.schema.fields.map((f) => String(f.type))).toEqual(['Int64', 'Utf8', 'Utf8', 'Float64', 'Utf8']);
   const out: any[] = [];
   const col = (name: string) => table.getChild(name)!;
   const [ts, type, user, value, meta] = ['timestamp', 'event_type', 'user_id', 'value', 'metadata'].map(col);

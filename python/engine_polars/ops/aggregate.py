@@ -9,7 +9,7 @@ Plan (``src/kinds/aggregate.ts``)::
 Partial (one row per group, sorted by the group keys; exactly one row when there are none,
 with ``count`` 0 on an empty or fully filtered shard)::
 
-    <each group key> Utf8 (``window``: Int64 ``window_start``)   count Int64
+    <each group key> LargeUtf8 (``window``: Int64 ``window_start``)   count Int64
     <m>__count Int64 (non-null values)
     <m>__sum, <m>__min, <m>__max, <m>__mean, <m>__m2 Float64
 

@@ -27,8 +27,8 @@ an event is an anomaly when ``|z| > threshold`` (strict).
 Partial (this shard's top ``limit`` anomalies, sorted by |z| descending, then timestamp, user_id,
 event_type, z, metadata ascending, nulls last)::
 
-    timestamp Int64   event_type Utf8   user_id Utf8   value Float64   metadata Utf8
-    z_score Float64   group_key Utf8 (the group's key, only with ``group_by``)
+    timestamp Int64   event_type LargeUtf8   user_id LargeUtf8   value Float64   metadata LargeUtf8
+    z_score Float64   group_key LargeUtf8 (the group's key, only with ``group_by``)
     total Int64       anomalies on this shard (every row carries it; it can exceed the rows)
 """
 

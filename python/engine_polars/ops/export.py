@@ -7,8 +7,8 @@ Plan (``src/kinds/export.ts``)::
 
 Partial: the events themselves, columns exactly as they arrived (and in this order)::
 
-    timestamp Int64 (epoch ms)   event_type Utf8   user_id Utf8
-    value Float64 (nullable)     metadata Utf8 (JSON object text, nullable)
+    timestamp Int64 (epoch ms)   event_type LargeUtf8   user_id LargeUtf8
+    value Float64 (nullable)     metadata LargeUtf8 (JSON object text, nullable)
 
 Paging is by key, not by offset: a page holds the first ``limit`` matching events, in
 (timestamp, arrival) order, among those with ``timestamp >= after.timestamp`` after skipping the

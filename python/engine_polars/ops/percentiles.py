@@ -15,13 +15,13 @@ Partial with ``exact`` false: one row per centroid, sorted by group (nulls last)
 centroid. The centroids of a group are exactly ``tdigest.digest_from_series`` of that group's
 values (sort, cut at ``unit_bucket_ends``, mean = bucket sum / size)::
 
-    group_key Utf8 (only with ``group_by``)   count Int64 (the group's values, every row)
+    group_key LargeUtf8 (only with ``group_by``)   count Int64 (the group's values, every row)
     min Float64   max Float64 (the group's exact extremes, every row)
     mean Float64  weight Int64 (the centroid)
 
 Partial with ``exact`` true: one row per distinct (group, value), sorted by group then value::
 
-    group_key Utf8 (only with ``group_by``)   value Float64   count Int64 (occurrences)
+    group_key LargeUtf8 (only with ``group_by``)   value Float64   count Int64 (occurrences)
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Plan (``src/kinds/topn.ts``)::
 
 Partial (one row per group; the key column is named like the dimension)::
 
-    <group_by> Utf8   count Int64 (events)
+    <group_by> LargeUtf8   count Int64 (events)
     with a metric: <m>__count Int64 (non-null values), <m>__sum, <m>__min, <m>__max,
                    <m>__mean, <m>__m2 Float64 (null when <m>__count is 0)
 

@@ -16,7 +16,7 @@ Before grouping: more than ``max_windows`` windows over this shard's rows → ``
 
 Partial (sorted by ``pane_start``, then the group key, summary row before centroid rows)::
 
-    pane_start Int64   <group_by> Utf8 (only with a group key)   count Int64
+    pane_start Int64   <group_by> LargeUtf8 (only with a group key)   count Int64
     <m>__count Int64   <m>__sum, <m>__min, <m>__max, <m>__mean, <m>__m2 Float64
     digest_mean Float64   digest_weight Int64   (only with ``digest``)
 

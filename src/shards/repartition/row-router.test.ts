@@ -50,7 +50,7 @@ function routed(ipc: Uint8Array, shards: number, maxBatchRows: number): { parts:
 describe('RowRouter', () => {
   it.each([
     ['Utf8 (as a shard seals)', () => new Utf8()],
-    ['LargeUtf8 (decoded through the vector)', () => new LargeUtf8()],
+    ['LargeUtf8 (as polars writes an export page)', () => new LargeUtf8()],
   ])('sends every row of a %s batch to the shard owning its user, unchanged and in order, in batches of at most maxBatchRows', (_what, type) => {
     const { parts, out } = routed(batchIpc(type), 3, 40);
     expect(parts.every((p) => p.rows <= 40)).toBe(true);

@@ -29,12 +29,19 @@ function stringColumn(batch: RecordBatch, name: string): StringColumn {
   if (!child || child.data.length !== 1) throw new Error(`event batch: expected one chunk of column \`${name}\`, got ${child ? child.data.length : 'none'}`);
   const data: Data = child.data[0]!;
   if (data.valueOffsets instanceof Int32Array) {
-    // plain Utf8 (what a shard seals, and polars' partials): the bytes as they are, no decoding
+    // plain Utf8 (what a shard seals): the bytes as they are, no decoding
     const offsets = data.valueOffsets;
     const values = data.values as Uint8Array;
     return (row) => (data.getValid(row) ? values.subarray(offsets[row]!, offsets[row + 1]!) : null);
   }
-  // any other string layout (Utf8View, LargeUtf8): through the vector's own reader
+  if (data.valueOffsets instanceof BigInt64Array) {
+    // LargeUtf8 (polars' export pages, read when re-partitioning a shard's segments): the same
+    // bytes behind 64-bit offsets
+    const offsets = data.valueOffsets;
+    const values = data.values as Uint8Array;
+    return (row) => (data.getValid(row) ? values.subarray(Number(offsets[row]!), Number(offsets[row + 1]!)) : null);
+  }
+  // any other string layout (Utf8View): through the vector's own reader
   return (row) => {
     const v = child.get(row) as string | null;
     return v === null ? null : encoder.encode(v);
