@@ -1,0 +1,131 @@
+/**
+ * The engine as bench:peers runs it: `src/main.ts` with its default config except ports 0 and a
+ * temporary `--data-dir`, loaded over HTTP (`POST /ingest/batch`, several requests in flight) and
+ * queried over HTTP.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, spawnServer, type ChildServer } from '../bench-util.js';
+import { batchBody, userFragments } from './encode-json.js';
+import type { EventChunk } from './events.js';
+
+export interface EngineRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+}
+
+export interface EngineAnswer {
+  status: number;
+  text: string;
+}
+
+export interface IngestProgress {
+  sent: number;
+  total: number;
+  elapsedMs: number;
+}
+
+export class EnginePeer {
+  private constructor(
+    private readonly server: ChildServer,
+    private readonly dataDir: string,
+    readonly ingestUrl: string,
+    readonly queryUrl: string,
+    readonly shards: number,
+  ) {}
+
+  static async start(extraArgs: string[] = []): Promise<EnginePeer> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bench-peers-'));
+    try {
+      const { server, line } = await spawnServer(
+        join(ROOT, 'src/main.ts'),
+        ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...extraArgs],
+        (l) => l.msg === 'engine listening',
+      );
+      const l = line as { ingestUrl: string; queryUrl: string; shards: number };
+      return new EnginePeer(server, dataDir, l.ingestUrl, l.queryUrl, l.shards);
+    } catch (err) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Sends every event as `/ingest/batch` requests of `batch` events, `concurrency` in flight;
+   * a 503 (rings full) is retried after a short pause. Resolves when every request was accepted.
+   */
+  async ingest(chunks: readonly EventChunk[], userIds: readonly string[], opts: { batch: number; concurrency: number; onProgress?: (p: IngestProgress) => void }): Promise<void> {
+    const users = userFragments(userIds);
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const slices: Array<[EventChunk, number, number]> = [];
+    for (const c of chunks) for (let from = 0; from < c.length; from += opts.batch) slices.push([c, from, Math.min(c.length, from + opts.batch)]);
+    const t0 = performance.now();
+    let next = 0;
+    let sent = 0;
+    let lastReport = t0;
+    const sender = async (): Promise<void> => {
+      while (next < slices.length) {
+        const [c, from, to] = slices[next++]!;
+        const body = batchBody(c, from, to, users);
+        for (;;) {
+          const res = await fetch(`${this.ingestUrl}/ingest/batch`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const text = await res.text();
+          if (res.status === 202) break;
+          if (res.status === 503) {
+            await new Promise((r) => setTimeout(r, 100));
+            continue;
+          }
+          throw new Error(`engine ingest: ${res.status} ${text.slice(0, 500)}`);
+        }
+        sent += to - from;
+        const now = performance.now();
+        if (opts.onProgress && (now - lastReport > 1000 || sent === total)) {
+          lastReport = now;
+          opts.onProgress({ sent, total, elapsedMs: now - t0 });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, sender));
+  }
+
+  /** The engine's global event count (`POST /query/aggregate {}`). */
+  async count(): Promise<number> {
+    const res = await fetch(`${this.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    if (res.status !== 200) throw new Error(`engine count: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { results: Array<{ count: number }> };
+    return body.results[0]?.count ?? 0;
+  }
+
+  /** Polls the global count until it is `n` (ingest answers before its events are queryable). */
+  async waitForCount(n: number, timeoutMs = 120_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const c = await this.count();
+      if (c === n) return;
+      if (c > n) throw new Error(`engine holds ${c} events, more than the ${n} sent`);
+      if (performance.now() > deadline) throw new Error(`engine holds ${c} of ${n} events after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Sends the requests together and waits for every answer's whole body. */
+  async run(requests: readonly EngineRequest[]): Promise<EngineAnswer[]> {
+    return Promise.all(
+      requests.map(async (r) => {
+        const init: RequestInit = r.method === 'POST' ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.body ?? {}) } : {};
+        const res = await fetch(this.queryUrl + r.path, init);
+        return { status: res.status, text: await res.text() };
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    try {
+      await this.server.stop();
+    } finally {
+      rmSync(this.dataDir, { recursive: true, force: true });
+    }
+  }
+}
