@@ -135,10 +135,17 @@ function crossCheck(q: PeerQuery, systems: QueryResult['systems']): QueryResult[
   return out;
 }
 
+/** The system that differs from two others which agree with each other, if there is one. */
+function oddOneOut(r: QueryResult): SystemName | null {
+  if (SYSTEMS.some((s) => !r.systems[s]?.answer)) return null;
+  const differs = (x: SystemName, y: SystemName) => r.mismatches.some((m) => (m.a === x && m.b === y) || (m.a === y && m.b === x));
+  return SYSTEMS.find((s) => SYSTEMS.filter((o) => o !== s).every((o) => differs(s, o)) && !differs(...(SYSTEMS.filter((o) => o !== s) as [SystemName, SystemName]))) ?? null;
+}
+
 function printMismatches(r: QueryResult): void {
-  const pairs = new Set(r.mismatches.map((m) => `${m.a}/${m.b}`));
-  const engineAlone = pairs.has('engine/polars') && pairs.has('engine/duckdb') && !pairs.has('polars/duckdb') && r.systems.polars?.answer && r.systems.duckdb?.answer;
-  console.error(`\n!! ${r.id} (${r.title}): answers disagree${engineAlone ? ' — the engine differs from both peers, which agree with each other: an engine bug' : ''}`);
+  const odd = oddOneOut(r);
+  const why = odd === 'engine' ? ': an engine bug' : odd ? ": the peer's query does not match the engine's documented semantics, or the peer is wrong" : '';
+  console.error(`\n!! ${r.id} (${r.title}): answers disagree${odd ? ` — ${odd} differs from the other two, which agree${why}` : ''}`);
   for (const m of r.mismatches) {
     console.error(`   ${m.a} vs ${m.b}: ${m.diffs.length} difference(s)`);
     for (const d of m.diffs.slice(0, 20)) {
