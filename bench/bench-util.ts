@@ -1,7 +1,7 @@
 /** Shared bench helpers: child-process servers, autocannon runs, tables and JSON output. */
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..');
@@ -13,11 +13,18 @@ export interface ChildServer {
 }
 
 /** Spawns `node --import tsx <script> ...args` and resolves when a stdout JSON line matches. */
+/** The variables `npm start` sets before it runs the engine (package.json: `VAR=value … exec node …`). */
+function npmStartEnv(): Record<string, string> {
+  const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  return Object.fromEntries([...script.split(' exec ')[0]!.matchAll(/(?:^|\s)([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+}
+
 export async function spawnServer(script: string, args: string[], ready: (line: Record<string, any>) => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ server: ChildServer; line: Record<string, any> }> {
   // The engine runs as `npm start` runs it (scripts/start.mjs: bundled, no tsx), so benches
   // measure its memory and speed as users get them; other scripts (baselines) through tsx.
-  const entry = script === join(ROOT, 'src/main.ts') ? [join(ROOT, 'scripts/start.mjs')] : ['--import', 'tsx', script];
-  const child = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const engine = script === join(ROOT, 'src/main.ts');
+  const entry = engine ? [join(ROOT, 'scripts/start.mjs')] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...(engine ? npmStartEnv() : {}), ...env } });
   const lines: Array<Record<string, any>> = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let tail = '';

@@ -94,8 +94,8 @@ export class ShardHandle {
       flushIntervalMs: options.flushIntervalMs,
       maxBatchRows: options.maxBatchRows,
       polarsTimeoutMs: polarsBusyLimitMs(options.requestTimeoutMs),
-      // As many bytes sealed and not yet acknowledged as two rings hold (64 MiB for the default
-      // 32 MiB ring): a stalled polars then fills the ring and ingest answers 503.
+      // As many bytes sealed and not yet acknowledged as two rings hold (16 MiB for the default
+      // 8 MiB ring): a stalled polars then fills the ring and ingest answers 503.
       maxInflightBytes: 2 * options.ringBytes,
       ...(options.startGate ? { startGate: options.startGate } : {}),
       dataDir: options.dataDir,

@@ -30,8 +30,9 @@ async function untilGone(pid: number): Promise<void> {
 describe('npm start', () => {
   it('runs the bundle without tsx, and a merge large enough for the pool answers what brute force does', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'npm-start-'));
+    let main: Awaited<ReturnType<typeof startMain>> | undefined;
     try {
-      const main = await startMain(['--shards', '2', '--data-dir', dataDir], { npm: true });
+      main = await startMain(['--shards', '2', '--data-dir', dataDir], { npm: true });
       const argv = readFileSync(`/proc/${main.enginePid}/cmdline`, 'utf8').split('\0');
       expect(argv).toContain('scripts/start.mjs');
       expect(argv.join(' ')).not.toMatch(/tsx/);
@@ -47,8 +48,11 @@ describe('npm start', () => {
       for (const r of got) expect(r.value_sum).toBeCloseTo(want.get(r.user_id)!, 9);
       expect(readdirSync(join(ROOT, '.cache', 'workers')).some((f) => /^merge-task\.[0-9a-f]{16}\.mjs$/.test(f))).toBe(true);
       main.child.kill('SIGTERM');
-      await main.exited;
+      await untilGone(main.enginePid);
     } finally {
+      // a failed assertion must not leave npm and the engine running
+      if (main && processRunning(main.enginePid)) process.kill(main.enginePid, 'SIGKILL');
+      main?.child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
