@@ -1,15 +1,18 @@
 /**
- * The ingest API (default port 3000): POST /ingest, /ingest/batch, /ingest/ndjson plus the
- * ingestion metrics. Thin: read, validate the whole request, write it to the rings, answer 202
- * (with `?wait=true` 200 once durable, with an `Idempotency-Key` at most once: ingest-ack.ts).
+ * The ingest API (default port 3000): POST /ingest, /ingest/batch, /ingest/ndjson, /ingest/arrow
+ * (Arrow IPC: arrow-ingest/) plus the ingestion metrics. Thin: read, validate the whole request,
+ * write it to the rings, answer 202 (with `?wait=true` 200 once durable, with an
+ * `Idempotency-Key` at most once: ingest-ack.ts).
  */
 import { Hono, type Context } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
-import { badRequest, invalidEvents, unavailable, type FieldError } from './http-error.js';
+import { badRequest, errorStatus, invalidEvents, unavailable, type FieldError } from './http-error.js';
 import { jsonDepthExceeded } from './json-depth.js';
 import { noteIngestEvents } from './metrics/http-metrics.js';
-import { parseJson, readBodyText, requireContentType, tooDeep } from './read-body.js';
+import { parseJson, readBodyBytes, readBodyText, requireContentType, tooDeep } from './read-body.js';
+import { ARROW_STREAM_TYPE, routeArrowEvents, validateArrowEvents } from './arrow-ingest/arrow-events.js';
+import { RingRoom } from './ring-room.js';
 import { IngestAcks, type AckTicket, type IngestAnswer } from './ingest-ack.js';
 import { MAX_REPORTED_ERRORS, validateBatch, validateEvent } from './validate-event.js';
 
@@ -120,6 +123,54 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const { raws, errors } = parseNdjson(text, config.maxJsonDepth);
     noteIngestEvents(c, raws.length);
     return answer(c, ack, store(raws, started, errors, ack));
+  });
+
+  // Bulk Arrow requests that find a ring full wait for room a little (ring-room.ts).
+  const room = new RingRoom(ctx.shards.map((s) => s.ring));
+  app.post('/ingest/arrow', async (c) => {
+    const started = performance.now();
+    requireContentType(c, [ARROW_STREAM_TYPE]);
+    const body = await readBodyBytes(c, config.maxBodyBytes);
+    let ack = acks.begin(c, '/ingest/arrow', body);
+    if (ack instanceof Response) return ack;
+    let routed;
+    try {
+      routed = routeArrowEvents(body, ctx.shards.length);
+    } catch (err) {
+      metrics.recordRejected(0, true);
+      throw err;
+    }
+    noteIngestEvents(c, routed.rows);
+    let decoded;
+    try {
+      if (room.waiting > 0 || !room.fits(routed.minBytes)) {
+        await room.wait(routed.minBytes);
+        if (ctx.stopping) throw unavailable('engine is shutting down; nothing of this request was stored', 5);
+        // the key may have moved on while this request waited: read it again (nothing awaits from here to the write)
+        ack = acks.begin(c, '/ingest/arrow', body);
+        if (ack instanceof Response) return ack;
+      }
+      writer.checkRoom(routed.minBytes, ack?.opts);
+      decoded = validateArrowEvents(routed, { receivedAt: Date.now(), maxFutureSkewMs: config.maxFutureSkew, maxJsonDepth: config.maxJsonDepth });
+    } catch (err) {
+      // refused for room, or a shard down or out of storage: nothing checked, nothing stored
+      metrics.recordRejected(routed.rows, errorStatus(err) < 500);
+      throw err;
+    }
+    if ('invalid' in decoded) {
+      metrics.recordRejected(decoded.rows, true);
+      throw decoded.invalid;
+    }
+    let written: number;
+    try {
+      written = writer.writeColumns(decoded.chunks, ack?.opts);
+    } catch (err) {
+      metrics.recordRejected(decoded.rows, false);
+      throw err;
+    }
+    const latency = performance.now() - started;
+    metrics.recordAccepted(written, latency);
+    return answer(c, ack, { accepted: decoded.rows, buffered: writer.buffered(), timestamp: new Date().toISOString(), latency });
   });
 
   app.get('/metrics/ingestion', (c) => c.json(metrics.snapshot()));

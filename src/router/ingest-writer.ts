@@ -8,6 +8,8 @@
  */
 import type { ShardHandle } from '../shards/shard-handle.js';
 import { encodeKeyedPart, encodeRecord, keyedPartSize, recordSize, type EncodableEvent } from '../shards/ring-record.js';
+import { blockBytesAt, encodeBlock, nextBlock, type BlockSource } from '../shards/ring-block.js';
+import type { ShardOrder } from './arrow-ingest/route-rows.js';
 import { HttpError, overloaded, unavailable } from './http-error.js';
 import { shardForUserBytes } from './route-hash.js';
 
@@ -69,14 +71,7 @@ export class IngestWriter {
    */
   write(events: EncodableEvent[], opts: WriteOptions = {}): number {
     const n = this.shards.length;
-    const keyed = opts.keyed;
-    // a keyed part's marker goes in front of its events: its size is known, its counts are not yet
-    const head = keyed ? keyedPartSize(keyed.key.length) : 0;
-    for (const s of this.staging) {
-      s.reserve(head);
-      s.length = head;
-      s.records = 0;
-    }
+    this.beginStaging(opts);
     for (const e of events) {
       const userId = USER_ID_SCRATCH.subarray(0, encoder.encodeInto(e.userId, USER_ID_SCRATCH).written);
       const shard = shardForUserBytes(userId, n);
@@ -85,31 +80,62 @@ export class IngestWriter {
       s.length = encodeRecord(e, userId, s.buf, s.view, s.length);
       s.records++;
     }
+    return this.commit(events.length, opts, false);
+  }
+
+  /**
+   * Pushes validated column chunks (POST /ingest/arrow) as column blocks (ring-block.ts), each
+   * chunk's rows already grouped by shard, all or nothing like `write`. A shard's part that is
+   * larger than its whole ring can never fit: 413 instead of a 503 a retry could not cure.
+   */
+  writeColumns(chunks: ReadonlyArray<{ source: BlockSource; order: ShardOrder }>, opts: WriteOptions = {}): number {
+    this.beginStaging(opts);
+    let total = 0;
+    for (const { source, order } of chunks) {
+      for (let shard = 0; shard < this.shards.length; shard++) {
+        const limit = order.bounds[shard + 1]!;
+        const s = this.staging[shard]!;
+        for (let from = order.bounds[shard]!; from < limit; ) {
+          const { to, strings } = nextBlock(source, order.order, from, limit);
+          s.reserve(blockBytesAt(s.buf, s.length, to - from, strings));
+          s.length = encodeBlock(source, order.order, from, to, strings, s.buf, s.view, s.length);
+          s.records += to - from;
+          from = to;
+        }
+      }
+      total += order.order.length;
+    }
+    return this.commit(total, opts, true);
+  }
+
+  /** Empties the staging buffers, leaving room for a keyed part's marker in front. */
+  private beginStaging(opts: WriteOptions): void {
+    // a keyed part's marker goes in front of its events: its size is known, its counts are not yet
+    const head = opts.keyed ? keyedPartSize(opts.keyed.key.length) : 0;
+    for (const s of this.staging) {
+      s.reserve(head);
+      s.length = head;
+      s.records = 0;
+    }
+  }
+
+  /** Checks every target shard, then pushes every staged part (the request's `total` events). */
+  private commit(total: number, opts: WriteOptions, oversizeIs413: boolean): number {
+    const n = this.shards.length;
+    const keyed = opts.keyed;
     let parts = 0;
     for (const s of this.staging) if (s.records > 0) parts++;
     for (let i = 0; i < n; i++) {
       const s = this.staging[i]!;
       if (s.records === 0 || keyed?.skip?.has(i)) continue;
-      const shard = this.shards[i]!;
-      // A restoring shard still takes writes: it drains, seals and logs them, and they reach
-      // its new polars process with the replay. Only a failed or stopped shard refuses.
-      if (!shard.acceptsWrites()) {
-        throw unavailable(`shard ${i} is not accepting events${shard.failure() ? `: ${shard.failure()!.message}` : ''}; nothing of this request was stored`, 5);
-      }
-      if (shard.ring.freeBytes() < s.length) {
-        throw overloaded(
-          `shard ${i} ring is full (${s.length} bytes needed, ${shard.ring.freeBytes()} free of ${shard.ring.capacity()}); nothing of this request was stored`,
-        );
-      }
-      const storage = shard.storageError();
-      if (storage) throw new HttpError(507, 'INSUFFICIENT_STORAGE', `${storage.message}; nothing of this request was stored`, { retryAfterSeconds: 1 });
+      this.checkShard(i, s.length, oversizeIs413);
     }
     let written = 0;
     for (let i = 0; i < n; i++) {
       const s = this.staging[i]!;
       if (s.records === 0 || keyed?.skip?.has(i)) continue;
       const ring = this.shards[i]!.ring;
-      if (keyed) encodeKeyedPart({ ...keyed, total: events.length, parts, events: s.records }, s.buf, s.view, 0);
+      if (keyed) encodeKeyedPart({ ...keyed, total, parts, events: s.records }, s.buf, s.view, 0);
       const start = ring.pushed();
       ring.push(s.buf, s.length, s.records);
       ring.wake(opts.wakeNow);
@@ -119,6 +145,33 @@ export class IngestWriter {
     // Don't keep a one-off giant staging buffer alive.
     for (const s of this.staging) if (s.buf.length > 8 * 1024 * 1024) s.buf = new Uint8Array(64 * 1024), s.view = new DataView(s.buf.buffer);
     return written;
+  }
+
+  /**
+   * Throws what `writeColumns` would for shards whose part needs at least `minBytes[i]` ring
+   * bytes (shards the request skips, or with 0 bytes, are not asked): called before the rows
+   * are validated and encoded, so an overloaded engine refuses early and cheaply.
+   */
+  checkRoom(minBytes: Float64Array, opts: WriteOptions = {}): void {
+    for (let i = 0; i < this.shards.length; i++) if (minBytes[i]! > 0 && !opts.keyed?.skip?.has(i)) this.checkShard(i, minBytes[i]!, true);
+  }
+
+  /** Whether shard `i` can take `bytes` more now: 503 (down, or ring full), 413, 507. */
+  private checkShard(i: number, bytes: number, oversizeIs413: boolean): void {
+    const shard = this.shards[i]!;
+    // A restoring shard still takes writes: it drains, seals and logs them, and they reach
+    // its new polars process with the replay. Only a failed or stopped shard refuses.
+    if (!shard.acceptsWrites()) {
+      throw unavailable(`shard ${i} is not accepting events${shard.failure() ? `: ${shard.failure()!.message}` : ''}; nothing of this request was stored`, 5);
+    }
+    if (oversizeIs413 && bytes > shard.ring.capacity()) {
+      throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `this request's events for shard ${i} take ${bytes} bytes in its ring, more than the whole ring (ringBytes ${shard.ring.capacity()}); nothing of this request was stored: split it`);
+    }
+    if (shard.ring.freeBytes() < bytes) {
+      throw overloaded(`shard ${i} ring is full (${bytes} bytes needed, ${shard.ring.freeBytes()} free of ${shard.ring.capacity()}); nothing of this request was stored`);
+    }
+    const storage = shard.storageError();
+    if (storage) throw new HttpError(507, 'INSUFFICIENT_STORAGE', `${storage.message}; nothing of this request was stored`, { retryAfterSeconds: 1 });
   }
 
   /** Events pushed and not yet decoded by their shards. */

@@ -8,18 +8,23 @@ import { badRequest, bodyIncomplete, malformedJson, payloadTooLarge, unsupported
 import { jsonDepthExceeded } from './json-depth.js';
 
 export async function readBodyText(c: Context, limit: number): Promise<string> {
+  const body = await readBodyBytes(c, limit);
+  return body.toString('utf8');
+}
+
+/** The body's bytes, limited like `readBodyText`. */
+export async function readBodyBytes(c: Context, limit: number): Promise<Buffer> {
   const declared = Number(c.req.header('content-length'));
   if (Number.isFinite(declared) && declared > limit) throw payloadTooLarge(limit);
   // On @hono/node-server read the Node request directly: touching `c.req.raw.body` makes the
   // adapter build a full undici Request (AbortSignal, web stream transfer), which cost more than
   // everything else on the single-event ingest path.
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const text = incoming ? await readIncoming(incoming, limit) : await readWebStream(c.req.raw.body, limit);
-  return text;
+  return incoming ? await readIncoming(incoming, limit) : await readWebStream(c.req.raw.body, limit);
 }
 
-function readIncoming(incoming: IncomingMessage, limit: number): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
     const onData = (chunk: Buffer) => {
@@ -35,7 +40,7 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<string>
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, total).toString('utf8'));
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
     };
     const onError = (err: Error) => {
       cleanup();
@@ -53,8 +58,8 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<string>
   });
 }
 
-async function readWebStream(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<string> {
-  if (!stream) return '';
+async function readWebStream(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+  if (!stream) return Buffer.alloc(0);
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -70,7 +75,7 @@ async function readWebStream(stream: ReadableStream<Uint8Array> | null, limit: n
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks, total).toString('utf8');
+  return Buffer.concat(chunks, total);
 }
 
 export function requireContentType(c: Context, accepted: string[]): void {

@@ -41,6 +41,7 @@ describe('route hash', () => {
       const hi = Number(x >> 32n);
       const lo = Number(x & 0xffffffffn);
       expect(jumpConsistentHash(hi, lo, 13)).toBe(jumpReference(x, 13));
+      expect(jumpConsistentHash(hi, lo, 2)).toBe(jumpReference(x, 2));
     }
   });
 

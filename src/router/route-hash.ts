@@ -53,6 +53,9 @@ export function jumpConsistentHash(keyHi: number, keyLo: number, buckets: number
     if (newLo === 0) newHi = (newHi + 1) >>> 0;
     hi = newHi;
     lo = newLo;
+    // With 2 buckets the first step decides: j = floor(2^31 / ((key >> 33) + 1)) is below 2
+    // exactly when the key's top bit is set, and then the next step always ends at b = 1.
+    if (buckets === 2) return hi >>> 31;
     // (key >> 33) + 1 is the top 31 bits of the key, plus one.
     j = Math.floor((b + 1) * (2147483648 / ((hi >>> 1) + 1)));
   }
@@ -62,6 +65,17 @@ export function jumpConsistentHash(keyHi: number, keyLo: number, buckets: number
 /** The shard that owns a user, from the user id's UTF-8 bytes. */
 export function shardForUserBytes(userId: Uint8Array, shards: number): number {
   return shards === 1 ? 0 : jumpConsistentHash(0, fnv1a32(userId), shards);
+}
+
+/** `shardForUserBytes(bytes.subarray(start, end), shards)` without the subarray (column data). */
+export function shardForUserRange(bytes: Uint8Array, start: number, end: number, shards: number): number {
+  if (shards === 1) return 0;
+  let h = FNV_OFFSET;
+  for (let i = start; i < end; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, FNV_PRIME);
+  }
+  return jumpConsistentHash(0, h >>> 0, shards);
 }
 
 const encoder = new TextEncoder();

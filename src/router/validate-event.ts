@@ -17,8 +17,8 @@ export const MAX_EVENT_TYPE_CHARS = 64;
 export const MAX_USER_ID_CHARS = 128;
 export const MAX_METADATA_BYTES = 4096;
 // Year 0001 .. 9999 in epoch ms: anything else is almost surely seconds/µs confusion or garbage.
-const MIN_TS = -62135596800000;
-const MAX_TS = 253402300799999;
+export const MIN_TS = -62135596800000;
+export const MAX_TS = 253402300799999;
 // Groups: year, month, day, hour, minute, second, fraction, zone (Z or ±hh[:]mm).
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
@@ -97,7 +97,7 @@ export function parseTimestamp(raw: unknown): number | string {
   return `expected epoch ms or an ISO-8601 string, got ${raw === null ? 'null' : typeof raw}`;
 }
 
-const LONE_SURROGATE = 'not well-formed Unicode (contains a lone surrogate)';
+export const LONE_SURROGATE = 'not well-formed Unicode (contains a lone surrogate)';
 
 function checkString(raw: unknown, field: string, max: number, errors: FieldError[], index: number | undefined): string | null {
   if (raw === undefined || raw === null) {
@@ -156,7 +156,7 @@ export function formatDuration(ms: number): string {
 }
 
 /** Why `timestamp` is too far in the future, or null. */
-function futureSkewReason(timestamp: number, receivedAt: number, maxFutureSkewMs: number): string | null {
+export function futureSkewReason(timestamp: number, receivedAt: number, maxFutureSkewMs: number): string | null {
   const ahead = timestamp - receivedAt;
   if (ahead <= maxFutureSkewMs) return null;
   return (

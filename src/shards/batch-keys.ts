@@ -46,6 +46,17 @@ export class BatchKeys {
     }
   }
 
+  /** A column block of `n` events went into the builder (a block never spans two parts). */
+  events(n: number): void {
+    if (!this.open) return;
+    if (n > this.remaining) throw new Error(`column block of ${n} events overruns keyed part ${this.open.key} (${this.remaining} events left)`);
+    this.remaining -= n;
+    if (this.remaining === 0) {
+      this.parts.push(this.open);
+      this.open = null;
+    }
+  }
+
   /** Inside a part: the builder must not seal now (its other events are still in the ring). */
   get inPart(): boolean {
     return this.open !== null;

@@ -7,6 +7,7 @@
  * `append` contract of python/engine_polars/store.py.
  */
 import { Field, Float64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData } from 'apache-arrow';
+import type { BlockView } from './ring-block.js';
 import type { RecordView } from './ring-record.js';
 
 export const EVENT_BATCH_SCHEMA = new Schema([
@@ -33,11 +34,42 @@ class StringColumn {
     this.offsets[row + 1] = this.bytes;
   }
 
+  /** Rows `row..row+rows` from a column block: their bytes in one copy, their ends rebased. */
+  appendBlock(src: Uint8Array, endsAt: number, dataAt: number, dataBytes: number, row: number, rows: number): void {
+    if (this.bytes + dataBytes > this.data.length) {
+      const grown = new Uint8Array(Math.max(this.data.length * 2, this.bytes + dataBytes));
+      grown.set(this.data.subarray(0, this.bytes));
+      this.data = grown;
+    }
+    this.data.set(src.subarray(dataAt, dataAt + dataBytes), this.bytes);
+    // the ends in one copy (same process, same byte order), then rebased in place
+    const base = this.bytes;
+    const offsets = this.offsets;
+    new Uint8Array(offsets.buffer, offsets.byteOffset + 4 * (row + 1), 4 * rows).set(src.subarray(endsAt, endsAt + 4 * rows));
+    if (base !== 0) for (let i = row + 1; i <= row + rows; i++) offsets[i]! += base;
+    this.bytes += dataBytes;
+  }
+
   grow(capacity: number): void {
     const grown = new Int32Array(capacity + 1);
     grown.set(this.offsets);
     this.offsets = grown;
   }
+}
+
+const bytesOf = (a: Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** ORs `rows` bits from `src` (LSB first, at byte `at`) into `dst` from bit `dstBit`; returns how many were set. */
+function copyBits(src: Uint8Array, at: number, rows: number, dst: Uint8Array, dstBit: number): number {
+  let set = 0;
+  for (let i = 0; i < rows; i++) {
+    if ((src[at + (i >> 3)]! >> (i & 7)) & 1) {
+      const b = dstBit + i;
+      dst[b >> 3]! |= 1 << (b & 7);
+      set++;
+    }
+  }
+  return set;
 }
 
 export interface SealedBatch {
@@ -81,6 +113,23 @@ export class ColumnBuilder {
     }
     this.metadata.append(src, rec.metadataStart, rec.hasMetadata ? rec.metadataLen : 0, row);
     this.rows++;
+  }
+
+  /** Appends a column block's rows (ring-block.ts, read from `src` through `view`): copies, no per-event decoding. */
+  appendBlock(src: Uint8Array, b: BlockView): void {
+    const n = b.rows;
+    if (n === 0) return;
+    while (this.rows + n > this.capacity) this.grow();
+    const row = this.rows;
+    if (row === 0) this.firstRowAt = Date.now();
+    bytesOf(this.timestamps).set(src.subarray(b.timestampsAt, b.timestampsAt + 8 * n), 8 * row);
+    bytesOf(this.values).set(src.subarray(b.valuesAt, b.valuesAt + 8 * n), 8 * row);
+    this.valueNulls += n - copyBits(src, b.valueValidAt, n, this.valueValid, row);
+    this.metadataNulls += n - copyBits(src, b.metadataValidAt, n, this.metadataValid, row);
+    this.eventTypes.appendBlock(src, b.eventTypeEndsAt, b.eventTypeAt, b.eventTypeBytes, row, n);
+    this.userIds.appendBlock(src, b.userIdEndsAt, b.userIdAt, b.userIdBytes, row, n);
+    this.metadata.appendBlock(src, b.metadataEndsAt, b.metadataAt, b.metadataBytes, row, n);
+    this.rows += n;
   }
 
   /**

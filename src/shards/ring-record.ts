@@ -21,6 +21,7 @@
  * Idempotency-Key request's part on this shard (src/router/idempotency/): the shard keeps the
  * `events` event records that follow it in one sealed batch and logs the key inside that batch,
  * so the key is durable exactly when the events are. Markers are not counted in `pushed`.
+ * RECORD_KIND_COLUMNS is a column block of many events (ring-block.ts, POST /ingest/arrow).
  *
  *   u32 recordBytes | f64 at (ms the request arrived) | f64 total (events of the whole request)
  *   | u8 flags (bit 0: ?wait=true) | u8 kind = KEYED_PART | u16 keyLen | u16 parts (shards the
@@ -33,6 +34,8 @@ export const FLAG_METADATA = 2;
 /** Record kinds (the byte after the flags). */
 export const RECORD_KIND_EVENT = 0;
 export const RECORD_KIND_KEYED_PART = 1;
+/** Many events of one request part as columns (ring-block.ts); counts as `rows` records. */
+export const RECORD_KIND_COLUMNS = 2;
 export const KEY_HASH_BYTES = 32;
 
 /**
@@ -78,8 +81,13 @@ export function encodeRecord(e: EncodableEvent, userId: Uint8Array, buf: Uint8Ar
 
 /** A decoded record as views into the source buffer (no copies). */
 export interface RecordView {
-  /** RECORD_KIND_EVENT, or RECORD_KIND_KEYED_PART (then read it with `decodeKeyedPart`) */
+  /**
+   * RECORD_KIND_EVENT, RECORD_KIND_KEYED_PART (then read it with `decodeKeyedPart`) or
+   * RECORD_KIND_COLUMNS (then read it with ring-block.ts's `decodeBlock(view, offset, body)`)
+   */
   kind: number;
+  /** bytes after the record's length word */
+  body: number;
   timestamp: number;
   value: number | null;
   eventTypeStart: number;
@@ -102,6 +110,7 @@ export function decodeRecord(view: DataView, offset: number, end: number): Recor
   if (end - offset < 4 + body) return null;
   const kind = view.getUint8(offset + 21);
   if (kind === RECORD_KIND_KEYED_PART) return keyedPartView(view, offset, body);
+  if (kind === RECORD_KIND_COLUMNS) return opaqueView(kind, offset, body);
   const flags = view.getUint8(offset + 20);
   const eventTypeLen = view.getUint16(offset + 22, true);
   const userIdLen = view.getUint16(offset + 24, true);
@@ -114,6 +123,7 @@ export function decodeRecord(view: DataView, offset: number, end: number): Recor
   const metadataStart = userIdStart + userIdLen;
   return {
     kind,
+    body,
     timestamp: view.getFloat64(offset + 4, true),
     value: flags & FLAG_VALUE ? view.getFloat64(offset + 12, true) : null,
     eventTypeStart,
@@ -132,8 +142,13 @@ function keyedPartView(view: DataView, offset: number, body: number): RecordView
   if (RECORD_HEADER_BYTES - 4 + keyLen + KEY_HASH_BYTES !== body) {
     throw new Error(`corrupt keyed-part marker at ${offset}: expected ${body} body bytes, a ${keyLen}-byte key and its hash add to ${RECORD_HEADER_BYTES - 4 + keyLen + KEY_HASH_BYTES}`);
   }
+  return opaqueView(RECORD_KIND_KEYED_PART, offset, body);
+}
+
+/** A record that is not one event: only its kind, size and end are read here. */
+function opaqueView(kind: number, offset: number, body: number): RecordView {
   const next = offset + 4 + body;
-  return { kind: RECORD_KIND_KEYED_PART, timestamp: 0, value: null, eventTypeStart: next, eventTypeLen: 0, userIdStart: next, userIdLen: 0, metadataStart: next, metadataLen: 0, hasMetadata: false, next };
+  return { kind, body, timestamp: 0, value: null, eventTypeStart: next, eventTypeLen: 0, userIdStart: next, userIdLen: 0, metadataStart: next, metadataLen: 0, hasMetadata: false, next };
 }
 
 /** An Idempotency-Key request's part on one shard, announced by a KEYED_PART marker. */

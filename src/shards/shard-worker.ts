@@ -17,7 +17,8 @@ import { LogRecordType, encodeEnrichDrop, encodeEnrichUpsert, type ShardLog } fr
 import { nextRowOf } from './log/row-numbers.js';
 import { PolarsSupervisor } from './polars-supervisor.js';
 import { SegmentKeeper } from './segment-keeper.js';
-import { RECORD_KIND_KEYED_PART, decodeKeyedPart, decodeRecord } from './ring-record.js';
+import { RECORD_KIND_COLUMNS, RECORD_KIND_KEYED_PART, decodeKeyedPart, decodeRecord } from './ring-record.js';
+import { decodeBlock } from './ring-block.js';
 import { BatchKeys, keysOfBatchRecord } from './batch-keys.js';
 import { DurableSettler } from './durable-settler.js';
 import { ShardRing, ShardState } from './shard-ring.js';
@@ -97,6 +98,17 @@ function drain(all: boolean): void {
       if (rec.kind === RECORD_KIND_KEYED_PART) {
         batchKeys.begin(decodeKeyedPart(scratch, scratchView, offset));
         offset = rec.next;
+        continue;
+      }
+      if (rec.kind === RECORD_KIND_COLUMNS) {
+        // Many events as columns (POST /ingest/arrow): copied into the builder whole.
+        const block = decodeBlock(scratchView, offset, rec.body);
+        builder.appendBlock(scratch, block);
+        batchKeys.events(block.rows);
+        ringRows += block.rows;
+        records += block.rows;
+        offset = rec.next;
+        if (builder.rows >= data.maxBatchRows && !batchKeys.inPart) seal();
         continue;
       }
       builder.append(scratch, rec);

@@ -18,6 +18,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, RouteAccess>> = {
   'POST /ingest': ['ingest'],
   'POST /ingest/batch': ['ingest'],
   'POST /ingest/ndjson': ['ingest'],
+  'POST /ingest/arrow': ['ingest'],
 
   // Operations reads: what the engine is doing, never the events themselves.
   'GET /ready': OPS,
