@@ -133,6 +133,23 @@ def test_shard_top_keeps_the_shards_top_n_with_ties_by_key(loaded: tuple[EventSt
     assert len(rows) == min(n, len(scored))
 
 
+@pytest.mark.parametrize("agg", ["sum", "count", "mean", "max"])
+@pytest.mark.parametrize("filter_name", list(FILTERS))
+def test_shard_top_rows_carry_every_moment_of_their_group(loaded: tuple[EventStore, list[Event]], agg: str, filter_name: str) -> None:
+    # the ranking pass computes only the score; the moments of the kept groups come from a second one
+    store, events = loaded
+    f = FILTERS[filter_name]
+    top = run(TopNPlan(group_by="user_id", metric="value", agg=agg, n=7, shard_top=True, filter=f), store.frame()).to_dicts()
+    full = {r["user_id"]: r for r in run(TopNPlan(group_by="user_id", metric="value", agg=agg, n=7, filter=f), store.frame()).to_dicts()}
+    assert top
+    for r in top:
+        members = [e.value for e in events if e.user_id == r["user_id"] and passes(e, f) and e.value is not None]
+        mean = math.fsum(members) / len(members) if members else None
+        assert close(r["value__m2"], math.fsum((v - mean) ** 2 for v in members) if mean is not None else None)
+        assert close(r["value__min"], min(members, default=None))
+        assert r == pytest.approx(full[r["user_id"]], rel=1e-12)
+
+
 def test_count_without_metric_counts_events_and_has_only_key_and_count(loaded: tuple[EventStore, list[Event]]) -> None:
     store, events = loaded
     plan = parse_plan({"kind": "topn", "group_by": "event_type", "metric": None, "agg": "count", "n": 10})

@@ -112,23 +112,59 @@ def score_expr(plan: TopNPlan) -> pl.Expr:
     return pl.col(f"{plan.metric}__{plan.agg}")
 
 
+def _score_columns(plan: TopNPlan) -> list[pl.Expr]:
+    """The aggregations a group's score needs, named as in the partial: ``count`` and, with a
+    metric, the scored moment, written as :func:`metric_columns` writes it (null without values)."""
+    aggs = [pl.len().alias("count")]
+    if plan.agg != "count":
+        assert plan.metric is not None
+        name = f"{plan.metric}__{plan.agg}"
+        aggs.extend(c for c in metric_columns(plan.metric) if c.meta.output_name() == name)
+    return aggs
+
+
+def _shard_top(plan: TopNPlan, rows: pl.LazyFrame) -> pl.LazyFrame:
+    """This shard's top ``n`` groups with every partial column, grouping all rows only once.
+
+    The ranking needs only the score, so the groups are first ranked on ``count`` and the score
+    alone (one cheap grouping pass), and the moments, whose second pass (``m2``) costs as much
+    again, are computed only for the ``n`` groups kept. The score and ``count`` of the answer are
+    the ranking pass's own, so the partial ranks exactly as the shard ranked it.
+    """
+    key = plan.group_by
+    score = score_expr(plan)
+    top = (
+        rows.group_by(key)
+        .agg(_score_columns(plan))
+        .filter(score.is_not_null())
+        .sort([score, pl.col(key)], descending=[plan.order == "desc", False])
+        .head(plan.n)
+        .collect()
+    )
+    if plan.metric is None:
+        return top.lazy()
+    ranked = top.columns
+    # `is_in` with the column's own values (its own dtype): a Categorical compares codes and
+    # inserts nothing
+    moments = (
+        rows.filter(pl.col(key).is_in(top[key].implode()))
+        .group_by(key)
+        .agg(c for c in metric_columns(plan.metric) if c.meta.output_name() not in ranked)
+    )
+    # a left join keeps the ranking pass's order
+    return top.lazy().join(moments, on=key, how="left", nulls_equal=True)
+
+
 def run(plan: TopNPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     key = plan.group_by
     rows = with_dimensions(apply_filter(frame, plan.filter), (key,)).filter(pl.col(key).is_not_null())
-    aggs = [pl.len().alias("count")]
-    if plan.metric is not None:
-        aggs.extend(metric_columns(plan.metric))
-    if not plan.shard_top:
-        check_result_size(rows, [key], max_cells=plan.max_cells)
-    out = rows.group_by(key).agg(aggs)
     if plan.shard_top:
-        score = score_expr(plan)
-        out = (
-            out.filter(score.is_not_null())
-            .sort([score, pl.col(key)], descending=[plan.order == "desc", False])
-            .head(plan.n)
-        )
+        out = _shard_top(plan, rows)
     else:
-        out = out.sort(key)
+        aggs = [pl.len().alias("count")]
+        if plan.metric is not None:
+            aggs.extend(metric_columns(plan.metric))
+        check_result_size(rows, [key], max_cells=plan.max_cells)
+        out = rows.group_by(key).agg(aggs).sort(key)
     schema = partial_schema(plan)
     return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
