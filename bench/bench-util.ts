@@ -66,12 +66,13 @@ export interface LoadResult {
   latencyP99: number;
 }
 
-export async function runLoad(url: string, bodies: string[], opts: { connections: number; duration: number; path: string }): Promise<LoadResult> {
+export async function runLoad(url: string, bodies: Array<string | Buffer>, opts: { connections: number; duration: number; path: string; contentType?: string }): Promise<LoadResult> {
+  const contentType = opts.contentType ?? 'application/json';
   const result = await autocannon({
     url: url + opts.path,
     connections: opts.connections,
     duration: opts.duration,
-    requests: bodies.map((body) => ({ method: 'POST', path: opts.path, body, headers: { 'content-type': 'application/json' } })),
+    requests: bodies.map((body) => ({ method: 'POST', path: opts.path, body, headers: { 'content-type': contentType } })),
   });
   return {
     requests: result.requests.total,

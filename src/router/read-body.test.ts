@@ -84,3 +84,46 @@ describe('readJsonBody', () => {
     expect(await (await post('/default', '')).json()).toEqual({ body: {} });
   });
 });
+
+describe('readBodyBytes on @hono/node-server', () => {
+  it('reads bodies whole however they arrive: large with Content-Length (one buffer), chunked, small, and at the limit', async () => {
+    const { createHash } = await import('node:crypto');
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const { request } = await import('node:http');
+    const { readBodyBytes } = await import('./read-body.js');
+    const limit = 3 << 20;
+    const app = makeRootApp([new Hono().post('/echo', async (c) => {
+      const body = await readBodyBytes(c, limit);
+      return c.json({ bytes: body.length, sha: createHash('sha256').update(body).digest('hex') });
+    })], { logger: pino({ level: 'silent' }) }, { opsRoutes: false });
+    const server = createAdaptorServer({ fetch: app.fetch });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const send = (body: Buffer, chunked: boolean) =>
+      new Promise<{ status: number; json: any }>((resolve, reject) => {
+        const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/echo', headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': body.length } }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += d));
+          res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+        });
+        req.on('error', reject);
+        // in pieces, as a slow client sends them
+        for (let i = 0; i < body.length; i += 100_000) req.write(body.subarray(i, i + 100_000));
+        req.end();
+      });
+    try {
+      for (const size of [10, 300_000, 2_000_001, limit]) {
+        const body = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) body[i] = (i * 7919) & 0xff;
+        const sha = createHash('sha256').update(body).digest('hex');
+        for (const chunked of [false, true]) {
+          const res = await send(body, chunked);
+          expect(res, `${size} bytes, ${chunked ? 'chunked' : 'Content-Length'}`).toEqual({ status: 200, json: { bytes: size, sha } });
+        }
+      }
+      expect((await send(Buffer.alloc(limit + 1), true)).status).toBe(413);
+    } finally {
+      server.close();
+    }
+  });
+});

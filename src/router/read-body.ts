@@ -20,13 +20,24 @@ export async function readBodyBytes(c: Context, limit: number): Promise<Buffer> 
   // adapter build a full undici Request (AbortSignal, web stream transfer), which cost more than
   // everything else on the single-event ingest path.
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return incoming ? await readIncoming(incoming, limit) : await readWebStream(c.req.raw.body, limit);
+  return incoming ? await readIncoming(incoming, limit, Number.isFinite(declared) ? declared : -1) : await readWebStream(c.req.raw.body, limit);
 }
 
-function readIncoming(incoming: IncomingMessage, limit: number): Promise<Buffer> {
+/** Large bodies with a Content-Length are copied into one buffer of that size as they arrive. */
+const PRESIZE_FROM = 256 * 1024;
+
+function readIncoming(incoming: IncomingMessage, limit: number, declared: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
+    // A large body read into chunks and then joined allocates it twice (plus the chunks): on the
+    // HTTP thread of a bulk route those megabytes of external memory set the pace of V8's full
+    // collections. With its length declared, it goes into one buffer of that length once a
+    // quarter of it has arrived (a client must send a quarter of what it declares before the
+    // rest is allocated). What arrives is still counted: a body running longer than declared
+    // falls back to chunks.
+    let into: Buffer | null = null;
+    const presize = declared >= PRESIZE_FROM ? declared : -1;
     const onData = (chunk: Buffer) => {
       total += chunk.length;
       if (total > limit) {
@@ -36,11 +47,30 @@ function readIncoming(incoming: IncomingMessage, limit: number): Promise<Buffer>
         reject(payloadTooLarge(limit));
         return;
       }
+      if (into === null && presize > 0 && total <= presize && total * 4 >= presize) {
+        into = Buffer.allocUnsafe(presize);
+        let at = 0;
+        for (const c of chunks) {
+          c.copy(into, at);
+          at += c.length;
+        }
+        chunks.length = 0;
+      }
+      if (into !== null) {
+        if (total <= into.length) {
+          chunk.copy(into, total - chunk.length);
+          return;
+        }
+        // longer than declared: what came so far becomes a chunk
+        chunks.push(into.subarray(0, total - chunk.length));
+        into = null;
+      }
       chunks.push(chunk);
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+      if (into !== null) resolve(into.subarray(0, total));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
     };
     const onError = (err: Error) => {
       cleanup();

@@ -11,6 +11,9 @@
  * ms: the shards free room a drain pass at a time), for at most `maxWaitMs`, and only then is
  * refused with the usual 503. Waiting costs no CPU; the client sees latency, as with TCP
  * back-pressure. At most `maxWaiters` requests wait (each holds its body); beyond, 503 at once.
+ * 5 s, because a shard stalls while its polars process rolls a segment (every ~1 M rows; 1–3 s
+ * on the shared 2-core box under load) and its in-flight cap holds only two rings' bytes: with
+ * a 1 s bound 59 of 107 requests of the same bench still got their 503, with 5 s none did.
  *
  * The room found is not reserved: another request may take it before the waiter pushes, and
  * the writer's own check stays the one that decides (then 503).
@@ -31,7 +34,7 @@ export class RingRoom {
 
   constructor(
     private readonly rings: readonly ShardRing[],
-    private readonly maxWaitMs = 1000,
+    private readonly maxWaitMs = 5000,
     private readonly maxWaiters = 64,
   ) {}
 

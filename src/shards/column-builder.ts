@@ -146,25 +146,28 @@ export class ColumnBuilder {
         length: n,
         nullCount,
         ...(nullBitmap ? { nullBitmap } : {}),
-        valueOffsets: col.offsets.slice(0, n + 1),
-        data: col.data.slice(0, col.bytes),
+        valueOffsets: col.offsets.subarray(0, n + 1),
+        data: col.data.subarray(0, col.bytes),
       });
     const children = [
-      makeData({ type: new Float64(), length: n, data: this.timestamps.slice(0, n) }),
+      makeData({ type: new Float64(), length: n, data: this.timestamps.subarray(0, n) }),
       string(this.eventTypes),
       string(this.userIds),
       makeData({
         type: new Float64(),
         length: n,
         nullCount: this.valueNulls,
-        nullBitmap: this.valueNulls > 0 ? this.valueValid.slice(0, bitmapBytes) : new Uint8Array(0),
-        data: this.values.slice(0, n),
+        nullBitmap: this.valueNulls > 0 ? this.valueValid.subarray(0, bitmapBytes) : new Uint8Array(0),
+        data: this.values.subarray(0, n),
       }),
-      string(this.metadata, this.metadataNulls > 0 ? this.metadataValid.slice(0, bitmapBytes) : new Uint8Array(0), this.metadataNulls),
+      string(this.metadata, this.metadataNulls > 0 ? this.metadataValid.subarray(0, bitmapBytes) : new Uint8Array(0), this.metadataNulls),
     ];
     const struct = makeData({ type: new Struct(EVENT_BATCH_SCHEMA.fields), length: n, nullCount: 0, children });
     const schema = metadata ? new Schema(EVENT_BATCH_SCHEMA.fields, metadata) : EVENT_BATCH_SCHEMA;
     const batch = new RecordBatch(schema, struct);
+    // The columns above are views of this builder's arrays, not copies: the writer joins the
+    // stream's messages into one new buffer before `reset()` reuses them (several messages, so
+    // never a view of ours).
     const ipc = RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true);
     const sealed = { ipc, rows: n, firstRowAt: this.firstRowAt };
     this.reset();

@@ -138,7 +138,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     description:
       'Columns: `timestamp` (Int64 epoch ms, Timestamp of any unit, or Date64), `event_type` and `user_id` (Utf8, LargeUtf8, Utf8View or a Dictionary of them), optional `value` (Float64, Float32, any integer type, or Null) and `metadata` (JSON object text as a string column, or Null). ' +
       'The event rules of the JSON routes hold per row; a bad row → 400 whose `errors[]` name the row `index` and the column. Uncompressed record batches only; one stream may hold several. ' +
-      'Bounded by maxBodyBytes; a part larger than a shard\'s whole ring → 413. A request that finds a ring full waits up to 1 s for room, then 503.',
+      'Bounded by maxBodyBytes; a part larger than a shard\'s whole ring → 413. A request that finds a ring full waits up to 5 s for room, then 503.',
     requestBody: {
       required: true,
       content: { 'application/vnd.apache.arrow.stream': { schema: { type: 'string', format: 'binary', description: 'an Arrow IPC stream: schema message, record batches, optional end-of-stream marker' } } },
