@@ -127,6 +127,22 @@ def test_partial_matches_brute_force_per_pane_and_group(loaded: tuple[EventStore
         assert all(close(a, b) for (a, _), b in zip(got, want.means)), f"{key}: centroid means"
 
 
+@pytest.mark.parametrize("moments", [(), ("sum",), ("min", "max"), ("mean", "m2")])
+def test_a_plan_naming_some_moments_gets_those_and_nulls_for_the_rest(loaded: tuple[EventStore, list[Event]], moments: tuple[str, ...]) -> None:
+    store, _ = loaded
+    full = run(WindowPlan(pane_ms=500, group_by="event_type", digest=True), store.frame())
+    some = run(WindowPlan(pane_ms=500, group_by="event_type", digest=True, moments=moments), store.frame())
+    assert some.schema == full.schema
+    for moment in ("sum", "min", "max", "mean", "m2"):
+        col = f"value__{moment}"
+        if moment in moments:
+            assert some[col].equals(full[col])
+        else:
+            assert some[col].null_count() == some.height
+    rest = [c for c in full.columns if not c.startswith("value__") or c == "value__count"]
+    assert some.select(rest).equals(full.select(rest))
+
+
 def test_big_panes_have_compressed_digests_equal_to_digest_from_values() -> None:
     rng = random.Random(11)
     events = [Event(T0 + rng.randint(0, 1_999), "click", "u", rng.gauss(0, 1), None) for _ in range(30_000)]
@@ -180,6 +196,9 @@ def test_too_many_windows_over_the_data_range_is_a_bad_plan_naming_window_size(l
         ({"pane_ms": 10, "metric": "value", "digest": "yes"}, "`plan.digest` must be a boolean"),
         ({"pane_ms": 10, "metric": "value", "panes_per_window": True}, "`plan.panes_per_window` must be an integer"),
         ({"pane_ms": 10, "metric": "value", "extra": 1}, "unknown field `plan.extra`"),
+        ({"pane_ms": 10, "metric": "value", "moments": ["sum", "p2"]}, "unknown moment `p2` in `plan.moments`"),
+        ({"pane_ms": 10, "metric": "value", "moments": ["sum", "sum"]}, "duplicate moment `sum` in `plan.moments`"),
+        ({"pane_ms": 10, "metric": "value", "moments": "sum"}, "`plan.moments` must be"),
     ],
 )
 def test_rejects_a_bad_window_plan_naming_the_field(raw: dict, message: str) -> None:
@@ -191,6 +210,8 @@ def test_rejects_a_bad_window_plan_naming_the_field(raw: dict, message: str) -> 
 def test_parses_a_full_window_plan() -> None:
     plan = parse_plan(
         {"kind": "window", "filter": {"from": 5}, "pane_ms": 30_000, "panes_per_window": 2, "group_by": "metadata.plan",
-         "metric": "value", "digest": True, "max_windows": 100_000}
+         "metric": "value", "digest": True, "max_windows": 100_000, "moments": ["min", "max"]}
     )
-    assert plan == WindowPlan(filter=Filter(start=5), pane_ms=30_000, panes_per_window=2, group_by="metadata.plan", digest=True)
+    assert plan == WindowPlan(
+        filter=Filter(start=5), pane_ms=30_000, panes_per_window=2, group_by="metadata.plan", digest=True, moments=("min", "max")
+    )

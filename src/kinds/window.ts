@@ -15,12 +15,13 @@
  *
  * Partial (python/engine_polars/ops/window.py), sorted by pane_start then group:
  *   pane_start Int64 · <group_by> LargeUtf8 (only with a group key) · count Int64 ·
- *   <m>__count Int64 · <m>__sum|min|max|mean|m2 Float64 (null when <m>__count is 0) ·
+ *   <m>__count Int64 · <m>__sum|min|max|mean|m2 Float64 (null when <m>__count is 0, and for
+ *   the moments the plan's `moments` leaves out: the aggFunc never reads them) ·
  *   with `digest`: digest_mean Float64, digest_weight Int64 (centroid rows with count 0).
  */
 import windowMerge from '../merge/window.js';
 import { z } from 'zod';
-import type { WindowAggFunc } from '../merge/window.js';
+import { windowMoments, type WindowAggFunc, type WindowMoment } from '../merge/window.js';
 import { defineKind } from './kind.js';
 import { BUILTIN, type RequestLimits } from './limits.js';
 import { dimension, duration, filterDimensionFields, filterSchema, measure, type PlanFilter } from './schemas.js';
@@ -43,6 +44,8 @@ export interface WindowPlan {
   /** A shard whose filtered data spans more windows than this answers BAD_PLAN naming `windowSize`. */
   max_windows: number;
   max_cells?: number;
+  /** The moments the merge reads for the aggFunc (windowMoments); shards leave the others null. */
+  moments: WindowMoment[];
 }
 
 export interface WindowRequest {
@@ -85,6 +88,7 @@ function schema(limits: RequestLimits) {
           metric: b.metric ?? 'value',
           digest: PERCENTILE_AGGS.includes(aggFunc),
           max_windows: BUILTIN.maxWindows,
+          moments: windowMoments(aggFunc),
           // Every hopping window merges `panes` pane digests, so for percentiles the work is cells
           // × panes: the bound shrinks by the same factor (docs/api/limits.md).
           max_cells: PERCENTILE_AGGS.includes(aggFunc) ? Math.max(1, Math.floor(limits.maxResultCells / panes)) : limits.maxResultCells,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { finishWindows, mergeWindowPanes, type WindowAggFunc, type WindowPane, type WindowSpec } from './window.js';
+import { finishWindows, mergeWindowPanes, windowMoments, type WindowAggFunc, type WindowPane, type WindowSpec } from './window.js';
 import { momentsOf } from './moments.js';
 import { digestFromValues, quantile } from './tdigest.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
@@ -134,6 +134,28 @@ describe('window merge', () => {
       }
       const starts = rows.map((x) => x.window_start as number);
       if (rows.length) expect(windowsSpanned).toBe((Math.max(...starts) - Math.min(...starts)) / spec.slideMs + 1);
+    }
+  });
+
+  it('answers every aggFunc the same when the shards leave the moments it does not read null (NaN here)', () => {
+    const r = rng(11);
+    for (let trial = 0; trial < 90; trial++) {
+      const { spec0, events } = randomCase(r, false);
+      const spec: WindowSpec = { ...spec0, aggFunc: AGGS[trial % AGGS.length]! };
+      const shards = 1 + Math.floor(r() * 4);
+      const parts: Ev[][] = Array.from({ length: shards }, () => []);
+      for (const e of events) parts[Math.floor(r() * shards)]!.push(e);
+      const full = parts.map((p) => shardPanes(p, spec));
+      const kept = new Set<string>(windowMoments(spec.aggFunc));
+      const some = full.map((panes) =>
+        panes.map((p) => {
+          if (p.moments.count === 0) return p;
+          const m = { ...p.moments };
+          for (const k of ['sum', 'min', 'max', 'mean', 'm2'] as const) if (!kept.has(k)) m[k] = NaN;
+          return { ...p, moments: m };
+        }),
+      );
+      expect(finishWindows(mergeWindowPanes(some), spec), `trial ${trial} ${spec.aggFunc}`).toEqual(finishWindows(mergeWindowPanes(full), spec));
     }
   });
 

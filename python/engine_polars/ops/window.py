@@ -8,7 +8,11 @@ Plan::
     {"kind": "window", "filter": {...}, "pane_ms": 1..maxWindowMs,
      "panes_per_window": 1..maxPanesPerWindow (default 1), "group_by": "<dimension>" | null,
      "metric": "value", "digest": bool, "max_windows": 1..maxWindows (default maxWindows),
-     "max_cells": int >= 1 (optional)}
+     "max_cells": int >= 1 (optional), "moments": ["sum" | "min" | "max" | "mean" | "m2", ...]
+     (optional, default all)}
+
+``moments`` names the moments the merge will read (an aggFunc needs one or two of them): the
+others are left null, since each costs a pass over the rows and ``m2`` a second one.
 
 Before grouping: more than ``max_windows`` windows over this shard's rows → ``BAD_PLAN`` naming
 ``windowSize``; more than ``max_cells`` estimated cells (windows × groups,
@@ -20,8 +24,8 @@ Partial (sorted by ``pane_start``, then the group key, summary row before centro
     <m>__count Int64   <m>__sum, <m>__min, <m>__max, <m>__mean, <m>__m2 Float64
     digest_mean Float64   digest_weight Int64   (only with ``digest``)
 
-One summary row per (pane, group) with data carries ``count`` and the moments (as in
-``ops/aggregate.py``; null when ``<m>__count`` is 0) and null digest columns. With ``digest``,
+One summary row per (pane, group) with data carries ``count`` and the moments the plan names (as
+in ``ops/aggregate.py``; null when ``<m>__count`` is 0 or the plan does not name them) and null digest columns. With ``digest``,
 each centroid of the pane's digest is one more row with ``count`` 0, ``<m>__count`` 0, null
 moments and ``digest_mean``/``digest_weight`` set. The digest is exactly
 ``tdigest.digest_from_series`` of the pane's values (sort, cut at ``unit_bucket_ends``, bucket
@@ -36,7 +40,7 @@ from typing import Any, ClassVar
 
 import polars as pl
 
-from engine_polars._utils.fields import max_cells, reject_unknown_keys, require_key
+from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
@@ -65,6 +69,8 @@ class WindowPlan:
     max_windows: int = MAX_WINDOWS
     #: Most result cells (windows × groups) this shard may produce; ``None``: unbounded.
     max_cells: int | None = None
+    #: The moments computed; the partial's other moment columns are null.
+    moments: tuple[str, ...] = MOMENTS
 
 
 def _positive_int(raw: object, path: str, most: int) -> int:
@@ -77,7 +83,7 @@ def _positive_int(raw: object, path: str, most: int) -> int:
 def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> WindowPlan:
     reject_unknown_keys(
         obj,
-        ("kind", "filter", "pane_ms", "panes_per_window", "group_by", "metric", "digest", "max_windows", "max_cells"),
+        ("kind", "filter", "pane_ms", "panes_per_window", "group_by", "metric", "digest", "max_windows", "max_cells", "moments"),
         path,
     )
     group_by = obj.get("group_by")
@@ -96,7 +102,18 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> WindowPlan:
         digest=digest,
         max_windows=_positive_int(obj.get("max_windows", MAX_WINDOWS), f"{path}.max_windows", MAX_WINDOWS),
         max_cells=max_cells(obj, path),
+        moments=distinct_names(obj["moments"], f"{path}.moments", "moment", MOMENTS) if "moments" in obj else MOMENTS,
     )
+
+
+def _moment_columns(plan: WindowPlan) -> list[pl.Expr]:
+    """``<m>__count`` and the moments the plan names; the others as nulls."""
+    m = plan.metric
+    wanted = {f"{m}__count", *(f"{m}__{moment}" for moment in plan.moments)}
+    return [
+        c if c.meta.output_name() in wanted else pl.lit(None, dtype=pl.Float64).alias(c.meta.output_name())
+        for c in metric_columns(m)
+    ]
 
 
 def partial_schema(plan: WindowPlan) -> pl.Schema:
@@ -163,7 +180,7 @@ def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
     check_result_size(rows, group_keys, panes=panes, max_windows=plan.max_windows, max_cells=plan.max_cells)
     rows = rows.with_columns(panes.start().alias("pane_start"))
     keys = ["pane_start"] + ([plan.group_by] if plan.group_by is not None else [])
-    summary = rows.group_by(keys).agg(pl.len().alias("count"), *metric_columns(plan.metric))
+    summary = rows.group_by(keys).agg(pl.len().alias("count"), *_moment_columns(plan))
     schema = partial_schema(plan)
     if plan.digest:
         m = plan.metric
