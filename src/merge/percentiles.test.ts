@@ -103,13 +103,15 @@ function digestPartial(rows: Row[], grouped: boolean): Uint8Array {
   });
 }
 
-/** A shard's exact partial: value counts per group. */
-function exactPartial(rows: Row[], grouped: boolean): Uint8Array {
+/** A shard's exact partial: value counts per group, ascending by value (as shards send them) or in any order. */
+function exactPartial(rows: Row[], grouped: boolean, ascending = false): Uint8Array {
   const cols = { group_key: [] as Array<string | null>, value: [] as number[], count: [] as number[] };
   for (const [key, values] of groupsOf(rows)) {
     const counts = new Map<number, number>();
     for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-    for (const [v, c] of counts) {
+    const entries = [...counts];
+    if (ascending) entries.sort((a, b) => a[0] - b[0]);
+    for (const [v, c] of entries) {
       cols.group_key.push(key);
       cols.value.push(v);
       cols.count.push(c);
@@ -161,7 +163,8 @@ describe('exact percentiles merge', () => {
       const rows = randomRows(r, 1 + Math.floor(r() * 3000), grouped);
       const qs = [0, 1, 0.5, 0.25, 0.999, ...Array.from({ length: 5 }, () => r())];
       const spec: PercentilesSpec = { groupBy: grouped ? 'event_type' : null, exact: true, percentiles: qs };
-      const merged = mergePercentilesTask(spec, splitRows(rows, r).map((s) => exactPartial(s, grouped)));
+      // half the trials with every shard's values ascending, as shards send them (merged as sorted runs)
+      const merged = mergePercentilesTask(spec, splitRows(rows, r).map((s) => exactPartial(s, grouped, trial % 2 === 0)));
       const whole = groupsOf(rows);
       expect(merged.map((g) => g.key)).toEqual([...whole.keys()]);
       for (const g of merged) {
