@@ -10,6 +10,9 @@ from cheap counts over the filtered rows, all taken in one lazy select:
   (:func:`engine_polars.windows.windows_spanned`) × groups, capped at rows × panes per window
   (a row lands in at most that many windows); without: cells = groups.
 
+Keys the store holds as dictionary codes of UInt8 or UInt16 have at most 257 or 65,537 values
+(null included): when that bound (× windows) is within ``max_cells``, no distinct count is taken.
+
 Over ``max_cells`` is :class:`ResultTooLarge` (``RESULT_TOO_LARGE``) naming the request field to
 change: ``groupBy`` when the groups alone are over the bound, else ``windowSize``. The same select
 gives the window count checked against ``max_windows`` (``BAD_PLAN`` naming ``windowSize``).
@@ -44,11 +47,29 @@ def check_result_size(
     """Checks the window count (with ``panes`` and ``max_windows``) and the estimated result
     cells (with ``max_cells``) of grouping ``rows`` by ``keys`` (columns of ``rows``, named as
     the request names them) and, with ``panes``, by window. One lazy select; none when there is
-    nothing to check."""
+    nothing to check, or when the keys' dictionary widths already bound the cells (then only the
+    span, with windows)."""
+    count_cells = max_cells is not None and (keys or panes is not None)
+    # Keys held as dictionary codes have at most as many values as their code width can number:
+    # when that bound keeps the cells within `max_cells`, the distinct counts (a hash of every
+    # row) are not taken.
+    most_groups = _groups_bound(rows, keys) if count_cells else None
+    if most_groups is not None:
+        assert max_cells is not None
+        if panes is None:
+            if most_groups <= max_cells:
+                return
+        else:
+            # the span first (the window count needs it anyway): it may make the counts unneeded
+            span = rows.select(span_exprs(panes.pane_ms)).collect().row(0, named=True)
+            windows = windows_spanned(span, panes)
+            if max_windows is not None:
+                check_window_count(windows, max_windows)
+            if windows * most_groups <= max_cells:
+                return
     exprs: list[pl.Expr] = []
     if panes is not None and (max_windows is not None or max_cells is not None):
         exprs.extend(span_exprs(panes.pane_ms))
-    count_cells = max_cells is not None and (keys or panes is not None)
     if count_cells:
         exprs.append(pl.len().alias(_ROWS))
         exprs.extend(pl.col(k).n_unique().alias(_distinct(i)) for i, k in enumerate(keys))
@@ -80,6 +101,26 @@ def check_result_size(
         f"`windowSize`: about {cells} result cells ({parts}) {bound}: "
         "use a larger windowSize or slide, narrow the filter or group by fewer keys"
     )
+
+
+#: Most distinct values a dictionary column of each physical width can hold (with null).
+_CODE_WIDTHS: dict[pl.DataType, int] = {pl.UInt8(): 2**8 + 1, pl.UInt16(): 2**16 + 1}
+
+
+def _groups_bound(rows: pl.LazyFrame, keys: Sequence[str]) -> int | None:
+    """An upper bound on the groups of ``keys`` known from their dtypes alone (dictionary columns
+    with UInt8 or UInt16 codes), or ``None``."""
+    schema = rows.collect_schema()
+    bound = 1
+    for k in keys:
+        dtype = schema.get(k)
+        if not isinstance(dtype, pl.Categorical):
+            return None
+        most = _CODE_WIDTHS.get(dtype.categories.physical())
+        if most is None:
+            return None
+        bound *= most
+    return bound
 
 
 def estimate_cells(rows: int, distinct: Sequence[int], windows: int | None, per_window: int = 1) -> tuple[int, int]:

@@ -151,6 +151,25 @@ def test_the_bound_is_checked_before_grouping(loaded: tuple[EventStore, list[Eve
     too_large(store, {"kind": "window", "pane_ms": 10, "metric": "value", "max_cells": 1})
 
 
+def test_keys_whose_dictionary_width_bounds_them_within_max_cells_are_not_counted(
+    loaded: tuple[EventStore, list[Event]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # event_type is held with UInt8 codes: at most 257 groups (with null), so under a bound of
+    # 257 × windows no distinct count is taken; over it the count decides as before
+    store, events = loaded
+    counted: list[str] = []
+    n_unique = pl.Expr.n_unique
+    monkeypatch.setattr(pl.Expr, "n_unique", lambda self: counted.append("n_unique") or n_unique(self))
+    run_plan(parse_plan(agg(group_by=["event_type"], max_cells=257)), store.frame())
+    ts = [e.timestamp for e in events]
+    windows = max(ts) // 10_000 - min(ts) // 10_000 + 1
+    run_plan(parse_plan(agg(group_by=["window", "event_type"], window_ms=10_000, max_cells=257 * windows)), store.frame())
+    assert counted == []
+    run_plan(parse_plan(agg(group_by=["event_type"], max_cells=256)), store.frame())
+    assert counted == ["n_unique"]
+    too_large(store, agg(group_by=["event_type"], max_cells=distinct(events, "event_type") - 1))
+
+
 def test_an_empty_shard_is_never_over_the_bound() -> None:
     plan = parse_plan(agg(group_by=["event_type", "user_id"], max_cells=1))
     assert run_plan(plan, EventStore().frame()).height == 0
