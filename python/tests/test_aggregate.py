@@ -267,3 +267,54 @@ def test_parses_window_and_dimension_group_keys() -> None:
 
     plan = parse_plan({"kind": "aggregate", "filter": {}, "metrics": [], "group_by": ["window", "metadata.plan", "users.tier"], "window_ms": 60_000})
     assert plan.group_by == ("window", "metadata.plan", "users.tier") and plan.window_ms == 60_000
+
+
+@pytest.mark.parametrize("group_by", [("user_id",), ("event_type", "user_id"), ("user_id", "event_type")], ids=lambda g: ",".join(g))
+@pytest.mark.parametrize("filter_name", ["none", "window", "everything", "nothing matches"])
+def test_finished_rows_are_the_answer_rows_sorted_by_the_keys(loaded: tuple[EventStore, list[Event]], group_by: tuple[str, ...], filter_name: str) -> None:
+    import json
+
+    store, events = loaded
+    plan = AggregatePlan(filter=FILTERS[filter_name], group_by=group_by, metrics=("value",), finish=True)
+    table = read_ipc(to_ipc_stream(run_aggregate(plan, store.frame())))
+    assert [(f.name, f.type) for f in table.schema] == [*((k, pa.large_string()) for k in group_by), ("__row", pa.large_string()), ("__reparse", pa.bool_())]
+    expected = brute_force(events, plan)
+    texts = table.column("__row").to_pylist()
+    rows = [json.loads(t) for t in texts]
+    keys = [tuple(r[k] for k in group_by) for r in rows]
+    assert keys == sorted(expected) == [tuple(r[k] for k in group_by) for r in table.select(list(group_by)).to_pylist()]
+    scale = max((abs(e.value) for e in events if e.value is not None), default=1.0) * len(events)
+    for key, row in zip(keys, rows):
+        want = expected[key]
+        assert list(row) == [*group_by, "count", "value_count", "value_sum", "value_mean", "value_min", "value_max", "value_stddev"]
+        assert (row["count"], row["value_count"]) == (want["count"], want["value__count"])
+        n = want["value__count"]
+        stddev = math.sqrt(want["value__m2"] / n) if n else None  # type: ignore[operator]
+        for field, value in (("value_sum", want["value__sum"]), ("value_mean", want["value__mean"]), ("value_min", want["value__min"]), ("value_max", want["value__max"]), ("value_stddev", stddev)):
+            assert close(None if row[field] is None else float(row[field]), value, scale), f"{key} {field}: {row[field]} != {value}"
+
+
+def test_finished_rows_put_null_keys_last_and_carry_window_end() -> None:
+    import json
+
+    store = EventStore()
+    store.append(events_ipc([Event(T0 + 5, "a", "u2", 1.0, '{"plan": "pro"}'), Event(T0, "a", "u1", 2.0, None), Event(T0 + 1, "a", "u1", 4.0, '{"plan": "free"}')]))
+    plan = AggregatePlan(group_by=("metadata.plan", "user_id"), metrics=("value",), finish=True)
+    rows = [json.loads(t) for t in run_aggregate(plan, store.frame())["__row"]]
+    assert [(r["metadata.plan"], r["user_id"], r["value_sum"]) for r in rows] == [("free", "u1", 4), ("pro", "u2", 1), (None, "u1", 2)]
+    plan = AggregatePlan(group_by=("user_id", "window"), metrics=(), window_ms=1_000, finish=True)
+    rows = [json.loads(t) for t in run_aggregate(plan, store.frame())["__row"]]
+    start = T0 // 1_000 * 1_000
+    assert rows == [
+        {"user_id": "u1", "window_start": start, "window_end": start + 1_000, "count": 2},
+        {"user_id": "u2", "window_start": start, "window_end": start + 1_000, "count": 1},
+    ]
+
+
+def test_finish_must_be_a_boolean() -> None:
+    from engine_polars.errors import BadPlan
+    from engine_polars.ops.aggregate import parse
+
+    assert parse({"group_by": ["user_id"], "metrics": [], "finish": True}, "plan").finish is True
+    with pytest.raises(BadPlan, match="`plan.finish` must be a boolean"):
+        parse({"group_by": ["user_id"], "metrics": [], "finish": 1}, "plan")

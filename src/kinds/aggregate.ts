@@ -13,8 +13,13 @@
  * `window` → `window_start` Int64), `count` Int64, and per metric `<m>__count` Int64,
  * `<m>__sum|min|max|mean|m2` Float64 (null when `<m>__count` is 0). Merged by key with Chan's
  * formula (src/merge/aggregate.ts).
+ *
+ * With `user_id` among the keys no group is on two shards (routing is by user), so the plan asks
+ * for `finish`: each shard answers its rows finished, as JSON text sorted by the keys, and the
+ * merge only interleaves them (src/merge/aggregate-rows.ts).
  */
 import aggregateMerge from '../merge/aggregate.js';
+import aggregateRowsMerge from '../merge/aggregate-rows.js';
 import { z } from 'zod';
 import { defineKind, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
@@ -31,6 +36,8 @@ export interface AggregatePlan {
   window_ms?: number;
   /** A shard whose estimated result cells exceed this answers RESULT_TOO_LARGE. */
   max_cells?: number;
+  /** The shard answers its finished rows as JSON text: set when no group can be on two shards. */
+  finish?: boolean;
 }
 
 const groupKey = z.union([z.literal('window'), dimension]);
@@ -59,6 +66,8 @@ function schema(limits: RequestLimits) {
       distinct(groupBy, 'groupBy', ctx);
       distinct(metrics, 'metrics', ctx);
       const plan: AggregatePlan = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells };
+      // Every user lives on one shard: a group keyed by user_id is on that shard only.
+      if (groupBy.includes('user_id')) plan.finish = true;
       const hasWindow = groupBy.includes('window');
       if (b.windowSize != null && !hasWindow) ctx.addIssue({ code: 'custom', path: ['windowSize'], message: 'needs a `window` entry in `groupBy`' });
       if (hasWindow) {
@@ -94,6 +103,7 @@ export default defineKind<AggregatePlan>({
     const partials = await rt.fanOut(plan);
     // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
     // otherwise be structured-cloned back to this thread and then stringified on it.
+    if (plan.finish) return { results: await rt.mergeJson(aggregateRowsMerge, { groupBy: plan.group_by }, partials, 'rows') };
     return { results: await rt.mergeJson(aggregateMerge, aggregateSpec(plan), partials, 'rows') };
   },
 });

@@ -17,7 +17,8 @@ export interface DecodedPartial {
 
 const utf8 = new TextDecoder();
 
-function isValid(data: Data, i: number): boolean {
+/** Whether row `i` of `data` (relative to its offset) is not null. */
+export function isValid(data: Data, i: number): boolean {
   if (data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0) return true;
   const bit = data.offset + i;
   return (data.nullBitmap[bit >> 3]! & (1 << (bit & 7))) !== 0;
@@ -29,7 +30,7 @@ function isValid(data: Data, i: number): boolean {
  * of a 100,000-key partial), so while they stay below 2^31 (a partial's strings are far below
  * 2 GiB) the low word of each little-endian Int64 is read instead. Null when they do not fit.
  */
-function offsetWords(data: Data): { words: Int32Array; step: 1 | 2 } | null {
+export function offsetWords(data: Data): { words: Int32Array; step: 1 | 2 } | null {
   const offsets = data.valueOffsets as Int32Array | BigInt64Array;
   if (offsets instanceof Int32Array) return { words: offsets, step: 1 };
   if (offsets[data.offset + data.length]! >= 2n ** 31n) return null;

@@ -68,9 +68,14 @@ export default async function mergeTask(task: MergeTask): Promise<unknown> {
   return task.asJson ? move(mergedJsonBytes(out, task.jsonField)) : out;
 }
 
-/** UTF-8 JSON of a merge output, or of one of its fields, in a buffer of its own (transferable). */
+/**
+ * UTF-8 JSON of a merge output, or of one of its fields, in a buffer of its own (transferable).
+ * A value that is already bytes is JSON the merge wrote itself (aggregate-rows.ts) and is kept.
+ */
 export function mergedJsonBytes(out: unknown, field?: string): Uint8Array {
-  return new TextEncoder().encode(mergedJson(out, field));
+  const value = field === undefined ? out : (out as Record<string, unknown>)[field];
+  if (value instanceof Uint8Array) return value;
+  return new TextEncoder().encode(JSON.stringify(value));
 }
 
 /** JSON text of a merge output, or of one of its fields. */

@@ -129,6 +129,11 @@ describe('POST /query/aggregate by metadata and window', () => {
     await check(['window', 'user_id'], 60_000);
   });
 
+  it('groups by metadata.plan and user_id (finished on the shards), the null plan last', async () => {
+    const rows = await check(['metadata.plan', 'user_id'], 0, { event_type: ['click', 'purchase'] });
+    expect(rows.at(-1)!['metadata.plan']).toBeNull();
+  });
+
   const bad: Array<[string, unknown, string]> = [
     ['a window group key without windowSize', { groupBy: ['window'] }, 'windowSize'],
     ['windowSize without a window group key', { groupBy: ['event_type'], windowSize: '1h' }, 'windowSize'],

@@ -4,7 +4,7 @@ Plan (``src/kinds/aggregate.ts``)::
 
     {"kind": "aggregate", "filter": {...}, "group_by": ["<dimension>" | "window", ...],
      "metrics": ["value", ...], "window_ms": int >= 1 (only with a ``window`` key),
-     "max_cells": int >= 1 (optional)}
+     "max_cells": int >= 1 (optional), "finish": bool (optional, default false)}
 
 Partial (one row per group, sorted by the group keys; exactly one row when there are none,
 with ``count`` 0 on an empty or fully filtered shard)::
@@ -17,6 +17,13 @@ All five floats are null when ``<m>__count`` is 0, ``sum`` included (polars' sum
 0.0; null says "no values" the same way for every moment). ``m2`` is the sum of squared
 deviations from the group mean, computed in two passes (mean, then deviations) so it does not
 cancel the way sum-of-squares minus square-of-sum does; shards merge it with Chan's formula.
+
+With ``finish`` (the router sets it when ``user_id`` is a group key: no other shard holds any of
+this shard's groups) the partial is instead the finished answer rows, sorted the same way
+(``engine_polars.answer_rows``)::
+
+    <each group key> LargeUtf8 (``window``: Int64 ``window_start``)   __row LargeUtf8 (the answer
+    row's JSON text)   __reparse Boolean (the merge must re-serialize the text)
 
 Group keys are dimensions (``engine_polars.dimensions``: event columns, ``metadata.<key>``,
 ``<table>.<column>``; missing → null group) or ``window``: the tumbling window of ``window_ms``
@@ -35,10 +42,12 @@ from typing import Any, ClassVar
 import polars as pl
 
 from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key, string_list
+from engine_polars._utils.json_types import json_type
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
 from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import MAX_WINDOW_MS, MAX_WINDOWS
+from engine_polars.answer_rows import answer_rows
 from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.windows import Panes
@@ -59,6 +68,8 @@ class AggregatePlan:
     window_ms: int | None = None
     #: Most result cells this shard may produce; ``None``: unbounded.
     max_cells: int | None = None
+    #: Answer the finished rows as JSON text (``engine_polars.answer_rows``): this shard's groups are its own.
+    finish: bool = False
 
 
 def _group_keys(raw: object, path: str) -> tuple[str, ...]:
@@ -81,7 +92,7 @@ def _group_keys(raw: object, path: str) -> tuple[str, ...]:
 
 
 def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan:
-    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells"), path)
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells", "finish"), path)
     group_by = _group_keys(require_key(obj, "group_by", path), f"{path}.group_by")
     window_ms = obj.get("window_ms")
     if "window" in group_by:
@@ -91,12 +102,16 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan
             )
     elif window_ms is not None:
         raise BadPlan(f"`{path}.window_ms` needs a `window` group key")
+    finish = obj.get("finish", False)
+    if not isinstance(finish, bool):
+        raise BadPlan(f"`{path}.finish` must be a boolean; got {json_type(finish)}")
     return AggregatePlan(
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
         group_by=group_by,
         metrics=distinct_names(require_key(obj, "metrics", path), f"{path}.metrics", "metric", MEASURES),
         window_ms=window_ms,
         max_cells=max_cells(obj, path),
+        finish=finish,
     )
 
 
@@ -110,6 +125,10 @@ def partial_schema(plan: AggregatePlan) -> pl.Schema:
     cols: dict[str, pl.DataType] = {
         key_column(k): pl.Int64() if k == "window" else pl.String() for k in plan.group_by
     }
+    if plan.finish:
+        cols["__row"] = pl.String()
+        cols["__reparse"] = pl.Boolean()
+        return pl.Schema(cols)
     cols["count"] = pl.Int64()
     for m in plan.metrics:
         cols[f"{m}__count"] = pl.Int64()
@@ -160,5 +179,7 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
     else:
         # `select` of aggregations yields exactly one row, even over no rows.
         out = rows.select(aggs)
+    if plan.finish:
+        return answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
     schema = partial_schema(plan)
     return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()

@@ -1,0 +1,102 @@
+"""An aggregate's finished answer rows, as JSON text, made by the shard itself.
+
+When ``user_id`` is a group key no two shards ever hold the same group (routing is by user), so
+the merge has nothing to combine: it only interleaves the shards' rows in key order. The shard
+then finishes its groups into answer rows (the moments into ``m_sum``, ``m_mean``, ...,
+``m_stddev``, ``window`` into ``window_start`` and ``window_end``) and writes each row's JSON
+text; the merge (``src/merge/aggregate-rows.ts``) copies the texts into the answer without
+decoding them. A by-user answer has hundreds of thousands of rows, and building and serializing
+them in JavaScript took most of its time.
+
+The text is the one ``JSON.stringify`` writes for the row the merge would have made:
+
+* keys in ``groupBy`` order (strings escaped by polars' JSON encoder, which escapes exactly as
+  ``JSON.stringify`` does), then ``count``, then per metric the six fields;
+* numbers as JavaScript writes them. polars writes the same shortest round-trip digits, plus
+  ``.0`` on whole numbers (dropped here), and switches to exponent notation at other
+  magnitudes: they agree for ``1e-5 <= |x| < 1e15``. A row with a float outside that range
+  (zero included: polars writes ``-0.0`` where JavaScript writes ``0``) is flagged
+  ``__reparse``, and the merge re-serializes it with ``JSON.stringify(JSON.parse(text))``; the
+  text is valid JSON either way and holds the exact doubles;
+* a sum, mean or standard deviation that overflowed is the string ``"Infinity"``,
+  ``"-Infinity"`` or ``"NaN"`` (docs/api/limits.md), a non-finite min or max is ``null``
+  (what ``JSON.stringify`` writes for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+__all__ = ["PLAIN_MAX", "PLAIN_MIN", "answer_rows", "json_number"]
+
+#: Floats in [PLAIN_MIN, PLAIN_MAX) in magnitude have the same text in polars (less a trailing
+#: ``.0``) and JavaScript; test/vectors/json-numbers.json holds JavaScript's texts to check it.
+PLAIN_MIN = 1e-5
+PLAIN_MAX = 1e15
+
+_NON_FINITE = {"inf": '"Infinity"', "-inf": '"-Infinity"', "NaN": '"NaN"'}
+
+
+def json_number(x: pl.Expr, *, non_finite: str | None = None) -> pl.Expr:
+    """The JSON text of a Float64 (``null`` text for a null), as JavaScript writes it for
+    ``PLAIN_MIN <= |x| < PLAIN_MAX``. ``non_finite``: ``"name"`` writes infinities and NaN as the
+    strings ``"Infinity"``, ``"-Infinity"``, ``"NaN"``; ``"null"`` writes them as ``null``; None
+    assumes there are none (their text is then not JSON)."""
+    text = x.cast(pl.String).str.strip_suffix(".0")
+    if non_finite == "name":
+        text = pl.when(x.is_finite()).then(text).otherwise(x.cast(pl.String).replace_strict(_NON_FINITE, default=None))
+    elif non_finite == "null":
+        text = pl.when(x.is_finite()).then(text)
+    return text.fill_null("null")
+
+
+def _outside_plain(x: pl.Expr) -> pl.Expr:
+    a = x.abs()
+    return ~((a >= PLAIN_MIN) & (a < PLAIN_MAX))
+
+
+def answer_rows(
+    grouped: pl.DataFrame, group_by: Sequence[str], metrics: Sequence[str], window_ms: int | None
+) -> pl.DataFrame:
+    """``grouped`` (keys as String / ``window_start`` Int64, ``count``, per metric ``<m>__count``,
+    ``__sum``, ``__min``, ``__max``, ``__mean``, ``__m2``; sorted) → the keys, ``__row`` (the
+    answer row's JSON text) and ``__reparse`` (Boolean: the merge must re-serialize the text)."""
+    keys: list[pl.Expr] = []
+    for k in group_by:
+        if k == "window":
+            assert window_ms is not None
+            keys += [pl.col("window_start"), (pl.col("window_start") + window_ms).alias("window_end")]
+        else:
+            keys.append(pl.col(k).cast(pl.String))
+    # `{"k1":…,"k2":…` without the closing brace; no keys: `{`.
+    head = pl.struct(keys).struct.json_encode().str.head(-1) if keys else pl.lit("{")
+    parts: list[pl.Expr] = [head, pl.lit(',"count":' if keys else '"count":'), pl.col("count").cast(pl.String)]
+    finished: list[tuple[str, pl.Expr, str]] = []
+    for m in metrics:
+        n = pl.col(f"{m}__count")
+        some = n > 0
+        parts += [pl.lit(f',"{m}_count":'), n.cast(pl.String)]
+        finished += [
+            (f"{m}_sum", pl.when(some).then(pl.col(f"{m}__sum")), "name"),
+            (f"{m}_mean", pl.when(some).then(pl.col(f"{m}__mean")), "name"),
+            (f"{m}_min", pl.when(some).then(pl.col(f"{m}__min")), "null"),
+            (f"{m}_max", pl.when(some).then(pl.col(f"{m}__max")), "null"),
+            # JavaScript's Math.sqrt(Math.max(0, m2) / count): the same IEEE operations.
+            (f"{m}_stddev", pl.when(some).then((pl.col(f"{m}__m2").clip(lower_bound=0.0) / n).sqrt()), "name"),
+        ]
+    frame = grouped.with_columns([e.alias(f"__{name}") for name, e, _ in finished])
+    all_finite = not finished or bool(
+        frame.select(pl.all_horizontal(pl.col(f"__{name}").is_finite().fill_null(True).all() for name, _, _ in finished)).item()
+    )
+    flags: list[pl.Expr] = []
+    for name, _, non_finite in finished:
+        x = pl.col(f"__{name}")
+        parts += [pl.lit(f',"{name}":'), json_number(x, non_finite=None if all_finite else non_finite)]
+        # A standard deviation is never -0 (sqrt of max(0, …) / n), so its 0 needs no rewrite.
+        flags.append((x != 0) & _outside_plain(x) if name.endswith("_stddev") else _outside_plain(x))
+    parts.append(pl.lit("}"))
+    reparse = pl.any_horizontal(flags).fill_null(False) if flags else pl.lit(False)
+    key_columns = [pl.col(k).cast(pl.String) if k != "window" else pl.col("window_start") for k in group_by]
+    return frame.select(*key_columns, pl.concat_str(parts).alias("__row"), reparse.alias("__reparse"))

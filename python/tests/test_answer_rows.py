@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+
+from engine_polars.answer_rows import answer_rows
+
+VECTORS = Path(__file__).resolve().parents[2] / "test" / "vectors" / "json-numbers.json"
+
+
+def _grouped(values: list[float | None], keys: list[str | None] | None = None, n: int = 1) -> pl.DataFrame:
+    """One group per value, every moment equal to it (and m2 0)."""
+    rows = len(values)
+    return pl.DataFrame(
+        {
+            "k": keys if keys is not None else [f"k{i:04d}" for i in range(rows)],
+            "count": [n] * rows,
+            "value__count": [0 if v is None else n for v in values],
+            "value__sum": values,
+            "value__min": values,
+            "value__max": values,
+            "value__mean": values,
+            "value__m2": [None if v is None else 0.0 for v in values],
+        },
+        schema_overrides={"k": pl.String, "value__sum": pl.Float64, "value__min": pl.Float64, "value__max": pl.Float64, "value__mean": pl.Float64, "value__m2": pl.Float64},
+    )
+
+
+def _number_text(row: str, field: str) -> str:
+    """The text of ``"field":<number>`` in a row's JSON."""
+    start = row.index(f'"{field}":') + len(field) + 3
+    end = row.index(",", start) if "," in row[start:] else row.index("}", start)
+    return row[start:end]
+
+
+def test_numbers_not_flagged_are_written_as_javascript_writes_them() -> None:
+    texts: list[str] = json.loads(VECTORS.read_text())["numbers"]
+    values = [float(t) for t in texts]
+    out = answer_rows(_grouped(values), ["k"], ["value"], None)
+    plain = 0
+    for text, x, row, reparse in zip(texts, values, out["__row"], out["__reparse"]):
+        parsed = json.loads(row)
+        assert parsed["value_sum"] == x and parsed["value_min"] == x, row
+        if not reparse:
+            plain += 1
+            assert _number_text(row, "value_sum") == text, f"{text}: {row}"
+            assert _number_text(row, "value_max") == text
+        else:
+            assert x == 0 or not 1e-5 <= abs(x) < 1e15, f"{text} flagged inside the plain range"
+    assert plain > len(texts) // 2
+
+
+def test_zero_and_negative_zero_are_flagged_but_a_zero_stddev_is_not() -> None:
+    out = answer_rows(_grouped([0.0, -0.0, 12.5]), ["k"], ["value"], None)
+    assert out["__reparse"].to_list() == [True, True, False]
+    assert json.loads(out["__row"][2])["value_stddev"] == 0
+    assert _number_text(out["__row"][2], "value_stddev") == "0"
+
+
+def test_overflowed_moments_are_named_and_infinite_min_max_are_null() -> None:
+    inf = math.inf
+    out = answer_rows(_grouped([inf, -inf, math.nan, 3.0]), ["k"], ["value"], None)
+    rows = [json.loads(r) for r in out["__row"]]
+    assert [r["value_sum"] for r in rows] == ["Infinity", "-Infinity", "NaN", 3]
+    assert [r["value_mean"] for r in rows] == ["Infinity", "-Infinity", "NaN", 3]
+    assert [r["value_min"] for r in rows] == [None, None, None, 3]
+    assert [r["value_max"] for r in rows] == [None, None, None, 3]
+
+
+def test_groups_without_values_answer_null_moments() -> None:
+    out = answer_rows(_grouped([None, 2.0]), ["k"], ["value"], None)
+    first = json.loads(out["__row"][0])
+    assert first == {
+        "k": "k0000", "count": 1, "value_count": 0, "value_sum": None, "value_mean": None,
+        "value_min": None, "value_max": None, "value_stddev": None,
+    }
+    assert list(json.loads(out["__row"][1])) == [
+        "k", "count", "value_count", "value_sum", "value_mean", "value_min", "value_max", "value_stddev"
+    ]
+
+
+def test_keys_are_escaped_as_json_stringify_does_and_null_keys_are_null() -> None:
+    keys = ['a"b', "back\\slash", "tab\tnew\nline\x01\x1f", "ünïcode ✓ \u2028 😀", None]
+    out = answer_rows(_grouped([1.0] * len(keys), keys), ["k"], ["value"], None)
+    assert [json.loads(r)["k"] for r in out["__row"]] == keys
+    assert out["__row"][2].startswith('{"k":"tab\\tnew\\nline\\u0001\\u001f"')
+    assert out["k"].to_list() == keys
+
+
+def test_window_keys_answer_start_and_end_and_metrics_may_be_none() -> None:
+    grouped = pl.DataFrame({"window_start": [-60_000, 1_767_225_600_000], "user_id": ["u", "v"], "count": [2, 3]})
+    out = answer_rows(grouped, ["window", "user_id"], [], 60_000)
+    assert [json.loads(r) for r in out["__row"]] == [
+        {"window_start": -60_000, "window_end": 0, "user_id": "u", "count": 2},
+        {"window_start": 1_767_225_600_000, "window_end": 1_767_225_660_000, "user_id": "v", "count": 3},
+    ]
+    assert out.columns == ["window_start", "user_id", "__row", "__reparse"]
+    assert out["window_start"].dtype == pl.Int64
+
+
+def test_stddev_is_the_population_one_from_m2() -> None:
+    grouped = _grouped([10.0]).with_columns(pl.lit(4).alias("value__count"), pl.lit(20.0).alias("value__m2"))
+    row = json.loads(answer_rows(grouped, ["k"], ["value"], None)["__row"][0])
+    assert row["value_stddev"] == math.sqrt(20.0 / 4)

@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Bool, Int64, LargeUtf8, Table, Utf8, makeVector, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
+import { fromRoot } from '../paths.js';
+import { mergeAggregateRows } from './aggregate-rows.js';
+
+type Row = Record<string, string | number | null>;
+
+/** A shard's finished-rows partial, as python/engine_polars/answer_rows.py writes one (one batch per `batches` entry). */
+function partial(keys: string[], batches: Array<Array<{ row: Row; text?: string; reparse?: boolean }>>, large = true): Uint8Array {
+  const tables = batches.map((rows) => {
+    const cols: Record<string, Vector> = {};
+    for (const k of keys) {
+      if (k === 'window_start') cols[k] = makeVector({ type: new Int64(), data: new BigInt64Array(rows.map((r) => BigInt(r.row[k] as number))) } as never);
+      else cols[k] = vectorFromArray(rows.map((r) => r.row[k] as string | null), large ? new LargeUtf8() : new Utf8());
+    }
+    cols.__row = vectorFromArray(rows.map((r) => r.text ?? JSON.stringify(r.row)), large ? new LargeUtf8() : new Utf8());
+    cols.__reparse = vectorFromArray(rows.map((r) => r.reparse ?? false), new Bool());
+    return new Table(cols);
+  });
+  return tableToIPC(tables.reduce((a, b) => a.concat(b)), 'stream');
+}
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+function r(event_type: string | null, user_id: string, count = 1): Row {
+  return { event_type, user_id, count };
+}
+
+describe('finished aggregate rows merge', () => {
+  it('interleaves the shards in key order and copies their texts as they are', () => {
+    const a = [r('click', 'u1'), r('click', 'u3'), r('view', 'u2')];
+    const b = [r('click', 'u2'), r('view', 'u1'), r('view', 'u3')];
+    const out = mergeAggregateRows({ groupBy: ['event_type', 'user_id'] }, [
+      partial(['event_type', 'user_id'], [a.map((row) => ({ row }))]),
+      partial(['event_type', 'user_id'], [b.map((row) => ({ row }))], false),
+    ]);
+    const want = [a[0], b[0], a[1], b[1], a[2], b[2]];
+    expect(text(out)).toBe(JSON.stringify(want));
+  });
+
+  it('orders strings by code point (UTF-8 bytes), null keys last, windows by number, across batches', () => {
+    const keys = ['window_start', 'event_type', 'user_id'];
+    const w = (start: number, t: string | null, u: string): Row => ({ window_start: start, event_type: t, user_id: u, count: 1 });
+    // U+FF5E sorts before U+1F600 by code point, after it by UTF-16 code unit.
+    const shard0 = [[{ row: w(-60_000, 'a', 'z') }, { row: w(0, 'a', '\uff5e') }], [{ row: w(0, null, 'a') }, { row: w(120_000, 'b', 'x') }]];
+    const shard1 = [[{ row: w(-60_000, null, 'a') }, { row: w(0, 'a', '😀') }, { row: w(60_000, 'ä', 'a') }]];
+    const rows = JSON.parse(text(mergeAggregateRows({ groupBy: ['window', 'event_type', 'user_id'] }, [partial(keys, shard0), partial(keys, shard1)]))) as Row[];
+    expect(rows.map((x) => [x.window_start, x.event_type, x.user_id])).toEqual([
+      [-60_000, 'a', 'z'],
+      [-60_000, null, 'a'],
+      [0, 'a', '\uff5e'],
+      [0, 'a', '😀'],
+      [0, null, 'a'],
+      [60_000, 'ä', 'a'],
+      [120_000, 'b', 'x'],
+    ]);
+  });
+
+  it('re-serializes the rows flagged __reparse as JSON.stringify writes them', () => {
+    const rows = [
+      { row: { user_id: 'a', count: 1, value_sum: 1e16 }, text: '{"user_id":"a","count":1,"value_sum":1e+16}', reparse: true },
+      { row: { user_id: 'b', count: 1, value_sum: 0 }, text: '{"user_id":"b","count":1,"value_sum":-0.0}', reparse: true },
+      { row: { user_id: 'c', count: 1, value_sum: 2.5e-7 }, text: '{"user_id":"c","count":1,"value_sum":2.5e-7}', reparse: true },
+      { row: { user_id: 'd', count: 1, value_sum: 12.5 } },
+    ];
+    const out = text(mergeAggregateRows({ groupBy: ['user_id'] }, [partial(['user_id'], [rows])]));
+    expect(out).toBe(JSON.stringify(rows.map((x) => x.row)));
+    expect(out).toContain('"value_sum":10000000000000000');
+  });
+
+  it('answers [] when no shard has a row, and one shard alone as it is', () => {
+    expect(text(mergeAggregateRows({ groupBy: ['user_id'] }, [partial(['user_id'], [[]]), partial(['user_id'], [[]])]))).toBe('[]');
+    const only = [{ row: r('x', 'u') }, { row: r('y', 'u') }];
+    expect(text(mergeAggregateRows({ groupBy: ['event_type', 'user_id'] }, [partial(['event_type', 'user_id'], [only])]))).toBe(JSON.stringify(only.map((x) => x.row)));
+  });
+
+  it('refuses a shard whose rows are out of key order, naming the shard and row', () => {
+    const bad = partial(['user_id'], [[{ row: r(null, 'b') }, { row: r(null, 'a') }]]);
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [partial(['user_id'], [[]]), bad])).toThrow(/shard 1 are not in key order at row 1/);
+  });
+
+  it('names a missing column', () => {
+    const noFlag = tableToIPC(new Table({ user_id: vectorFromArray(['a'], new Utf8()), __row: vectorFromArray(['{}'], new Utf8()) }), 'stream');
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [noFlag])).toThrow(/missing column `__reparse`/);
+  });
+
+  it('reads test/vectors/json-numbers.json as JavaScript writes each number', () => {
+    const { numbers } = JSON.parse(readFileSync(fromRoot('test', 'vectors', 'json-numbers.json'), 'utf8')) as { numbers: string[] };
+    expect(numbers.length).toBeGreaterThan(500);
+    for (const t of numbers) expect(String(Number(t))).toBe(t);
+  });
+});
