@@ -132,7 +132,6 @@ try {
     crc32c(payload);
   });
   const fd = openSync(join(dir, 'log'), 'w');
-  stage('log write (page cache)', 'shard worker', () => writeSync(fd, payload));
   stage('log write + fdatasync (CPU only; the wait is not CPU)', 'shard worker', () => {
     writeSync(fd, payload);
     fdatasyncSync(fd);
