@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -44,19 +45,29 @@ def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     )
 
 
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)
+
+
 def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
-    """One plan; the request body goes to the plan's kind (only ``anomalies`` reads one)."""
+    """One plan; the request body goes to the plan's kind (only ``anomalies`` reads one).
+
+    ``op_ms``: the time spent on it here (parse, run, Arrow encode), so the shard can tell it
+    from the time spent in the pipes and queues (the engine logs both at debug level)."""
+    started = time.perf_counter()
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
     plan = parse_plan(header["plan"], "plan", body)
     result = run_plan(plan, store.frame(rows_upto(header["plan"])))
-    return Reply({"kind": plan.kind, "rows": result.height}, body=to_ipc_stream(result))
+    ipc = to_ipc_stream(result)
+    return Reply({"kind": plan.kind, "rows": result.height, "op_ms": _ms(started)}, body=ipc)
 
 
 def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """Several plans in one round trip (e.g. a dashboard), each parsed as by ``query`` with an
     empty body. The answer body is the partials' IPC streams back to back; ``parts`` gives each
-    one's byte length, in plan order."""
+    one's byte length, in plan order; ``op_ms`` the time spent on all of them here."""
+    started = time.perf_counter()
     raw = header.get("plans")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SUBPLANS:
         raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
@@ -64,7 +75,7 @@ def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply
     cuts = [rows_upto(p, f"plans[{i}]") for i, p in enumerate(raw)]
     frames = {cut: store.frame(cut) for cut in dict.fromkeys(cuts)}
     streams = [to_ipc_stream(run_plan(p, frames[cut])) for p, cut in zip(plans, cuts)]
-    return Reply({"parts": [len(b) for b in streams]}, body=b"".join(streams))
+    return Reply({"parts": [len(b) for b in streams], "op_ms": _ms(started)}, body=b"".join(streams))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

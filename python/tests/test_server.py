@@ -41,6 +41,7 @@ def test_appends_a_batch_and_answers_an_aggregate_query_over_it(sidecar: Sidecar
     assert body == b""
 
     header, body = sidecar.request({"id": 2, "op": "query", "plan": aggregate_plan([])})
+    assert isinstance(header.pop("op_ms"), float), "the time the op took here, in ms"
     assert header == {"id": 2, "ok": True, "kind": "aggregate", "rows": 1}
     [row] = read_ipc(body).to_pylist()
     values = [e.value for e in events if e.value is not None]
@@ -49,6 +50,7 @@ def test_appends_a_batch_and_answers_an_aggregate_query_over_it(sidecar: Sidecar
     assert row["value__min"] == min(values) and row["value__max"] == max(values)
 
     header, body = sidecar.request({"id": 3, "op": "query", "plan": aggregate_plan(["event_type"], event_types=["click"])})
+    assert header.pop("op_ms") >= 0
     assert header == {"id": 3, "ok": True, "kind": "aggregate", "rows": 1}
     [row] = read_ipc(body).to_pylist()
     assert (row["event_type"], row["count"]) == ("click", sum(e.event_type == "click" for e in events))
@@ -56,9 +58,11 @@ def test_appends_a_batch_and_answers_an_aggregate_query_over_it(sidecar: Sidecar
 
 def test_answers_a_query_on_an_empty_shard_with_the_empty_partial(sidecar: Sidecar) -> None:
     header, body = sidecar.request({"id": 1, "op": "query", "plan": aggregate_plan([])})
+    assert header.pop("op_ms") >= 0
     assert header == {"id": 1, "ok": True, "kind": "aggregate", "rows": 1}
     assert read_ipc(body).to_pylist()[0]["count"] == 0
     header, body = sidecar.request({"id": 2, "op": "query", "plan": aggregate_plan(["user_id"])})
+    assert header.pop("op_ms") >= 0
     assert header == {"id": 2, "ok": True, "kind": "aggregate", "rows": 0}
     assert read_ipc(body).num_rows == 0
 

@@ -16,6 +16,7 @@
 import type { ShardHandle } from '../shards/shard-handle.js';
 import type { RequestLimits } from './limits.js';
 import type { QueryPlan } from './plans.js';
+import { timed, type QueryStages } from './query-stages.js';
 import { overLimit, timedOut } from './request-error.js';
 
 export interface FanOutTarget {
@@ -70,12 +71,16 @@ export async function fanOut(
   deadline: number,
   bodies?: ReadonlyArray<Uint8Array | undefined>,
   cut: VisibilityCut = takeCut(t.shards),
+  stages?: QueryStages | null,
 ): Promise<Uint8Array[]> {
   requireAllReady(t.shards);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll(t.shards);
   const timeoutMs = timeLeft(deadline, `the ${plan.kind} query`);
-  const results = await Promise.all(t.shards.map((s, i) => s.query(plan, { body: bodies?.[i], timeoutMs, cut: cut[i]! })));
+  const results = await timed(
+    () => Promise.all(t.shards.map((s, i) => s.query(plan, { body: bodies?.[i], timeoutMs, cut: cut[i]! }))),
+    stages ? (ms, rs) => stages.fanOut(plan.kind, ms, rs.map((r) => r.timing)) : undefined,
+  );
   return results.map((r) => r.ipc);
 }
 
@@ -83,12 +88,16 @@ export async function fanOut(
  * Several plans, one round trip per shard (query_many). Returns, per plan, one partial per shard;
  * each partial is copied into its own buffer so it can be transferred to the merge pool.
  */
-export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: number, cut: VisibilityCut = takeCut(t.shards)): Promise<Uint8Array[][]> {
+export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: number, cut: VisibilityCut = takeCut(t.shards), stages?: QueryStages | null): Promise<Uint8Array[][]> {
   requireAllReady(t.shards);
   checkPlanBytes(plans, t.limits.maxPlanBytes);
   admitAll(t.shards);
-  const timeoutMs = timeLeft(deadline, `the ${plans.map((p) => p.kind).join('+')} queries`);
-  const results = await Promise.all(t.shards.map((s, i) => s.queryMany(plans, timeoutMs, cut[i]!)));
+  const kinds = plans.map((p) => p.kind).join('+');
+  const timeoutMs = timeLeft(deadline, `the ${kinds} queries`);
+  const results = await timed(
+    () => Promise.all(t.shards.map((s, i) => s.queryMany(plans, timeoutMs, cut[i]!))),
+    stages ? (ms, rs) => stages.fanOut(kinds, ms, rs.map((r) => r.timing)) : undefined,
+  );
   const perPlan: Uint8Array[][] = plans.map(() => []);
   for (const r of results) {
     let offset = 0;
@@ -104,11 +113,14 @@ export async function fanOutMany(t: FanOutTarget, plans: QueryPlan[], deadline: 
  * One plan to one shard (the paged export asks shards one at a time, every page with the cut
  * taken at the export's start, so the pages of one export are one consistent snapshot).
  */
-export async function queryShard(t: FanOutTarget, shard: number, plan: QueryPlan, deadline: number, cut: VisibilityCut = takeCut(t.shards)): Promise<Uint8Array> {
+export async function queryShard(t: FanOutTarget, shard: number, plan: QueryPlan, deadline: number, cut: VisibilityCut = takeCut(t.shards), stages?: QueryStages | null): Promise<Uint8Array> {
   const s = t.shards[shard]!;
   requireAllReady([s]);
   checkPlanBytes([plan], t.limits.maxPlanBytes);
   admitAll([s]);
-  const { ipc } = await s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`), cut: cut[shard]! });
+  const { ipc } = await timed(
+    () => s.query(plan, { timeoutMs: timeLeft(deadline, `the ${plan.kind} query`), cut: cut[shard]! }),
+    stages ? (ms, r) => stages.fanOut(`${plan.kind} (shard ${shard})`, ms, [r.timing]) : undefined,
+  );
   return ipc;
 }

@@ -10,6 +10,7 @@ import { fanOut, fanOutMany, queryShard, requireAllReady, takeCut, type Visibili
 import { JsonText, type IngestionSummary, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import type { MergePool } from './merge-pool.js';
+import { timed, type QueryStages } from './query-stages.js';
 import { invalidField } from './request-error.js';
 import { isTableColumn } from './schemas.js';
 
@@ -55,8 +56,9 @@ export async function checkDimensions(pairs: Array<[field: string, name: string]
   if (miss) throw invalidField(miss[0], `unknown enrichment column ${JSON.stringify(miss[1])} (see GET /enrichment)`);
 }
 
-export function makeRuntime(svc: QueryServices, opts: { deadline: number; params: Record<string, string>; logger: Logger }): KindRuntime {
-  const { deadline } = opts;
+export function makeRuntime(svc: QueryServices, opts: { deadline: number; params: Record<string, string>; logger: Logger; stages?: QueryStages | null }): KindRuntime {
+  const { deadline, stages } = opts;
+  const merged = stages ? (ms: number) => stages.merged(ms) : undefined;
   // One visibility cut per request, taken at its first fan-out: a request's several fan-outs
   // (anomalies' two phases, an export's pages) all see the same events.
   let cut: VisibilityCut | null = null;
@@ -67,12 +69,12 @@ export function makeRuntime(svc: QueryServices, opts: { deadline: number; params
     params: opts.params,
     logger: opts.logger,
     deadline,
-    fanOut: (plan, bodies) => fanOut(svc, plan, deadline, bodies, cutOnce()),
-    fanOutMany: (plans) => fanOutMany(svc, plans, deadline, cutOnce()),
-    queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at, cutOnce()),
+    fanOut: (plan, bodies) => fanOut(svc, plan, deadline, bodies, cutOnce(), stages),
+    fanOutMany: (plans) => fanOutMany(svc, plans, deadline, cutOnce(), stages),
+    queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at, cutOnce(), stages),
     requireAllReady: () => requireAllReady(svc.shards),
-    merge: (merge, spec, partials, at = deadline) => svc.mergePool.merge(merge, spec, partials, at),
-    mergeJson: async (merge, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson(merge, spec, partials, field, deadline)),
+    merge: (merge, spec, partials, at = deadline) => timed(() => svc.mergePool.merge(merge, spec, partials, at), merged),
+    mergeJson: async (merge, spec, partials, field) => new JsonText(await timed(() => svc.mergePool.mergeToJson(merge, spec, partials, field, deadline), merged)),
     customPlugins: () => pluginList(svc),
     ingestion: () => svc.ingestion(),
   };

@@ -21,6 +21,7 @@ import { readJsonBody } from './read-body.js';
 import { requestLog } from './request-id.js';
 import { errorStatus } from './http-error.js';
 import { QueryTimings } from './query-timings.js';
+import { QueryStages } from '../kinds/query-stages.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
 import { registerPageRoutes } from './page/routes.js';
 
@@ -70,22 +71,30 @@ export function makeQueryApp(ctx: EngineContext): Hono {
     app.on(kind.method, kind.path, async (c) => {
       const started = performance.now();
       let status = 500;
+      const log = requestLog(c);
+      // Per-stage timings (query-stages.ts) only when they will be logged.
+      const stages = log.isLevelEnabled('debug') ? new QueryStages() : null;
       try {
         services ??= servicesOf(ctx);
         const req = await readRequest(kind, schemaOf, c, ctx);
         if (kind.dimensions) await checkDimensions(kind.dimensions(req), services.catalog);
-        const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: requestLog(c) });
+        stages?.read(performance.now() - started);
+        const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: log, stages });
         const answer = await kind.run(req, rt);
+        const ran = performance.now();
         const res = isStreamAnswer(answer)
           ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
           : c.body(serializeAnswer(answer, started, ctx.config.maxResponseBytes), 200, { 'content-type': 'application/json' });
+        stages?.serialized(performance.now() - ran);
         status = 200;
         return res;
       } catch (err) {
         status = errorStatus(err);
         throw err;
       } finally {
-        timings.record({ kind: kind.name, ms: performance.now() - started, status });
+        const ms = performance.now() - started;
+        timings.record({ kind: kind.name, ms, status });
+        if (stages) log.debug({ kind: kind.name, status, ms: Math.round(ms * 100) / 100, ...stages.fields() }, 'query stages');
       }
     });
   }

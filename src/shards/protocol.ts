@@ -58,10 +58,26 @@ export type ShardRequest =
 
 export type ShardRequestKind = ShardRequest['kind'];
 
+/**
+ * Where a query's time went on one shard, ms (logged per request at debug level by the query
+ * app): `queued` waiting for an admission slot (main thread), `handover` draining, sealing,
+ * syncing and handing the ring's events to polars before the query is sent, `polars` from
+ * sending the query to its answer, of which `op` in the polars process itself (plan and Arrow
+ * encode: the rest is pipes, frames and polars' queue).
+ */
+export interface ShardTiming {
+  queued_ms?: number;
+  handover_ms: number;
+  polars_ms: number;
+  op_ms: number;
+}
+
 /** A partial answer: Arrow IPC stream bytes, transferred (not copied) to the main thread. */
 export interface QueryResult {
   ipc: Uint8Array;
   rows: number;
+  /** query only (not enrich_list) */
+  timing?: ShardTiming;
 }
 
 export interface ShardStats {
@@ -130,6 +146,7 @@ export interface ShutdownResult {
 export interface QueryManyResult {
   ipc: Uint8Array;
   parts: number[];
+  timing?: ShardTiming;
 }
 
 /** enrich_upsert: this shard's table after the upsert. */

@@ -11,7 +11,7 @@ import { ShardError, shardBusy, shardDown, shardErrorFromWire, shardRestoring, s
 import { DurabilityTracker } from './durability.js';
 import { QueryAdmission } from './query-admission.js';
 import { ShardRing, ShardState, StorageFault, makeShardRingBuffers } from './shard-ring.js';
-import type { StoredKey, QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardWorkerData } from './protocol.js';
+import type { StoredKey, QueryPlan, ShardMessage, ShardRequest, ShardRequestKind, ShardResultMap, ShardStats, ShardTiming, ShardWorkerData } from './protocol.js';
 
 export interface ShardHandleOptions {
   shard: number;
@@ -300,11 +300,20 @@ export class ShardHandle {
     }
   }
 
-  /** Not ready → rejected at once (SHARD_RESTORING / SHARD_DOWN); else through admission. */
-  private admitted<T>(timeoutMs: number, run: (leftMs: number) => Promise<T>): Promise<T> {
+  /**
+   * Not ready → rejected at once (SHARD_RESTORING / SHARD_DOWN); else through admission. The
+   * time waited for a slot is added to the result's timing.
+   */
+  private admitted<T extends { timing?: ShardTiming }>(timeoutMs: number, run: (leftMs: number) => Promise<T>): Promise<T> {
     const notReady = this.readiness();
     if (notReady) return Promise.reject(notReady);
-    return this.queries.run(timeoutMs, run);
+    const asked = performance.now();
+    return this.queries.run(timeoutMs, async (left) => {
+      const queued = performance.now() - asked;
+      const result = await run(left);
+      if (result.timing) result.timing.queued_ms = queued;
+      return result;
+    });
   }
 
   private send<K extends ShardRequestKind>(kind: K, body: RequestBody<K>, timeoutMs = this.options.requestTimeoutMs): Promise<ShardResultMap[K]> {

@@ -292,18 +292,20 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
     case 'query':
     case 'query_many': {
       // The deadline counts from here: the main thread sent what was left after its queue.
-      const deadline = performance.now() + req.timeoutMs;
+      const started = performance.now();
+      const deadline = started + req.timeoutMs;
       const p = requirePolars();
       await before(handOver(), deadline, req.kind, req.timeoutMs);
       const rowsUpto = cutRows(req.cut);
-      if (req.kind === 'query') {
-        const reply = await p.query('query', { ...req.plan, rows_upto: rowsUpto }, req.body, deadline);
-        stats.queriesServed++;
-        return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0) } };
-      }
-      const reply = await p.query('query_many', req.plans.map((plan) => ({ ...plan, rows_upto: rowsUpto })), undefined, deadline);
+      const sent = performance.now();
+      const reply =
+        req.kind === 'query'
+          ? await p.query('query', { ...req.plan, rows_upto: rowsUpto }, req.body, deadline)
+          : await p.query('query_many', req.plans.map((plan) => ({ ...plan, rows_upto: rowsUpto })), undefined, deadline);
       stats.queriesServed++;
-      return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [] } };
+      const timing = { handover_ms: sent - started, polars_ms: performance.now() - sent, op_ms: Number(reply.header.op_ms ?? 0) };
+      if (req.kind === 'query') return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0), timing } };
+      return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [], timing } };
     }
     case 'stats':
       return { type: 'response', id: req.id, ok: true, result: await workerStats() };

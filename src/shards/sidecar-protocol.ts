@@ -6,7 +6,8 @@
  *
  * Requests carry `{id, op, plan?}` (`query_many`: `plans`); responses carry the same `id` and
  * either `ok: true` with op-specific fields (`rows` after append/stats/shutdown, `appended`,
- * `chunks`, `rss_bytes`, `pid`, `parts` of query_many), or `ok: false` with a stable `code`
+ * `chunks`, `rss_bytes`, `pid`, `parts` of query_many, `op_ms` of query and query_many: the time
+ * the process spent on it, for the stage timings), or `ok: false` with a stable `code`
  * (BAD_FRAME, FRAME_TOO_LARGE, BAD_PLAN, RESULT_TOO_LARGE, UNKNOWN_OP, INTERNAL, CUSTOM_*) and a
  * `message`. The Python process writes nothing else to stdout (its logs go to stderr).
  */

@@ -27,6 +27,8 @@ export interface StartOptions {
   waitReady?: boolean;
   /** Collect the engine's log lines (info and above) in `logs`. */
   captureLogs?: boolean;
+  /** With `captureLogs`: the lowest level collected (default info). */
+  captureLevel?: 'debug' | 'info';
 }
 
 /** A fresh data dir under the OS temp dir. */
@@ -49,7 +51,7 @@ export async function startEngine(overrides: Partial<EngineConfig> = {}, options
   const logs: Array<Record<string, any>> = [];
   const logger = options.captureLogs
     ? pino(
-        { level: 'info' },
+        { level: options.captureLevel ?? 'info' },
         new Writable({
           write(chunk: Buffer, _enc, done) {
             for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
