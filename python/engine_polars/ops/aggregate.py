@@ -43,6 +43,7 @@ import polars as pl
 
 from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key, string_list
 from engine_polars._utils.json_types import json_type
+from engine_polars.dictionary import is_categorical
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
 from engine_polars.filters import Filter, apply_filter, parse_filter
@@ -137,8 +138,13 @@ def partial_schema(plan: AggregatePlan) -> pl.Schema:
     return pl.Schema(cols)
 
 
-def metric_columns(m: str) -> list[pl.Expr]:
-    """Aggregations for one metric column, valid in ``select`` and in ``group_by().agg``."""
+def metric_columns(m: str, deviations: str | None = None) -> list[pl.Expr]:
+    """Aggregations for one metric column, valid in ``select`` and in ``group_by().agg``.
+
+    ``deviations``: a column holding each value's squared deviation from its group's mean (see
+    :func:`_grouped`); m2 is then its plain sum, which polars runs on its fast group-by path,
+    where the two-pass expression is evaluated group by group (at 500,000 rows and 69,000
+    groups: ~140 ms against ~60 ms for the whole group-by with the column)."""
     x = pl.col(m)
     n = x.count()
     mean = x.mean()
@@ -146,21 +152,73 @@ def metric_columns(m: str) -> list[pl.Expr]:
     def when_any(e: pl.Expr) -> pl.Expr:
         return pl.when(n > 0).then(e)
 
+    m2 = pl.col(deviations).sum() if deviations is not None else ((x - mean) ** 2).sum()
     return [
         n.alias(f"{m}__count"),
         when_any(x.sum()).alias(f"{m}__sum"),
         x.min().alias(f"{m}__min"),
         x.max().alias(f"{m}__max"),
         mean.alias(f"{m}__mean"),
-        when_any(((x - mean) ** 2).sum()).alias(f"{m}__m2"),
+        when_any(m2).alias(f"{m}__m2"),
     ]
+
+
+@dataclass(frozen=True)
+class _RankKey:
+    """Up to two dictionary-coded group keys as one UInt64 of their strings' lexical ranks: one
+    integer key groups faster than two Categoricals, and sorting the groups by it is sorting them
+    by their strings (null last: its rank is past every string's)."""
+
+    key: pl.Expr
+    #: The key columns back as Strings, from the packed key ``__key``.
+    decode: list[pl.Expr]
+
+
+def _rank_key(schema: pl.Schema, keys: list[str]) -> _RankKey | None:
+    if not 1 <= len(keys) <= 2 or not all(is_categorical(schema[k]) for k in keys):
+        return None
+    ranks: list[pl.Expr] = []
+    strings: list[pl.Series] = []
+    for k in keys:
+        categories = schema[k].categories.to_series()  # type: ignore[union-attr]
+        # rank of each code's string; a null row gets len(categories): after every string
+        rank = (categories.rank("ordinal") - 1).cast(pl.UInt64)
+        ranks.append(pl.lit(rank).gather(pl.col(k).to_physical()).fill_null(categories.len()))
+        strings.append(pl.concat([categories.sort(), pl.Series([None], dtype=pl.String)]))
+    if len(keys) == 1:
+        return _RankKey(ranks[0], [pl.lit(strings[0]).gather(pl.col("__key")).alias(keys[0])])
+    width = strings[1].len()
+    return _RankKey(
+        ranks[0] * width + ranks[1],
+        [
+            pl.lit(strings[0]).gather(pl.col("__key") // width).alias(keys[0]),
+            pl.lit(strings[1]).gather(pl.col("__key") % width).alias(keys[1]),
+        ],
+    )
+
+
+def _grouped(rows: pl.LazyFrame, keys: list[str], metrics: tuple[str, ...]) -> pl.LazyFrame:
+    """``count`` and the moments per group of ``keys``, sorted by the keys (null last); keys
+    held as dictionary codes come back as Strings."""
+    packed = _rank_key(rows.collect_schema(), keys)
+    by: str | list[str] = keys
+    if packed is not None:
+        rows = rows.select(packed.key.alias("__key"), *metrics)
+        by = "__key"
+    # Two passes for m2 (accurate with large offsets, where sum-of-squares cancels): the group
+    # means broadcast back to the rows, then a plain sum per group.
+    rows = rows.with_columns(((pl.col(m) - pl.col(m).mean().over(by)) ** 2).alias(f"__d2:{m}") for m in metrics)
+    aggs = [pl.len().alias("count")]
+    for m in metrics:
+        aggs.extend(metric_columns(m, f"__d2:{m}"))
+    out = rows.group_by(by).agg(aggs)
+    if packed is None:
+        return out.sort(keys, nulls_last=True)
+    return out.sort("__key").select(*packed.decode, pl.exclude("__key"))
 
 
 def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The aggregate partial of ``frame`` (the store's events) for ``plan``."""
-    aggs = [pl.len().alias("count")]
-    for m in plan.metrics:
-        aggs.extend(metric_columns(m))
     rows = apply_filter(frame, plan.filter)
     if plan.group_by:
         dims = [k for k in plan.group_by if k != "window"]
@@ -174,10 +232,12 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
         check_result_size(rows, dims, panes=panes, max_windows=MAX_WINDOWS, max_cells=plan.max_cells)
         if panes is not None:
             rows = rows.with_columns(panes.start().alias("window_start"))
-        keys = [key_column(k) for k in plan.group_by]
-        out = rows.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
+        out = _grouped(rows, [key_column(k) for k in plan.group_by], plan.metrics)
     else:
         # `select` of aggregations yields exactly one row, even over no rows.
+        aggs = [pl.len().alias("count")]
+        for m in plan.metrics:
+            aggs.extend(metric_columns(m))
         out = rows.select(aggs)
     if plan.finish:
         return answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
