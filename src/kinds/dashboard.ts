@@ -35,8 +35,13 @@ export function dashboardPlans(now: number) {
   return {
     summary,
     summaryPlanCount: sPlans.length,
+    /** which of the summary's plans counts the events per type */
+    typeCountsAt: sPlans.findIndex((p) => p.kind === 'aggregate'),
     windowStarts: Array.from({ length: DASHBOARD_WINDOWS }, (_, i) => first + i * DASHBOARD_WINDOW_MS),
-    all: [...sPlans, top('user_id', true), top('event_type', false), windows],
+    // No top-n plan for the event types: the summary's own event-type plan (aggregate by
+    // event_type, no metrics, no filter: the events per type) is the partial a top-n by count
+    // sends, so the shards group their rows by type once, not twice.
+    all: [...sPlans, top('user_id', true), windows],
   };
 }
 
@@ -51,11 +56,13 @@ export default defineKind<Record<string, never>>({
     const plans = dashboardPlans(Date.now());
     const perPlan = await rt.fanOutMany(plans.all);
     const k = plans.summaryPlanCount;
+    // the summary's event-type partials, copied: a merge may move its partials' buffers to the pool
+    const typeCounts = perPlan[plans.typeCountsAt]!.map((p) => p.slice());
     const [summary, topUsers, topEvents, windows] = await Promise.all([
       rt.merge(summaryMerge, { columns: plans.summary.columns, shards: rt.shardCount }, perPlan.slice(0, k).flat()),
       rt.merge(topnMerge, { groupBy: 'user_id', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k]!),
-      rt.merge(topnMerge, { groupBy: 'event_type', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, perPlan[k + 1]!),
-      rt.merge(aggregateMerge, { groupBy: ['window', 'event_type'], metrics: ['value'], windowMs: DASHBOARD_WINDOW_MS }, perPlan[k + 2]!),
+      rt.merge(topnMerge, { groupBy: 'event_type', metric: null, aggFunc: 'count', n: DASHBOARD_TOP, order: 'desc' }, typeCounts),
+      rt.merge(aggregateMerge, { groupBy: ['window', 'event_type'], metrics: ['value'], windowMs: DASHBOARD_WINDOW_MS }, perPlan[k + 1]!),
     ]);
     return {
       summary,
