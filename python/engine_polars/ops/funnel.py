@@ -28,7 +28,9 @@ Semantics (only events that pass ``filter`` take part):
   user has at least as many events of that type as it appears there (so each step still needs
   its own event). Order and timing do not matter; ``window_ms`` must be null.
 
-How: the events of each step type are sorted by (timestamp, arrival) and numbered per user
+How, ordered without a window and with every step a different type: each step keeps, per user
+still in the funnel, the earliest event of its type at or after the previous step's time (one
+join and one grouped minimum per step). Otherwise: the events of each step type are sorted by (timestamp, arrival) and numbered per user
 (``r``). A *chain* is one choice of step-1 event (every step-1 event with a window, each user's
 first without). Each step extends every live chain at once: an as-of join (forward, by user)
 finds the first event of the step's type at or after the chain's last timestamp; for a repeated
@@ -127,8 +129,32 @@ def _unordered_counts(steps: tuple[str, ...], types: list[str], rows: pl.DataFra
     return counts
 
 
+def _earliest_counts(steps: tuple[str, ...], rows: pl.DataFrame) -> list[int]:
+    """Ordered, no window, every step a different event type: each step's time is the user's
+    earliest event of its type at or after the previous step's time, so one grouped minimum per
+    step over the users still in the funnel does it (no per-user numbering, no as-of join)."""
+    at = rows.filter(pl.col("event_type") == steps[0]).group_by("user_id").agg(pl.col("timestamp").min().alias("at"))
+    counts = [at.height]
+    for step in steps[1:]:
+        if at.height == 0:
+            counts.append(0)
+            continue
+        at = (
+            rows.filter(pl.col("event_type") == step)
+            .select("user_id", "timestamp")
+            .join(at, on="user_id")
+            .filter(pl.col("timestamp") >= pl.col("at"))
+            .group_by("user_id")
+            .agg(pl.col("timestamp").min().alias("at"))
+        )
+        counts.append(at.height)
+    return counts
+
+
 def _ordered_counts(steps: tuple[str, ...], window_ms: int | None, rows: pl.DataFrame) -> list[int]:
     types = list(dict.fromkeys(steps))
+    if window_ms is None and len(types) == len(steps):
+        return _earliest_counts(steps, rows)
     repeated = {t for t in types if steps.count(t) > 1}
     # Per type: its events in (timestamp, arrival) order, numbered per user by `r` (0, 1, ...).
     # Sorting by the timestamp alone is stable, so arrival order breaks ties without a string sort.
