@@ -24,7 +24,11 @@ number whose text JavaScript would write differently) keeps its whole text in ``
 answers are the same either way, only the memory differs.
 
 The store decides per distinct text (a batch's texts are de-duplicated first), so a batch of
-65,536 events with a hundred different metadata objects parses a hundred JSON texts.
+65,536 events with a hundred different metadata objects parses a hundred JSON texts, and it
+remembers the decisions of the last :data:`DECISIONS_KEPT` texts across batches: a decision never
+changes once made (a key's type is fixed by its first value, keys are only added), and a live
+feed's small batches repeat the same objects (the bench's 500-event appends: ~270 distinct texts
+each, 7.7 → 4 ms per append).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ SHAPE = "__meta_shape"
 PREFIX = "__meta:"
 #: Most keys extracted into columns per store; later keys keep their events' text whole.
 MAX_KEYS = 64
+#: Decisions remembered across batches (text → pairs or raw), dropped all at once when full.
+DECISIONS_KEPT = 4096
 #: `metadata.<key>` names a dimension only for keys like this (src/kinds/schemas.ts).
 DIMENSION_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
@@ -236,6 +242,7 @@ class MetadataCodec:
         self.kinds: dict[str, str] = {}
         self.strings: dict[str, Dictionary] = {}
         self.shapes = Dictionary(widest=pl.UInt16())
+        self._decided: dict[str, tuple[list[tuple[str, Any]] | None, str | None]] = {}
 
     def dtype_of(self, key: str) -> pl.DataType:
         kind = self.kinds[key]
@@ -270,17 +277,17 @@ class MetadataCodec:
         widened: set[str] = set()
         # In order of first appearance: the first value of a key decides its column's type.
         distinct = texts.drop_nulls().unique(maintain_order=True)
-        decided = [self._decide(t) for t in distinct.to_list()]
+        decided = [self._decided_once(t) for t in distinct.to_list()]
         keys: list[str] = []
-        for pairs in decided:
+        for pairs, _ in decided:
             for k, _ in pairs or ():
                 if k not in keys:
                     keys.append(k)
         columns: dict[str, list[Any]] = {k: [] for k in keys}
         shapes: list[str | None] = []
-        for pairs in decided:
+        for pairs, shape in decided:
             values = dict(pairs) if pairs is not None else {}
-            shapes.append(json.dumps([k for k, _ in pairs], ensure_ascii=False, separators=(",", ":")) if pairs is not None else None)
+            shapes.append(shape)
             for k in keys:
                 columns[k].append(values.get(k))
         plain: dict[str, pl.Series] = {"__text": distinct, SHAPE: pl.Series(shapes, dtype=pl.String)}
@@ -309,6 +316,20 @@ class MetadataCodec:
         rows = texts.alias("__text").to_frame().join(d, on="__text", how="left", maintain_order="left").drop("__text")
         keep = [c for c in rows.columns if rows[c].null_count() < rows.height]
         return rows.select(keep), widened
+
+    def _decided_once(self, t: str) -> tuple[list[tuple[str, Any]] | None, str | None]:
+        """:meth:`_decide` and the shape text of its pairs, remembered: deciding a text again
+        would give the same answer."""
+        try:
+            return self._decided[t]
+        except KeyError:
+            pass
+        pairs = self._decide(t)
+        shape = None if pairs is None else json.dumps([k for k, _ in pairs], ensure_ascii=False, separators=(",", ":"))
+        if len(self._decided) >= DECISIONS_KEPT:
+            self._decided.clear()
+        self._decided[t] = (pairs, shape)
+        return pairs, shape
 
     def _decide(self, t: str) -> list[tuple[str, Any]] | None:
         """The pairs to encode for this text, registering new keys, or None for raw."""

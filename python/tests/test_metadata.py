@@ -154,6 +154,29 @@ def test_at_most_max_keys_are_extracted_then_texts_are_kept() -> None:
     assert store.events()["metadata"].to_list() == texts
 
 
+def test_texts_repeated_in_later_batches_are_held_as_a_store_deciding_afresh_holds_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every batch repeats the texts of the earlier ones (conflicts, raw texts and encoded ones)
+    texts: list[str | None] = [t for t in TEXTS * 6]
+    texts += [None, '{"k":"1"}', '{"k":1}', '{"k":"1"}', '{"k":1}']
+    remembered = store_of(texts, batches=7)
+    monkeypatch.setattr(metadata, "DECISIONS_KEPT", 0)  # forgotten as soon as the next text is decided
+    afresh = store_of(texts, batches=7)
+    assert remembered.events()["metadata"].to_list() == texts
+
+    def held(store: EventStore) -> pl.DataFrame:  # each store has dictionaries of its own
+        return store.frame().collect().with_columns(pl.col(pl.Categorical).cast(pl.String))
+
+    assert held(remembered).equals(held(afresh))
+
+
+def test_decisions_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(metadata, "DECISIONS_KEPT", 10)
+    texts = [js_stringify({"k": f"v{i}"}) for i in range(35)]
+    store = store_of(texts, batches=5)
+    assert len(store.meta._decided) <= 10
+    assert store.events()["metadata"].to_list() == texts
+
+
 @pytest.mark.parametrize(
     ("x", "text"),
     [(100.0, "100"), (1e21, "1e+21"), (1e20, "100000000000000000000"), (1.5e-7, "1.5e-7"), (1e-6, "0.000001"),
