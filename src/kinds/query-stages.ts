@@ -6,7 +6,7 @@
  *
  * Stages: `read_ms` (body or query string read and validated), per fan-out the time from
  * dispatch to the last partial and each shard's ShardTiming (admission queue, hand-over of the
- * ring's events, polars round trip and the op inside it), `merge_ms` (every merge, inline or in
+ * ring's events (the log's sync in it), polars round trip and the op inside it), `merge_ms` (every merge, inline or in
  * the pool, added up: merges that run at once overlap) and `serialize_ms` (the envelope).
  *
  * @example
@@ -36,7 +36,7 @@ export class QueryStages {
   }
 
   fanOut(plans: string, ms: number, shards: ReadonlyArray<ShardTiming | undefined>): void {
-    const timings = shards.map((t) => (t ? { ...t, handover_ms: round(t.handover_ms), polars_ms: round(t.polars_ms), ...(t.queued_ms === undefined ? {} : { queued_ms: round(t.queued_ms) }) } : { handover_ms: 0, polars_ms: 0, op_ms: 0 }));
+    const timings = shards.map((t) => (t ? (Object.fromEntries(Object.entries(t).map(([k, v]) => [k, round(v)])) as unknown as ShardTiming) : { handover_ms: 0, polars_ms: 0, op_ms: 0 }));
     this.fanOuts.push({ plans, ms: round(ms), shards: timings });
   }
 

@@ -61,13 +61,15 @@ export type ShardRequestKind = ShardRequest['kind'];
 /**
  * Where a query's time went on one shard, ms (logged per request at debug level by the query
  * app): `queued` waiting for an admission slot (main thread), `handover` draining, sealing,
- * syncing and handing the ring's events to polars before the query is sent, `polars` from
- * sending the query to its answer, of which `op` in the polars process itself (plan and Arrow
- * encode: the rest is pipes, frames and polars' queue).
+ * syncing and handing the ring's events to polars before the query is sent (of which `sync` to
+ * the log's fsync included; the rest is polars taking the appends), `polars` from sending the
+ * query to its answer, of which `op` in the polars process itself (plan and Arrow encode: the
+ * rest is pipes, frames and polars' queue).
  */
 export interface ShardTiming {
   queued_ms?: number;
   handover_ms: number;
+  sync_ms?: number;
   polars_ms: number;
   op_ms: number;
 }

@@ -183,12 +183,18 @@ function cutRows(cut: number | undefined): number {
   return runBase + cut;
 }
 
-/** Everything in the ring and the builder is logged, synced and acknowledged by polars. */
-async function handOver(): Promise<void> {
+/**
+ * Everything in the ring and the builder is logged, synced and acknowledged by polars. Returns
+ * the ms spent draining, sealing and syncing (the rest is polars taking the appends).
+ */
+async function handOver(): Promise<number> {
+  const started = performance.now();
   drain(true);
   seal();
   await commit();
+  const synced = performance.now() - started;
   await polars!.waitAcked(log!.end);
+  return synced;
 }
 
 /**
@@ -295,7 +301,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
       const started = performance.now();
       const deadline = started + req.timeoutMs;
       const p = requirePolars();
-      await before(handOver(), deadline, req.kind, req.timeoutMs);
+      const syncMs = await before(handOver(), deadline, req.kind, req.timeoutMs);
       const rowsUpto = cutRows(req.cut);
       const sent = performance.now();
       const reply =
@@ -303,7 +309,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
           ? await p.query('query', { ...req.plan, rows_upto: rowsUpto }, req.body, deadline)
           : await p.query('query_many', req.plans.map((plan) => ({ ...plan, rows_upto: rowsUpto })), undefined, deadline);
       stats.queriesServed++;
-      const timing = { handover_ms: sent - started, polars_ms: performance.now() - sent, op_ms: Number(reply.header.op_ms ?? 0) };
+      const timing = { handover_ms: sent - started, sync_ms: syncMs, polars_ms: performance.now() - sent, op_ms: Number(reply.header.op_ms ?? 0) };
       if (req.kind === 'query') return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0), timing } };
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [], timing } };
     }

@@ -46,6 +46,7 @@ describe('query stage timings', () => {
           expect(s.op_ms).toBeGreaterThan(0);
           // the op runs inside the polars round trip, which runs inside the fan-out
           expect(s.polars_ms).toBeGreaterThanOrEqual(s.op_ms);
+          expect(s.handover_ms).toBeGreaterThanOrEqual(s.sync_ms);
           expect(f.ms).toBeGreaterThanOrEqual(s.queued_ms + s.handover_ms + s.polars_ms - 0.05);
         }
       }
