@@ -143,6 +143,23 @@ def test_a_plan_naming_some_moments_gets_those_and_nulls_for_the_rest(loaded: tu
     assert some.select(rest).equals(full.select(rest))
 
 
+@pytest.mark.parametrize("group_by", ["event_type", "user_id"])
+@pytest.mark.parametrize("pane_ms", [7, 1_000])
+def test_dictionary_coded_groups_packed_with_the_pane_give_the_partial_of_plain_text_groups(
+    loaded: tuple[EventStore, list[Event]], group_by: str, pane_ms: int
+) -> None:
+    # the store's Categorical keys group as one Int64 with the pane; a plain frame's text keys do not
+    store, events = loaded
+    plain = pl.LazyFrame(
+        [(e.timestamp, e.event_type, e.user_id, e.value, e.metadata) for e in events], schema=EVENT_SCHEMA, orient="row"
+    )
+    plan = WindowPlan(pane_ms=pane_ms, group_by=group_by, filter=Filter(start=T0 + 100, event_types=("buy", "view")))
+    packed, text = run(plan, store.frame()), run(plan, plain)
+    assert packed.height >= 20
+    assert packed.drop("value__m2").equals(text.drop("value__m2"))
+    assert all(close(a, b) for a, b in zip(packed["value__m2"], text["value__m2"]))
+
+
 def test_big_panes_have_compressed_digests_equal_to_digest_from_values() -> None:
     rng = random.Random(11)
     events = [Event(T0 + rng.randint(0, 1_999), "click", "u", rng.gauss(0, 1), None) for _ in range(30_000)]

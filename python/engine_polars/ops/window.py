@@ -106,14 +106,63 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> WindowPlan:
     )
 
 
-def _moment_columns(plan: WindowPlan) -> list[pl.Expr]:
+def _moment_columns(plan: WindowPlan, deviations: str | None = None) -> list[pl.Expr]:
     """``<m>__count`` and the moments the plan names; the others as nulls."""
     m = plan.metric
     wanted = {f"{m}__count", *(f"{m}__{moment}" for moment in plan.moments)}
     return [
         c if c.meta.output_name() in wanted else pl.lit(None, dtype=pl.Float64).alias(c.meta.output_name())
-        for c in metric_columns(m)
+        for c in metric_columns(m, deviations)
     ]
+
+
+_KEY = "__key"
+_D2 = "__d2"
+
+
+def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.LazyFrame | None:
+    """The summary rows grouped by one Int64 packing the pane and the group's dictionary code
+    (as the rank of its string, null last), sorted by it: by pane, then group, as the partial is.
+
+    One integer key groups in about half the time of a pane column and a Categorical (a
+    1-minute × event type plan over 500,000 rows: 24 → 13 ms). ``None`` when the group key is not
+    dictionary-coded, or the packed key could overflow.
+    """
+    key = plan.group_by
+    assert key is not None
+    dtype = rows.collect_schema()[key]
+    if not isinstance(dtype, pl.Categorical):
+        return None
+    span = rows.select(
+        pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last")
+    ).collect().row(0, named=True)
+    if span["first"] is None:
+        return None
+    first, last = span["first"] // plan.pane_ms, span["last"] // plan.pane_ms
+    categories = dtype.categories.to_series()
+    width = categories.len() + 1  # the null group ranks after every string
+    if (last - first + 1) * width >= 2**62:
+        return None
+    rank = (categories.rank("ordinal") - 1).cast(pl.Int64)
+    strings = pl.concat([categories.sort(), pl.Series([None], dtype=pl.String)])
+    packed = (pl.col("timestamp") // plan.pane_ms - first) * width + pl.lit(rank).gather(pl.col(key).to_physical()).fill_null(width - 1)
+    m = plan.metric
+    grouped = rows.select(packed.alias(_KEY), m)
+    deviations = None
+    if "m2" in plan.moments:
+        # m2's second pass as a column summed on polars' fast path (as ops/aggregate.py does)
+        grouped = grouped.with_columns(((pl.col(m) - pl.col(m).mean().over(_KEY)) ** 2).alias(_D2))
+        deviations = _D2
+    return (
+        grouped.group_by(_KEY)
+        .agg(pl.len().alias("count"), *_moment_columns(plan, deviations))
+        .sort(_KEY)
+        .select(
+            ((first + pl.col(_KEY) // width) * plan.pane_ms).alias("pane_start"),
+            pl.lit(strings).gather(pl.col(_KEY) % width).alias(key),
+            pl.exclude(_KEY),
+        )
+    )
 
 
 def partial_schema(plan: WindowPlan) -> pl.Schema:
@@ -200,5 +249,6 @@ def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
         # Stable sort keeps the centroids of a pane in ascending order after its summary row.
         out = out.sort([*keys, "_order"], nulls_last=True, maintain_order=True).drop("_order")
     else:
-        out = summary.sort(keys, nulls_last=True)
+        packed = _by_pane_and_code(rows, plan) if plan.group_by is not None else None
+        out = packed if packed is not None else summary.sort(keys, nulls_last=True)
     return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
