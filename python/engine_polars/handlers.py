@@ -45,29 +45,40 @@ def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     )
 
 
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 3)
+def _timing(since: tuple[float, float]) -> dict[str, float]:
+    """``op_ms`` since ``since`` (perf_counter, process_time) and ``op_cpu_ms``, the CPU the
+    process used meanwhile (every thread: polars' pool too): much less than ``op_ms`` means the
+    op waited for a core."""
+    return {
+        "op_ms": round((time.perf_counter() - since[0]) * 1000, 3),
+        "op_cpu_ms": round((time.process_time() - since[1]) * 1000, 3),
+    }
+
+
+def _now() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
 
 
 def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """One plan; the request body goes to the plan's kind (only ``anomalies`` reads one).
 
     ``op_ms``: the time spent on it here (parse, run, Arrow encode), so the shard can tell it
-    from the time spent in the pipes and queues (the engine logs both at debug level)."""
-    started = time.perf_counter()
+    from the time spent in the pipes and queues (the engine logs both at debug level), and
+    ``op_cpu_ms`` the CPU time it took."""
+    started = _now()
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
     plan = parse_plan(header["plan"], "plan", body)
     result = run_plan(plan, store.frame(rows_upto(header["plan"])))
     ipc = to_ipc_stream(result)
-    return Reply({"kind": plan.kind, "rows": result.height, "op_ms": _ms(started)}, body=ipc)
+    return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=ipc)
 
 
 def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """Several plans in one round trip (e.g. a dashboard), each parsed as by ``query`` with an
     empty body. The answer body is the partials' IPC streams back to back; ``parts`` gives each
-    one's byte length, in plan order; ``op_ms`` the time spent on all of them here."""
-    started = time.perf_counter()
+    one's byte length, in plan order; ``op_ms`` and ``op_cpu_ms`` as for ``query``, for all of them."""
+    started = _now()
     raw = header.get("plans")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_SUBPLANS:
         raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
@@ -75,7 +86,7 @@ def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply
     cuts = [rows_upto(p, f"plans[{i}]") for i, p in enumerate(raw)]
     frames = {cut: store.frame(cut) for cut in dict.fromkeys(cuts)}
     streams = [to_ipc_stream(run_plan(p, frames[cut])) for p, cut in zip(plans, cuts)]
-    return Reply({"parts": [len(b) for b in streams], "op_ms": _ms(started)}, body=b"".join(streams))
+    return Reply({"parts": [len(b) for b in streams], **_timing(started)}, body=b"".join(streams))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

@@ -21,7 +21,7 @@ def test_query_many_answers_each_plan_like_a_single_query_back_to_back() -> None
     plans = [agg([]), agg(["event_type"]), agg(["user_id"])]
     many = OPS["query_many"]({"id": 1, "op": "query_many", "plans": plans}, b"", store)
     parts = many.fields["parts"]
-    assert list(many.fields) == ["parts", "op_ms"]
+    assert list(many.fields) == ["parts", "op_ms", "op_cpu_ms"]
     assert sum(parts) == len(many.body)
     offset = 0
     for plan, size in zip(plans, parts):

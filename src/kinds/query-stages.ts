@@ -11,7 +11,7 @@
  *
  * @example
  * {"msg":"query stages","kind":"aggregate","ms":21.4,"read_ms":0.3,"fan_outs":[{"plans":"aggregate",
- *  "ms":19.8,"shards":[{"queued_ms":0,"handover_ms":0.1,"polars_ms":19.1,"op_ms":18.2}, …]}],
+ *  "ms":19.8,"shards":[{"queued_ms":0,"handover_ms":0.1,"sync_ms":0,"polars_ms":19.1,"op_ms":18.2,"op_cpu_ms":17.9}, …]}],
  *  "merge_ms":0.6,"serialize_ms":0.1}
  */
 import type { ShardTiming } from '../shards/protocol.js';

@@ -64,7 +64,8 @@ export type ShardRequestKind = ShardRequest['kind'];
  * syncing and handing the ring's events to polars before the query is sent (of which `sync` to
  * the log's fsync included; the rest is polars taking the appends), `polars` from sending the
  * query to its answer, of which `op` in the polars process itself (plan and Arrow encode: the
- * rest is pipes, frames and polars' queue).
+ * rest is pipes, frames and polars' queue), using `op_cpu` of CPU (much less than `op`: it
+ * waited for a core, e.g. behind the other shard's polars process or at its nice 10).
  */
 export interface ShardTiming {
   queued_ms?: number;
@@ -72,6 +73,7 @@ export interface ShardTiming {
   sync_ms?: number;
   polars_ms: number;
   op_ms: number;
+  op_cpu_ms?: number;
 }
 
 /** A partial answer: Arrow IPC stream bytes, transferred (not copied) to the main thread. */

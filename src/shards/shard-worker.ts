@@ -309,7 +309,7 @@ async function handle(req: ShardRequest): Promise<ShardResponse> {
           ? await p.query('query', { ...req.plan, rows_upto: rowsUpto }, req.body, deadline)
           : await p.query('query_many', req.plans.map((plan) => ({ ...plan, rows_upto: rowsUpto })), undefined, deadline);
       stats.queriesServed++;
-      const timing = { handover_ms: sent - started, sync_ms: syncMs, polars_ms: performance.now() - sent, op_ms: Number(reply.header.op_ms ?? 0) };
+      const timing = { handover_ms: sent - started, sync_ms: syncMs, polars_ms: performance.now() - sent, op_ms: Number(reply.header.op_ms ?? 0), op_cpu_ms: Number(reply.header.op_cpu_ms ?? 0) };
       if (req.kind === 'query') return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, rows: Number(reply.header.rows ?? 0), timing } };
       return { type: 'response', id: req.id, ok: true, result: { ipc: reply.body, parts: (reply.header.parts as number[]) ?? [], timing } };
     }

@@ -6,10 +6,10 @@
  *
  * Requests carry `{id, op, plan?}` (`query_many`: `plans`); responses carry the same `id` and
  * either `ok: true` with op-specific fields (`rows` after append/stats/shutdown, `appended`,
- * `chunks`, `rss_bytes`, `pid`, `parts` of query_many, `op_ms` of query and query_many: the time
- * the process spent on it, for the stage timings), or `ok: false` with a stable `code`
- * (BAD_FRAME, FRAME_TOO_LARGE, BAD_PLAN, RESULT_TOO_LARGE, UNKNOWN_OP, INTERNAL, CUSTOM_*) and a
- * `message`. The Python process writes nothing else to stdout (its logs go to stderr).
+ * `chunks`, `rss_bytes`, `pid`, `parts` of query_many, `op_ms` and `op_cpu_ms` of query and
+ * query_many: the time the process spent on it and the CPU it used, for the stage timings), or
+ * `ok: false` with a stable `code` (BAD_FRAME, FRAME_TOO_LARGE, BAD_PLAN, RESULT_TOO_LARGE,
+ * UNKNOWN_OP, INTERNAL, CUSTOM_*) and a `message`. The Python process writes nothing else to stdout (its logs go to stderr).
  */
 
 export type SidecarOp =

@@ -47,6 +47,7 @@ describe('query stage timings', () => {
           // the op runs inside the polars round trip, which runs inside the fan-out
           expect(s.polars_ms).toBeGreaterThanOrEqual(s.op_ms);
           expect(s.handover_ms).toBeGreaterThanOrEqual(s.sync_ms);
+          expect(s.op_cpu_ms).toBeGreaterThan(0);
           expect(f.ms).toBeGreaterThanOrEqual(s.queued_ms + s.handover_ms + s.polars_ms - 0.05);
         }
       }
