@@ -106,6 +106,40 @@ export function decodePartial(ipc: Uint8Array): DecodedPartial {
   return { rows: table.numRows, columns };
 }
 
+/**
+ * For merges that read a few columns of large partials: one column of an IPC table, decoded as
+ * decodePartial decodes it (`tableFromIPC` once, then this per column).
+ */
+export function tableColumn(table: Table, name: string): Column {
+  return decodeVector(requireChild(table, name), table.numRows);
+}
+
+/**
+ * A numeric column (Int64, Float64, …) as doubles, a null as NaN: no boxed number per cell, which
+ * for partials of tens of thousands of rows is most of what decoding costs.
+ */
+export function floatColumn(table: Table, name: string): Float64Array {
+  const vector = requireChild(table, name);
+  const out = new Float64Array(table.numRows);
+  let at = 0;
+  for (const data of vector.data) {
+    if (data.typeId !== Type.Float && data.typeId !== Type.Int) throw new Error(`partial column \`${name}\` is not numeric`);
+    const values = data.values as Float64Array | Int32Array | BigInt64Array | Float32Array;
+    const big = values instanceof BigInt64Array;
+    for (let i = 0; i < data.length; i++) {
+      out[at + i] = !isValid(data, i) ? NaN : big ? Number(values[data.offset + i]) : (values[data.offset + i] as number);
+    }
+    at += data.length;
+  }
+  return out;
+}
+
+function requireChild(table: Table, name: string): Vector {
+  const v = table.getChild(name);
+  if (!v) throw new Error(`partial is missing column \`${name}\`; has ${table.schema.fields.map((f) => f.name).join(', ')}`);
+  return v;
+}
+
 /** A column that must exist, with a message naming it. */
 export function requireColumn(p: DecodedPartial, name: string): Column {
   const c = p.columns.get(name);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { finishWindows, mergeWindowPanes, windowMoments, type WindowAggFunc, type WindowPane, type WindowSpec } from './window.js';
+import { Float64, Int64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { finishWindows, mergeWindowPanes, mergeWindowTask, windowMoments, type WindowAggFunc, type WindowPane, type WindowSpec } from './window.js';
 import { momentsOf } from './moments.js';
 import { digestFromValues, quantile } from './tdigest.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
@@ -92,6 +93,47 @@ function randomCase(r: () => number, big: boolean) {
   return { spec0, events };
 }
 
+/** Panes of one shard with one entry per (pane, group), as a shard sends them (count 0 panes included). */
+function combinedPanes(panes: WindowPane[]): WindowPane[] {
+  return mergeWindowPanes([panes]);
+}
+
+function order(a: string | null, b: string | null): number {
+  return a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1;
+}
+
+/** A pane as the merge reads it back from a partial: the moments the aggFunc does not ask for are NaN. */
+function asRead(spec: WindowSpec): (p: WindowPane) => WindowPane {
+  const kept = new Set<string>(windowMoments(spec.aggFunc));
+  return (p) => {
+    if (p.moments.count === 0) return p;
+    const m = { ...p.moments };
+    for (const k of ['sum', 'min', 'max', 'mean', 'm2'] as const) if (!kept.has(k)) m[k] = NaN;
+    return { ...p, moments: m, means: [], weights: [] };
+  };
+}
+
+/** A shard's window partial (ops/window.py's columns) of these panes, moments the aggFunc does not read null. */
+function windowPartial(panes: WindowPane[], spec: WindowSpec): Uint8Array {
+  const kept = new Set<string>(windowMoments(spec.aggFunc));
+  const moment = (k: 'sum' | 'min' | 'max' | 'mean' | 'm2') => vectorFromArray(panes.map((p) => (p.moments.count === 0 || !kept.has(k) ? null : p.moments[k])), new Float64());
+  const big = (f: (p: WindowPane) => number) => vectorFromArray(panes.map((p) => BigInt(f(p))), new Int64());
+  return tableToIPC(
+    new Table({
+      pane_start: big((p) => p.paneStart),
+      ...(spec.groupBy === null ? {} : { [spec.groupBy]: vectorFromArray(panes.map((p) => p.key), new Utf8()) }),
+      count: big((p) => p.count),
+      [`${spec.metric}__count`]: big((p) => p.moments.count),
+      [`${spec.metric}__sum`]: moment('sum'),
+      [`${spec.metric}__min`]: moment('min'),
+      [`${spec.metric}__max`]: moment('max'),
+      [`${spec.metric}__mean`]: moment('mean'),
+      [`${spec.metric}__m2`]: moment('m2'),
+    }),
+    'stream',
+  );
+}
+
 describe('window merge', () => {
   it('merges random shard splits to the brute-force answer for every aggFunc (300 trials, 1–8 shards)', () => {
     const r = rng(7);
@@ -156,6 +198,23 @@ describe('window merge', () => {
         }),
       );
       expect(finishWindows(mergeWindowPanes(some), spec), `trial ${trial} ${spec.aggFunc}`).toEqual(finishWindows(mergeWindowPanes(full), spec));
+    }
+  });
+
+  it('answers tumbling windows from the partials\' columns exactly as from pane objects, in order or not', () => {
+    const r = rng(23);
+    for (let trial = 0; trial < 120; trial++) {
+      const { spec0, events } = randomCase(r, false);
+      const aggFunc = (['sum', 'mean', 'count', 'min', 'max', 'stddev'] as const)[trial % 6]!;
+      const spec: WindowSpec = { ...spec0, windowMs: spec0.slideMs, aggFunc };
+      const shards = 1 + Math.floor(r() * 4);
+      const parts: Ev[][] = Array.from({ length: shards }, () => []);
+      for (const e of events) parts[Math.floor(r() * shards)]!.push(e);
+      // one row per (pane, group), as a shard sends them: sorted, or (every third trial) shuffled
+      const panes = parts.map((p) => combinedPanes(shardPanes(p, spec)).sort((a, b) => a.paneStart - b.paneStart || order(a.key, b.key)));
+      if (trial % 3 === 2) for (const p of panes) p.reverse();
+      const partials = panes.map((p) => windowPartial(p, spec));
+      expect(mergeWindowTask(spec, partials), `trial ${trial} ${aggFunc}`).toEqual(finishWindows(mergeWindowPanes(panes.map((p) => p.map(asRead(spec)))), spec));
     }
   });
 

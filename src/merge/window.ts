@@ -6,7 +6,8 @@
  * Chan's formula (exact up to rounding) and digests with Dunning's merge over every centroid of
  * the window's panes on every shard (one merge, not a chain, so no digest is compressed twice).
  */
-import { requireColumn, decodePartial, type Column, type DecodedPartial } from './decode-partial.js';
+import { tableFromIPC } from 'apache-arrow';
+import { requireColumn, decodePartial, floatColumn, tableColumn, type Column, type DecodedPartial } from './decode-partial.js';
 import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergeDigests, quantile, type Digest } from './tdigest.js';
 import { defineMerge } from './merge-def.js';
@@ -242,8 +243,108 @@ function aggregateValue(m: Moments, panes: WindowPane[], aggFunc: WindowAggFunc,
   }
 }
 
+/** One shard's partial read as columns (numbers as doubles, null as NaN). */
+interface PaneColumns {
+  rows: number;
+  pane: Float64Array;
+  key: Column | null;
+  count: Float64Array;
+  values: Float64Array;
+  moments: Record<WindowMoment, Float64Array>;
+}
+
+function paneColumns(ipc: Uint8Array, spec: WindowSpec): PaneColumns {
+  const table = tableFromIPC(ipc);
+  const m = spec.metric;
+  const moment = (f: WindowMoment) => floatColumn(table, `${m}__${f}`);
+  return {
+    rows: table.numRows,
+    pane: floatColumn(table, 'pane_start'),
+    key: spec.groupBy === null ? null : tableColumn(table, spec.groupBy),
+    count: floatColumn(table, 'count'),
+    values: floatColumn(table, `${m}__count`),
+    moments: { sum: moment('sum'), min: moment('min'), max: moment('max'), mean: moment('mean'), m2: moment('m2') },
+  };
+}
+
+function keyAt(c: PaneColumns, i: number): string | null {
+  const k = c.key === null ? null : c.key[i];
+  return k === null || k === undefined ? null : String(k);
+}
+
+/** Whether every row of `c` comes after the one before it: by pane, then group, none twice. */
+function strictlyOrdered(c: PaneColumns): boolean {
+  for (let i = 1; i < c.rows; i++) {
+    const d = c.pane[i - 1]! - c.pane[i]! || compareKey(keyAt(c, i - 1), keyAt(c, i));
+    if (!(d < 0)) return false;
+  }
+  return true;
+}
+
+/**
+ * Tumbling windows without digests (every aggFunc but the percentiles), straight from the
+ * partials' columns: a merge of the shards' rows, each already ordered by pane and group (one row
+ * each), into the answer's rows. Same arithmetic, in the same order, as the general path below
+ * (which builds a pane object per row, merges and sorts them, then makes windows of them); a
+ * 1-minute × event type sum over 2 × 11,000 panes, merge and JSON: 38 → 26 ms of CPU (median;
+ * what is left is mostly the JSON). Null when a partial is not in that order: the general path
+ * then sorts it.
+ */
+function tumblingWindows(partials: Uint8Array[], spec: WindowSpec): WindowAnswer | null {
+  const shards = partials.map((ipc) => paneColumns(ipc, spec)).filter((c) => c.rows > 0);
+  if (!shards.every(strictlyOrdered)) return null;
+  const at = shards.map(() => 0);
+  const column = `${spec.metric}_${spec.aggFunc}`;
+  const rows: WindowRow[] = [];
+  let first = Infinity;
+  let last = -Infinity;
+  for (;;) {
+    let pane = Infinity;
+    let key: string | null = null;
+    let any = false;
+    for (let s = 0; s < shards.length; s++) {
+      const c = shards[s]!;
+      const i = at[s]!;
+      if (i >= c.rows) continue;
+      const k = keyAt(c, i);
+      if (!any || c.pane[i]! < pane || (c.pane[i] === pane && compareKey(k, key) < 0)) {
+        pane = c.pane[i]!;
+        key = k;
+        any = true;
+      }
+    }
+    if (!any) break;
+    let count = 0;
+    const moments = emptyMoments();
+    for (let s = 0; s < shards.length; s++) {
+      const c = shards[s]!;
+      const i = at[s]!;
+      if (i >= c.rows || c.pane[i] !== pane || keyAt(c, i) !== key) continue;
+      at[s]!++;
+      count += c.count[i]!;
+      const n = c.values[i]!;
+      if (n > 0) {
+        const x = c.moments;
+        mergeMoments(moments, { count: n, sum: x.sum[i]!, min: x.min[i]!, max: x.max[i]!, mean: x.mean[i]!, m2: x.m2[i]! });
+      }
+    }
+    if (pane < first) first = pane;
+    last = pane;
+    const row: WindowRow = { window_start: pane, window_end: pane + spec.windowMs };
+    if (spec.groupBy !== null) row[spec.groupBy] = key;
+    row.count = count;
+    row[column] = aggregateValue(moments, [], spec.aggFunc, undefined);
+    rows.push(row);
+  }
+  return { rows, windowsSpanned: rows.length === 0 ? 0 : Math.round((last - first) / spec.slideMs) + 1 };
+}
+
 /** Merge-pool task: every shard's partial → the answer. */
 export function mergeWindowTask(spec: WindowSpec, partials: Uint8Array[]): WindowAnswer {
+  if (spec.windowMs === spec.slideMs && QUANTILE[spec.aggFunc] === undefined) {
+    const answer = tumblingWindows(partials, spec);
+    if (answer) return answer;
+  }
   const parts = partials.map((ipc) => windowPanesFromPartial(decodePartial(ipc), spec));
   return finishWindows(mergeWindowPanes(parts), spec);
 }
