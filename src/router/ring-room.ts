@@ -53,7 +53,8 @@ export class RingRoom {
     if (this.waiters.length >= this.maxWaiters) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.waiters.push({ bytes, deadline: performance.now() + this.maxWaitMs, resolve });
-      this.timer ??= setTimeout(() => this.poll(), POLL_MS);
+      // unref'd: waiters never keep a stopping process alive (the HTTP server does while it serves)
+      this.timer ??= setTimeout(() => this.poll(), POLL_MS).unref();
     });
   }
 
@@ -79,6 +80,6 @@ export class RingRoom {
     for (let k = this.waiters.length - 1; k >= 0; k--) {
       if (this.waiters[k]!.deadline <= now) this.waiters.splice(k, 1)[0]!.resolve(false);
     }
-    if (this.waiters.length > 0) this.timer = setTimeout(() => this.poll(), POLL_MS);
+    if (this.waiters.length > 0) this.timer = setTimeout(() => this.poll(), POLL_MS).unref();
   }
 }
