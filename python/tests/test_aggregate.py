@@ -318,3 +318,34 @@ def test_finish_must_be_a_boolean() -> None:
     assert parse({"group_by": ["user_id"], "metrics": [], "finish": True}, "plan").finish is True
     with pytest.raises(BadPlan, match="`plan.finish` must be a boolean"):
         parse({"group_by": ["user_id"], "metrics": [], "finish": 1}, "plan")
+
+
+@pytest.mark.parametrize("group_by", [("user_id",), ("event_type", "user_id"), ("user_id", "event_type")], ids=lambda g: ",".join(g))
+@pytest.mark.parametrize("finish", [False, True])
+def test_many_groups_of_dictionary_keys_match_brute_force(group_by: tuple[str, ...], finish: bool) -> None:
+    # Enough users and types for the packed rank key (and its order: unicode and prefixes).
+    import json
+
+    rng = random.Random(7)
+    users = [f"u{i}" for i in range(1_000)] + ["ü", "u", "u10a", "Z", "😀", "\uff5e"]
+    types = [f"t{i:02d}" for i in range(25)] + ["é"]
+    events = [
+        Event(T0 + rng.randint(0, 5_000), rng.choice(types), rng.choice(users), None if rng.random() < 0.2 else rng.gauss(1e9, 2.0), None)
+        for _ in range(3_000)
+    ]
+    store = EventStore()
+    for part in (events[:1_000], events[1_000:1_001], events[1_001:]):
+        store.append(events_ipc(part))
+    plan = AggregatePlan(group_by=group_by, metrics=("value",), filter=Filter(start=T0 + 100), finish=finish)
+    out = run_aggregate(plan, store.frame())
+    expected = brute_force(events, plan)
+    if finish:
+        rows = [json.loads(t) for t in out["__row"]]
+        got = {tuple(r[k] for k in group_by): {"count": r["count"], "value__count": r["value_count"], "value__sum": r["value_sum"], "value__mean": r["value_mean"]} for r in rows}
+    else:
+        rows = out.to_dicts()
+        got = {tuple(r[k] for k in group_by): r for r in rows}
+    assert [tuple(r[k] for k in group_by) for r in rows] == sorted(expected)
+    for key, want in expected.items():
+        for column in ("count", "value__count", "value__sum", "value__mean", *(() if finish else ("value__min", "value__max", "value__m2"))):
+            assert close(got[key][column], want[column], 1.0), f"{key} {column}: {got[key][column]} != {want[column]}"
