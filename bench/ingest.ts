@@ -1,5 +1,5 @@
 /**
- * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --modes batch,single,arrow,batch-wait,single-wait,arrow-wait --fsync batch,off --arrow-events 100000 --json out.json]
+ * npm run bench:ingest [-- --duration 10 --connections 16 --shards N --modes batch,single,arrow,batch-wait,single-wait,arrow-wait --fsync batch,off --arrow-events 10000 --json out.json]
  *
  * For each mode (POST /ingest/batch with 1000 events per request, POST /ingest with one,
  * POST /ingest/arrow with `--arrow-events` per Arrow IPC body; the `-wait` modes add
@@ -26,7 +26,8 @@ const args = parseArgs(process.argv.slice(2));
 const duration = Number(args.duration ?? 10);
 const connections = Number(args.connections ?? 16);
 const shardsArg = args.shards ? ['--shards', String(args.shards)] : [];
-const arrowEvents = Number(args['arrow-events'] ?? 100_000);
+// 10,000 per body stored more than 100,000 (docs/PERFORMANCE.md): smaller allocations on the HTTP thread, a shorter queue
+const arrowEvents = Number(args['arrow-events'] ?? 10_000);
 
 /** The same events for every mode: 5 types, 100,000 users, 20 % with metadata. */
 function makeEvents(count: number, rand: () => number) {
