@@ -87,7 +87,12 @@ export async function startEngine(overrides: Partial<EngineConfig> = {}, options
 }
 
 export async function postJson(url: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return postBody(url, typeof body === 'string' ? body : JSON.stringify(body), { 'content-type': contentType });
+}
+
+/** POSTs `body` as it is; the answer parsed as JSON when it is JSON, else its text. */
+export async function postBody(url: string, body: string | Uint8Array, headers: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(url, { method: 'POST', headers, body });
   const text = await res.text();
   let parsed: unknown = text;
   try {

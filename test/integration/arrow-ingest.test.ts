@@ -7,24 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeVector, makeData, Utf8, Float64, vectorFromArray } from 'apache-arrow';
 import { arrowBody, type ArrowEvent } from '../helpers/arrow-body.js';
-import { makeDataDir, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { makeDataDir, postBody, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { shardStats, storedTotals, until } from '../helpers/shard-probes.js';
 import { shardForUser } from '../../src/router/route-hash.js';
 
 const ARROW = 'application/vnd.apache.arrow.stream';
 const NOW = Date.now();
 
-async function post(url: string, body: Uint8Array | string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': ARROW, ...headers }, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // keep text
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+const post = (url: string, body: Uint8Array | string, headers: Record<string, string> = {}) => postBody(url, body, { 'content-type': ARROW, ...headers });
 
 /** Deterministic events: `value` unique per event (so sums tell events apart), some nulls, metadata in both text forms. */
 function makeEvents(n: number, seed: number, offset = 0): ArrowEvent[] {
