@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitReady } from './shard-probes.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -70,4 +71,18 @@ export function processRunning(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * kill -9 of `main`'s engine, then the engine started again with `args` (the same data dir) and
+ * ready. `running`, the test's list of processes to stop at the end, is kept current.
+ */
+export async function killAndRestart(main: MainProcess, args: string[], running: MainProcess[]): Promise<MainProcess> {
+  process.kill(main.enginePid, 'SIGKILL');
+  await main.exited;
+  running.splice(running.indexOf(main), 1);
+  const next = await startMain(args);
+  running.push(next);
+  await waitReady(next.queryUrl);
+  return next;
 }

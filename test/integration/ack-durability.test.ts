@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
-import { startMain, type MainProcess } from '../helpers/main-process.js';
-import { storedTotals, waitReady } from '../helpers/shard-probes.js';
+import { killAndRestart, startMain, type MainProcess } from '../helpers/main-process.js';
+import { storedTotals } from '../helpers/shard-probes.js';
 import { shardForUser } from '../../src/router/route-hash.js';
 
 const engines: RunningEngine[] = [];
@@ -76,13 +76,7 @@ describe('?wait=true', () => {
         expect(res.status).toBe(200);
         acked += 40;
       }
-      process.kill(first.enginePid, 'SIGKILL');
-      await first.exited;
-      children.splice(children.indexOf(first), 1);
-
-      const second = await startMain(args);
-      children.push(second);
-      await waitReady(second.queryUrl);
+      const second = await killAndRestart(first, args, children);
       expect(await storedTotals(second.queryUrl)).toEqual({ count: acked, sum: sumOf(0, acked) });
     });
   }

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
-import { startMain, type MainProcess } from '../helpers/main-process.js';
+import { killAndRestart, startMain, type MainProcess } from '../helpers/main-process.js';
 import { shardStats, storedTotals, until, waitReady } from '../helpers/shard-probes.js';
 
 const ROLL_FAULT_ENV = 'SHARDLYTICS_TEST_ROLL_FAULT';
@@ -137,14 +137,8 @@ describe('segment store', () => {
     children.push(first);
     const acked = { count: 0, sum: 0 };
     while (existsSync(fault)) await ingest(first.ingestUrl, acked, 1, 300, true);
-    process.kill(first.enginePid, 'SIGKILL');
-    await first.exited;
-    children.splice(children.indexOf(first), 1);
-
     // The orphaned polars process finishes its roll and exits; the new one waits for the lock.
-    const second = await startMain(args);
-    children.push(second);
-    await waitReady(second.queryUrl);
+    const second = await killAndRestart(first, args, children);
     expect(await storedTotals(second.queryUrl)).toEqual(acked);
     await ingest(second.ingestUrl, acked, 6, 500, true);
     expect(await storedTotals(second.queryUrl)).toEqual(acked);
