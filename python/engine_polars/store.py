@@ -107,7 +107,7 @@ class EventStore:
 
     def __init__(self) -> None:
         self.event_types = Dictionary(widest=pl.UInt32())
-        self.users = Dictionary(start=pl.UInt32(), widest=pl.UInt32())
+        self.users = Dictionary(start=pl.UInt16(), widest=pl.UInt32())
         self.meta = metadata.MetadataCodec()
         self._segments: list[Segment] = []
         self._open: list[Chunk] = []

@@ -85,7 +85,7 @@ def test_flat_objects_become_typed_dictionary_encoded_columns_without_text() -> 
     assert schema[PREFIX + "ok"] == pl.Boolean
     assert isinstance(schema[SHAPE], pl.Categorical)
     assert isinstance(schema["event_type"], pl.Categorical) and schema["event_type"].categories.physical() == pl.UInt8  # type: ignore[union-attr]
-    assert isinstance(schema["user_id"], pl.Categorical) and schema["user_id"].categories.physical() == pl.UInt32  # type: ignore[union-attr]
+    assert isinstance(schema["user_id"], pl.Categorical) and schema["user_id"].categories.physical() == pl.UInt16  # type: ignore[union-attr]
     assert "metadata" not in schema
 
 

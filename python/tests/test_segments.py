@@ -243,3 +243,37 @@ def test_a_directory_another_process_holds_is_not_opened(tmp_path: Path, monkeyp
     opened(tmp_path)
     with pytest.raises(BadFrame, match="locked by another process"):
         EventStore().open_dir(str(tmp_path))
+
+
+def test_user_ids_past_65535_widen_from_uint16_and_every_row_and_count_survives_a_reload(tmp_path: Path) -> None:
+    # user_id codes start at UInt16 (2 bytes a row) and widen to UInt32 when a shard's users pass
+    # 65,535: the rows already held (and a segment rolled before) must keep their user ids
+    def physical(df: pl.LazyFrame) -> pl.DataType:
+        dtype = df.collect_schema()["user_id"]
+        assert isinstance(dtype, pl.Categorical)
+        return dtype.categories.physical()
+
+    store, _ = opened(tmp_path)
+    first = [Event(T0 + i, "view", f"u{i % 1000}", float(i), None) for i in range(3000)]
+    store.append(events_ipc(first))
+    assert physical(store.frame()) == pl.UInt16
+    store.roll(10)
+    more = [Event(T0 + 3000 + i, "buy", f"n{i}", 1.0, None) for i in range(70_000)]
+    store.append(events_ipc(more[:40_000]))
+    store.append(events_ipc(more[40_000:]))
+    assert physical(store.frame()) == pl.UInt32
+    store.roll(20)
+    tail = [Event(T0 + 80_000, "view", "u7", 2.0, None), Event(T0 + 80_001, "view", "n69999", 3.0, None)]
+    store.append(events_ipc(tail))
+
+    every = [*first, *more, *tail]
+    want = {}
+    for e in every:
+        want[e.user_id] = want.get(e.user_id, 0) + 1
+    for s in (store, opened(tmp_path)[0]):
+        if s is not store:
+            s.append(events_ipc(tail), first_row=73_000)
+        assert s.events()["user_id"].to_list() == [e.user_id for e in every]
+        counts = s.frame().group_by("user_id").len().collect()
+        got = dict(zip(counts["user_id"].cast(pl.String).to_list(), counts["len"].to_list()))
+        assert got == want and len(got) == 71_000
