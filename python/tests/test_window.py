@@ -156,8 +156,12 @@ def test_dictionary_coded_groups_packed_with_the_pane_give_the_partial_of_plain_
     plan = WindowPlan(pane_ms=pane_ms, group_by=group_by, filter=Filter(start=T0 + 100, event_types=("buy", "view")))
     packed, text = run(plan, store.frame()), run(plan, plain)
     assert packed.height >= 20
-    assert packed.drop("value__m2").equals(text.drop("value__m2"))
-    assert all(close(a, b) for a, b in zip(packed["value__m2"], text["value__m2"]))
+    # the packed path groups on the streaming engine, whose sums add in row order (the in-memory
+    # group-by compensates): the same groups, counts and extremes, the sums within rounding
+    sums = ["value__sum", "value__mean", "value__m2"]
+    assert packed.drop(sums).equals(text.drop(sums))
+    for col in sums:
+        assert all(close(a, b) for a, b in zip(packed[col], text[col])), col
 
 
 def test_big_panes_have_compressed_digests_equal_to_digest_from_values() -> None:

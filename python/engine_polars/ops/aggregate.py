@@ -53,7 +53,7 @@ from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.windows import Panes
 
-__all__ = ["KIND", "MOMENTS", "AggregatePlan", "key_column", "metric_columns", "parse", "partial_schema", "run"]
+__all__ = ["KIND", "MOMENTS", "AggregatePlan", "key_column", "metric_columns", "parse", "partial_schema", "run", "series_moments"]
 
 KIND = "aggregate"
 MOMENTS = ("sum", "min", "max", "mean", "m2")
@@ -207,11 +207,68 @@ def _rank_key(schema: pl.Schema, keys: list[str]) -> _RankKey | None:
     )
 
 
+#: Up to this many possible values of one dictionary-coded key (null included), each group's rows
+#: are cut out with a filter on its code and its moments taken over the cut: a filter and a few
+#: contiguous reductions per group cost less than a hashed group-by's gathers per aggregation
+#: (the whole op by event_type, 8 groups, 5 M rows, one thread: ~57 against ~296 ms of CPU);
+#: each group costs one more pass over the codes.
+_FILTERED_GROUPS = 32
+
+
+def series_moments(values: pl.Series, m: str) -> dict[str, float | int | None]:
+    """``<m>__count`` and the moments of ``values`` (nulls skipped), as :func:`metric_columns`
+    computes them: the sum of squared deviations from the mean in a second pass."""
+    n = values.len() - values.null_count()
+    if n == 0:
+        return {f"{m}__count": 0, **{f"{m}__{moment}": None for moment in MOMENTS}}
+    total = values.sum()
+    mean = total / n
+    return {
+        f"{m}__count": n,
+        f"{m}__sum": total,
+        f"{m}__min": values.min(),
+        f"{m}__max": values.max(),
+        f"{m}__mean": mean,
+        f"{m}__m2": ((values - mean) ** 2).sum(),
+    }
+
+
+def _by_filtered_codes(rows: pl.LazyFrame, key: str, dtype: pl.Categorical, metrics: tuple[str, ...]) -> pl.LazyFrame:
+    """``count`` and the moments per value of the dictionary-coded ``key``, one filter per code
+    present, sorted by the key's strings (null last)."""
+    categories = dtype.categories.to_series()
+    data = rows.select(pl.col(key).to_physical().alias("__code"), *metrics).collect()
+    codes = data["__code"]
+    out: list[dict[str, object]] = []
+    for code in codes.unique().to_list():
+        mask = codes.is_null() if code is None else codes == code
+        row: dict[str, object] = {key: None if code is None else categories[code], "count": int(mask.sum())}
+        for m in metrics:
+            row.update(series_moments(data[m].filter(mask), m))
+        out.append(row)
+    return pl.DataFrame(out, schema=_moments_schema({key: pl.String()}, metrics)).sort(key, nulls_last=True).lazy()
+
+
+def _moments_schema(keys: dict[str, pl.DataType], metrics: tuple[str, ...]) -> dict[str, pl.DataType]:
+    schema = {**keys, "count": pl.Int64()}
+    for m in metrics:
+        schema[f"{m}__count"] = pl.Int64()
+        schema.update({f"{m}__{moment}": pl.Float64() for moment in MOMENTS})
+    return schema
+
+
 def _grouped(rows: pl.LazyFrame, keys: list[str], metrics: tuple[str, ...]) -> pl.LazyFrame:
-    """``count`` and the moments per group of ``keys``, sorted by the keys (null last); with
-    many possible groups of up to two dictionary-coded keys, by the packed rank key (they come
-    back as Strings)."""
-    packed = _rank_key(rows.collect_schema(), keys)
+    """``count`` and the moments per group of ``keys``, sorted by the keys (null last): one
+    dictionary-coded key of few possible values by filters on its codes; many possible groups
+    of up to two dictionary-coded keys by the packed rank key (both give the keys back as
+    Strings)."""
+    schema = rows.collect_schema()
+    if len(keys) == 1 and is_categorical(schema[keys[0]]):
+        dtype = schema[keys[0]]
+        assert isinstance(dtype, pl.Categorical)
+        if dtype.categories.to_series().len() + 1 <= _FILTERED_GROUPS:
+            return _by_filtered_codes(rows, keys[0], dtype, metrics)
+    packed = _rank_key(schema, keys)
     if packed is None:
         # Few groups, or keys that are not dictionary codes (metadata, enrichment, window).
         aggs = [pl.len().alias("count")]
@@ -248,11 +305,13 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
             rows = rows.with_columns(panes.start().alias("window_start"))
         out = _grouped(rows, [key_column(k) for k in plan.group_by], plan.metrics)
     else:
-        # `select` of aggregations yields exactly one row, even over no rows.
-        aggs = [pl.len().alias("count")]
-        for m in plan.metrics:
-            aggs.extend(metric_columns(m))
-        out = rows.select(aggs)
+        # One row, even over no rows; each metric's column read once (contiguous reductions).
+        row: dict[str, object] = {"count": rows.select(pl.len()).collect().item()}
+        if plan.metrics:
+            data = rows.select(plan.metrics).collect()
+            for m in plan.metrics:
+                row.update(series_moments(data[m], m))
+        out = pl.DataFrame([row], schema=_moments_schema({}, plan.metrics)).lazy()
     if plan.finish:
         return answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
     schema = partial_schema(plan)

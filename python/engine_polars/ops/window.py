@@ -120,13 +120,15 @@ _KEY = "__key"
 _D2 = "__d2"
 
 
-def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.LazyFrame | None:
+def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.DataFrame | None:
     """The summary rows grouped by one Int64 packing the pane and the group's dictionary code
-    (as the rank of its string, null last), sorted by it: by pane, then group, as the partial is.
+    (null after every code), then sorted by pane and the group's string, as the partial is.
 
-    One integer key groups in about half the time of a pane column and a Categorical (a
-    1-minute × event type plan over 500,000 rows: 24 → 13 ms). ``None`` when the group key is not
-    dictionary-coded, or the packed key could overflow.
+    One integer key groups in about half the time of a pane column and a Categorical, and on
+    the streaming engine (hashed single-pass reductions) in about 0.6 of the in-memory
+    group-by's (1-minute × event type, 5 M rows, one thread: ~125 against ~205 ms of CPU); only
+    the result rows map codes to strings and are sorted by pane and string rank. ``None`` when
+    the group key is not dictionary-coded, or the packed key could overflow.
     """
     key = plan.group_by
     assert key is not None
@@ -140,12 +142,11 @@ def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.LazyFrame | No
         return None
     first, last = span["first"] // plan.pane_ms, span["last"] // plan.pane_ms
     categories = dtype.categories.to_series()
-    width = categories.len() + 1  # the null group ranks after every string
+    width = categories.len() + 1  # the null group's code is past every string's
     if (last - first + 1) * width >= 2**62:
         return None
-    rank = (categories.rank("ordinal") - 1).cast(pl.Int64)
-    strings = pl.concat([categories.sort(), pl.Series([None], dtype=pl.String)])
-    packed = (pl.col("timestamp") // plan.pane_ms - first) * width + pl.lit(rank).gather(pl.col(key).to_physical()).fill_null(width - 1)
+    code = pl.col(key).to_physical().cast(pl.Int64).fill_null(width - 1)
+    packed = (pl.col("timestamp") // plan.pane_ms - first) * width + code
     m = plan.metric
     grouped = rows.select(packed.alias(_KEY), m)
     deviations = None
@@ -153,13 +154,20 @@ def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.LazyFrame | No
         # m2's second pass as a column summed on polars' fast path (as ops/aggregate.py does)
         grouped = grouped.with_columns(((pl.col(m) - pl.col(m).mean().over(_KEY)) ** 2).alias(_D2))
         deviations = _D2
-    return (
+    summary = (
         grouped.group_by(_KEY)
         .agg(pl.len().alias("count"), *_moment_columns(plan, deviations))
-        .sort(_KEY)
+        .collect(engine="streaming")
+    )
+    # each code's string and the rank of its string (null: after every string), for the result rows
+    strings = pl.concat([categories, pl.Series([None], dtype=pl.String)])
+    ranks = pl.concat([(categories.rank("ordinal") - 1).cast(pl.Int64), pl.Series([width - 1], dtype=pl.Int64)])
+    code_of = pl.col(_KEY) % width
+    return (
+        summary.sort(pl.col(_KEY) // width, pl.lit(ranks).gather(code_of))
         .select(
             ((first + pl.col(_KEY) // width) * plan.pane_ms).alias("pane_start"),
-            pl.lit(strings).gather(pl.col(_KEY) % width).alias(key),
+            pl.lit(strings).gather(code_of).alias(key),
             pl.exclude(_KEY),
         )
     )
@@ -250,5 +258,5 @@ def run(plan: WindowPlan, frame: pl.LazyFrame) -> pl.DataFrame:
         out = out.sort([*keys, "_order"], nulls_last=True, maintain_order=True).drop("_order")
     else:
         packed = _by_pane_and_code(rows, plan) if plan.group_by is not None else None
-        out = packed if packed is not None else summary.sort(keys, nulls_last=True)
+        out = packed.lazy() if packed is not None else summary.sort(keys, nulls_last=True)
     return out.select(pl.col(name).cast(dtype) for name, dtype in schema.items()).collect()
