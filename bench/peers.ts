@@ -1,7 +1,7 @@
 /**
- * npm run bench:peers [-- --events 1000000 --runs 20 --warmup 2 --modes cold,warm --json out.json
+ * npm run bench:peers [-- --events 1000000 --runs 20 --warmup 2 --cache off|on|both --json out.json
  *                        --seed 42 --span 1d --queries Q1,Q4 --shards N --batch 10000 --concurrency 4
- *                        --live-seconds 10 --live-rate 20000 --live-batch 1000]
+ *                        --live-seconds 10 --live-rate 20000 --live-batch 1000 --stages]
  *
  * The engine against the two things a user could run instead on one box: one plain polars process
  * (an eager DataFrame, every thread; bench/peers/polars_peer.py) and DuckDB in memory (every
@@ -20,10 +20,18 @@
  * 5. Measures `GET /dashboard/metrics` while the engine ingests --live-rate events/s.
  *
  * Modes. `cold` means no cached partial of any kind is reused by a run; `warm` that it may be.
- * The engine keeps none (nothing outlives a query but the events and their dictionaries), and
- * polars and DuckDB keep no results between queries, so the cold and the warm runs are the same
- * runs: they are made once and reported as `cold = warm`. A cache added to the engine must come
- * with a way to bypass it, and the cold runs must use it.
+ * The engine's only cache is its polars processes' per-chunk partials (config `partialCache`,
+ * python/engine_polars/partial_cache.py): `--cache off` runs the engine with
+ * `--partial-cache false` (cold), `on` with `true` (warm), `both` (the default) cold first, then
+ * restarts the engine on the same data dir with the cache on and runs the engine's queries and
+ * the dashboard under ingest again (warm: the first of its warm-up runs fills the cache). polars
+ * and DuckDB keep no results between queries: they run once and their timings stand in both
+ * modes' rows. The warm runs see the cold dashboard-under-ingest run's live events too (2 % more
+ * at 10 M).
+ *
+ * `--stages` runs the engine at log level debug and, for each dashboard-under-ingest run, sums up
+ * its `query stages` lines (bench/peers/stages.ts): the slowest shard's polars op against the time
+ * it waited behind appends and segment rolls, and the rolls in the span.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +46,7 @@ import { EventGenerator, makeEventSpec, type EventChunk } from './peers/events.j
 import { dashboardUnderIngest, liveBodies, type LiveDashboardResult } from './peers/live-dashboard.js';
 import { PolarsPeer, type PolarsReply } from './peers/polars-peer.js';
 import { QUERIES, type PeerQuery } from './peers/queries.js';
+import { dashboardStages, type DashboardStages } from './peers/stages.js';
 import { timeRuns, type Timing } from './peers/timing.js';
 
 const args = parseArgs(process.argv.slice(2));
@@ -64,9 +73,18 @@ const warmup = num('warmup', 2);
 const batch = num('batch', 10_000);
 const concurrency = Math.max(1, num('concurrency', 4));
 const live = { rate: num('live-rate', 20_000), batch: num('live-batch', 1_000), seconds: num('live-seconds', 10), dashboardEveryMs: 250, seed: seed + 1 };
-const modes = (typeof args.modes === 'string' ? args.modes : 'cold,warm').split(',').filter(Boolean);
-for (const m of modes) if (m !== 'cold' && m !== 'warm') throw new Error(`--modes: expected cold and/or warm, got ${m}`);
-if (modes.length === 0) throw new Error('--modes: name at least one of cold, warm');
+const cache = typeof args.cache === 'string' ? args.cache : 'both';
+if (cache !== 'off' && cache !== 'on' && cache !== 'both') throw new Error(`--cache: expected off, on or both, got ${String(args.cache)}`);
+type Mode = 'cold' | 'warm';
+const modes: Mode[] = cache === 'off' ? ['cold'] : cache === 'on' ? ['warm'] : ['cold', 'warm'];
+const stages = args.stages !== undefined;
+/** The engine's flags for a mode. */
+const engineArgs = (mode: Mode): string[] => [
+  ...(args.shards ? ['--shards', String(args.shards)] : []),
+  '--partial-cache',
+  mode === 'warm' ? 'true' : 'false',
+  ...(stages ? ['--log-level', 'debug'] : []),
+];
 const wanted = typeof args.queries === 'string' ? new Set(args.queries.split(',')) : null;
 const queries = QUERIES.filter((q) => !wanted || wanted.has(q.id));
 if (wanted) for (const id of wanted) if (!QUERIES.some((q) => q.id === id)) throw new Error(`--queries: unknown ${id}; expected some of ${QUERIES.map((q) => q.id).join(',')}`);
@@ -203,7 +221,7 @@ try {
   const load: Array<Record<string, string | number>> = [];
 
   // Engine.
-  engine = await EnginePeer.start(args.shards ? ['--shards', String(args.shards)] : []);
+  engine = await EnginePeer.start(engineArgs(modes[0]!));
   progress(`engine: ${engine.shards} shards; ingesting over HTTP (${fmtInt(batch)} events per request, ${concurrency} in flight)…`);
   t0 = performance.now();
   await engine.ingest(chunks, gen.userIds, {
@@ -234,46 +252,84 @@ try {
   rmSync(arrowPath, { force: true });
   rmSync(parquetPath, { force: true });
 
-  // Queries. Cold and warm are the same runs (see the header comment).
-  const modeLabel = modes.join(' = ');
-  const results: QueryResult[] = [];
-  for (const q of queries) {
-    const systems: QueryResult['systems'] = {};
-    for (const s of SYSTEMS) {
-      if ((s === 'polars' && !q.polars) || (s === 'duckdb' && !q.sql)) continue;
-      progress(`${q.id} ${s}: ${warmup} warm-up + ${runs} timed runs…`);
-      const r = await measure(s, q, engine, polars, duck);
-      if (r) systems[s] = r;
-      if (r?.error) progress(`  ${q.id} ${s} refused: ${r.error}`);
+  // Queries: the peers once, the engine once per mode (see the header comment).
+  const peerRuns = new Map<string, QueryResult['systems']>();
+  const byMode = new Map<Mode, QueryResult[]>();
+  const liveByMode = new Map<Mode, { result: LiveDashboardResult; stages: DashboardStages | null }>();
+  const cacheBytes = new Map<Mode, number[]>();
+  const idleStages = new Map<Mode, DashboardStages>();
+  let held = total;
+  for (const [i, mode] of modes.entries()) {
+    if (i > 0) {
+      progress(`engine: restarting on its data dir with --partial-cache ${mode === 'warm'} (${mode})…`);
+      t0 = performance.now();
+      engine = await engine.restart(engineArgs(mode));
+      await engine.waitForCount(held, 600_000);
+      progress(`  ready with ${fmtInt(held)} events in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    const result: QueryResult = { id: q.id, title: q.title, systems, mismatches: crossCheck(q, systems) };
-    if (result.mismatches.length) printMismatches(result);
-    results.push(result);
-  }
+    const results: QueryResult[] = [];
+    const idleFrom = Date.now();
+    for (const q of queries) {
+      const systems: QueryResult['systems'] = { ...(peerRuns.get(q.id) ?? {}) };
+      for (const s of SYSTEMS) {
+        if ((s === 'polars' && !q.polars) || (s === 'duckdb' && !q.sql)) continue;
+        if (s !== 'engine' && peerRuns.has(q.id)) continue;
+        progress(`${q.id} ${s}${s === 'engine' ? ` (${mode})` : ''}: ${warmup} warm-up + ${runs} timed runs…`);
+        const r = await measure(s, q, engine, polars, duck);
+        if (r) systems[s] = r;
+        if (r?.error) progress(`  ${q.id} ${s} refused: ${r.error}`);
+      }
+      peerRuns.set(q.id, { polars: systems.polars, duckdb: systems.duckdb });
+      const result: QueryResult = { id: q.id, title: q.title, systems, mismatches: crossCheck(q, systems) };
+      if (result.mismatches.length) printMismatches(result);
+      results.push(result);
+    }
+    byMode.set(mode, results);
+    if (stages) idleStages.set(mode, dashboardStages(engine.logLines, idleFrom, Date.now()));
+    cacheBytes.set(mode, (await engine.shardStats()).map((st) => Number(st.polars_partial_cache_bytes ?? 0)));
 
-  // The dashboard while the engine ingests (after the cross-checks: it adds events).
-  let liveResult: LiveDashboardResult | undefined;
-  if (live.seconds > 0) {
-    progress(`dashboard under ingest: ${fmtInt(live.rate)} events/s as ${fmtInt(live.batch)}-event batches for ${live.seconds} s…`);
-    const bodies = liveBodies(live);
-    liveResult = await dashboardUnderIngest(engine.ingestUrl, engine.queryUrl, bodies, live);
+    // The dashboard while the engine ingests (after the cross-checks: it adds events).
+    if (live.seconds > 0) {
+      progress(`dashboard under ingest (${mode}): ${fmtInt(live.rate)} events/s as ${fmtInt(live.batch)}-event batches for ${live.seconds} s…`);
+      const bodies = liveBodies(live);
+      const from = Date.now();
+      const result = await dashboardUnderIngest(engine.ingestUrl, engine.queryUrl, bodies, live);
+      held += result.sent_events;
+      // the last query's stage line may be written just after its answer
+      await new Promise((r) => setTimeout(r, 200));
+      liveByMode.set(mode, { result, stages: stages ? dashboardStages(engine.logLines, from, Date.now()) : null });
+    }
   }
+  const results = [...byMode.values()].flat();
 
   // Report.
   console.log(`\nbench:peers — ${fmtInt(total)} events (seed ${seed}, span ${spanMs / 3_600_000} h), engine ${engine.shards} shards; ` + `${warmup} warm-up + ${runs} timed runs per query and system\n`);
   printTable(load);
   console.log();
   for (const q of queries) console.log(`${q.id.padEnd(4)} ${q.title}`);
-  console.log(`\nmodes: ${modeLabel} — the engine keeps no cached partials and polars/DuckDB no results, so cold and warm are the same runs\n`);
-  printTable(queryRows(results, modeLabel));
-  if (liveResult) {
-    const idle = results.find((r) => r.id === 'dash')?.systems.engine?.timing;
-    console.log(`\nGET /dashboard/metrics while ingesting ${fmtInt(liveResult.target_events_per_s)} events/s (achieved ${fmtInt(liveResult.achieved_events_per_s)}, ${liveResult.ingest_503} refusals 503):\n`);
+  console.log(`\nmodes: cold = the engine with --partial-cache false, warm = with true; polars and DuckDB keep nothing between queries and ran once (the same timings in both modes)\n`);
+  printTable([...byMode].flatMap(([mode, rs]) => queryRows(rs, mode)));
+  console.log(`\ncached partials held by the polars processes after the queries (bytes per shard): ${[...cacheBytes].map(([m, b]) => `${m} ${b.map(fmtInt).join(' + ')}`).join('; ')}`);
+  for (const [mode, { result: liveResult, stages: st }] of liveByMode) {
+    const idle = byMode.get(mode)?.find((r) => r.id === 'dash')?.systems.engine?.timing;
+    console.log(`\nGET /dashboard/metrics (${mode}) while ingesting ${fmtInt(liveResult.target_events_per_s)} events/s (achieved ${fmtInt(liveResult.achieved_events_per_s)}, ${liveResult.ingest_503} refusals 503):\n`);
     const rows: Array<Record<string, string | number>> = [];
-    if (idle) rows.push({ what: 'dashboard, idle (the dash row above)', samples: idle.runs, median_ms: idle.median_ms, p95_ms: idle.p95_ms, max_ms: idle.max_ms });
+    const t = (what: string, x: Timing) => ({ what, samples: x.runs, median_ms: Number(x.median_ms.toFixed(1)), p95_ms: Number(x.p95_ms.toFixed(1)), max_ms: Number(x.max_ms.toFixed(1)) });
+    if (idle) rows.push({ what: `dashboard, idle (the ${mode} dash row above)`, samples: idle.runs, median_ms: idle.median_ms, p95_ms: idle.p95_ms, max_ms: idle.max_ms });
+    const calm = idleStages.get(mode);
+    if (calm && calm.requests) rows.push(t('  idle stages: engine-timed request', calm.ms), t('  idle stages: slowest shard op_ms', calm.op_ms), t('  idle stages: slowest shard op_cpu_ms', calm.op_cpu_ms), t('  idle stages: merge_ms', calm.merge_ms));
     rows.push({ what: 'dashboard, during ingest', samples: liveResult.dashboard.runs, median_ms: liveResult.dashboard.median_ms, p95_ms: liveResult.dashboard.p95_ms, max_ms: liveResult.dashboard.max_ms });
     rows.push({ what: `ingest batch of ${fmtInt(live.batch)}`, samples: liveResult.ingest.runs, median_ms: liveResult.ingest.median_ms, p95_ms: liveResult.ingest.p95_ms, max_ms: liveResult.ingest.max_ms });
+    if (st) {
+      rows.push(t('  stages: engine-timed request', st.ms), t('  stages: slowest shard op_ms', st.op_ms), t('  stages: slowest shard op_cpu_ms', st.op_cpu_ms));
+      rows.push(t('  stages: longest shard wait (polars_ms − op_ms)', st.wait_ms), t('  stages: longest queue + hand-over', st.handover_ms), t('  stages: merge_ms', st.merge_ms));
+    }
     printTable(rows);
+    if (st) {
+      const f = (x: number) => x.toFixed(1);
+      console.log(`  ${st.stalled} of ${st.requests} requests waited > ${st.stall_ms} ms in some shard; the slowest ${st.slowest.requests}: mean ${f(st.slowest.ms)} ms, of it op ${f(st.slowest.op_ms)}, wait ${f(st.slowest.wait_ms)}, queue + hand-over ${f(st.slowest.handover_ms)}`);
+      console.log(`  segment rolls in the span: ${st.rolls.length ? st.rolls.map((r) => `shard ${String(r.shard)} ${String(r.rows)} rows ${String(r.ms)} ms`).join('; ') : 'none'}`);
+    }
     if (liveResult.dashboard_errors) console.log(`(${liveResult.dashboard_errors} dashboard requests answered other than 200)`);
   }
 
@@ -289,7 +345,7 @@ try {
   }
 
   if (typeof args.json === 'string') {
-    const rows = results.map((r) => ({
+    const rowsOf = (rs: QueryResult[]) => rs.map((r) => ({
       id: r.id,
       title: r.title,
       ...Object.fromEntries(SYSTEMS.map((s) => [s, r.systems[s] ? { timing: r.systems[s]!.timing ?? null, error: r.systems[s]!.error ?? null } : null])),
@@ -307,9 +363,11 @@ try {
       runs,
       warmup,
       load,
-      modes: Object.fromEntries(modes.map((m) => [m, rows])),
-      cold_equals_warm: true,
-      dashboard_under_ingest: liveResult ?? null,
+      modes: Object.fromEntries([...byMode].map(([m, rs]) => [m, rowsOf(rs)])),
+      cold_equals_warm: false,
+      partial_cache_bytes: Object.fromEntries(cacheBytes),
+      dashboard_under_ingest: Object.fromEntries([...liveByMode].map(([m, l]) => [m, { ...l.result, stages: l.stages }])),
+      dashboard_idle_stages: Object.fromEntries(idleStages),
       at: new Date().toISOString(),
     });
   }

@@ -78,6 +78,7 @@ export class Engine {
           segmentRows: config.segmentRows,
           retentionMs: config.retention,
           logFileBytes: config.logFileBytes,
+          partialCache: config.partialCache,
           logger,
           ...startGate,
         }),

@@ -1,7 +1,8 @@
 /**
  * The engine as bench:peers runs it: `src/main.ts` with its default config except ports 0 and a
  * temporary `--data-dir`, loaded over HTTP (`POST /ingest/batch`, several requests in flight) and
- * queried over HTTP.
+ * queried over HTTP. `restart` stops it and starts it again on the same data dir with other flags
+ * (bench:peers' cold and warm runs: `--partial-cache false` / `true`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,17 +40,48 @@ export class EnginePeer {
   static async start(extraArgs: string[] = []): Promise<EnginePeer> {
     const dataDir = mkdtempSync(join(tmpdir(), 'bench-peers-'));
     try {
-      const { server, line } = await spawnServer(
-        join(ROOT, 'src/main.ts'),
-        ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...extraArgs],
-        (l) => l.msg === 'engine listening',
-      );
-      const l = line as { ingestUrl: string; queryUrl: string; shards: number };
-      return new EnginePeer(server, dataDir, l.ingestUrl, l.queryUrl, l.shards);
+      return await EnginePeer.spawn(dataDir, extraArgs);
     } catch (err) {
       rmSync(dataDir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  private static async spawn(dataDir: string, extraArgs: string[]): Promise<EnginePeer> {
+    const { server, line } = await spawnServer(
+      join(ROOT, 'src/main.ts'),
+      ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...extraArgs],
+      (l) => l.msg === 'engine listening',
+    );
+    const l = line as { ingestUrl: string; queryUrl: string; shards: number };
+    return new EnginePeer(server, dataDir, l.ingestUrl, l.queryUrl, l.shards);
+  }
+
+  /**
+   * Stops the engine and starts it on the same data dir with `extraArgs`; resolves when it
+   * listens (then `waitForCount`: it loads its segments and replays its log first). This peer is
+   * spent; the answer owns the data dir. If the start fails the data dir is removed.
+   */
+  async restart(extraArgs: string[]): Promise<EnginePeer> {
+    await this.server.stop();
+    try {
+      return await EnginePeer.spawn(this.dataDir, extraArgs);
+    } catch (err) {
+      rmSync(this.dataDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** The engine's stdout lines parsed as JSON (its pino log), oldest first. */
+  get logLines(): ReadonlyArray<Record<string, any>> {
+    return this.server.lines;
+  }
+
+  /** `GET /stats/shards`. */
+  async shardStats(): Promise<Array<Record<string, any>>> {
+    const res = await fetch(`${this.queryUrl}/stats/shards`);
+    if (res.status !== 200) throw new Error(`engine stats: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { shards: Array<Record<string, any>> }).shards;
   }
 
   /**
@@ -90,9 +122,13 @@ export class EnginePeer {
     await Promise.all(Array.from({ length: opts.concurrency }, sender));
   }
 
-  /** The engine's global event count (`POST /query/aggregate {}`). */
-  async count(): Promise<number> {
+  /** The engine's global event count (`POST /query/aggregate {}`); null while a shard restores (503). */
+  async count(): Promise<number | null> {
     const res = await fetch(`${this.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    if (res.status === 503) {
+      await res.arrayBuffer();
+      return null;
+    }
     if (res.status !== 200) throw new Error(`engine count: ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { results: Array<{ count: number }> };
     return body.results[0]?.count ?? 0;
@@ -104,7 +140,7 @@ export class EnginePeer {
     for (;;) {
       const c = await this.count();
       if (c === n) return;
-      if (c > n) throw new Error(`engine holds ${c} events, more than the ${n} sent`);
+      if (c !== null && c > n) throw new Error(`engine holds ${c} events, more than the ${n} sent`);
       if (performance.now() > deadline) throw new Error(`engine holds ${c} of ${n} events after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }

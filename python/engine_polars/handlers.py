@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine_polars import enrichment_tables
+import polars as pl
+
+from engine_polars import enrichment_tables, partial_cache
 from engine_polars._utils.fields import require_object
 from engine_polars._utils.ipc import to_ipc_stream
 from engine_polars._utils.json_types import is_integer, json_type
@@ -17,7 +19,7 @@ from engine_polars._utils.proc import rss_bytes
 from engine_polars.errors import BadFrame, BadPlan
 from engine_polars.limits import MAX_SUBPLANS
 from engine_polars.ops import custom as custom_op
-from engine_polars.plan import parse_plan, rows_upto, run_plan
+from engine_polars.plan import Plan, parse_plan, rows_upto, run_plan
 from engine_polars.store import EventStore
 
 __all__ = ["OPS", "Reply"]
@@ -29,7 +31,7 @@ class Reply:
     body: bytes = b""
     #: the process exits after sending this reply
     stop: bool = False
-    #: the store may need compacting once this reply is sent
+    #: the store may need compacting (and its new chunks' cached partials computed) once this reply is sent
     compact: bool = False
 
 
@@ -69,7 +71,10 @@ def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     if "plan" not in header:
         raise BadPlan("query needs a `plan` in its header")
     plan = parse_plan(header["plan"], "plan", body)
-    result = run_plan(plan, store.frame(rows_upto(header["plan"])))
+    cut = rows_upto(header["plan"])
+    result = partial_cache.Request(store).answer(plan, cut)
+    if result is None:
+        result = run_plan(plan, store.frame(cut))
     ipc = to_ipc_stream(result)
     return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=ipc)
 
@@ -84,8 +89,18 @@ def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply
         raise BadPlan(f"query_many needs `plans`: a list of 1..{MAX_SUBPLANS} plans")
     plans = [parse_plan(p, f"plans[{i}]") for i, p in enumerate(raw)]
     cuts = [rows_upto(p, f"plans[{i}]") for i, p in enumerate(raw)]
-    frames = {cut: store.frame(cut) for cut in dict.fromkeys(cuts)}
-    streams = [to_ipc_stream(run_plan(p, frames[cut])) for p, cut in zip(plans, cuts)]
+    cached = partial_cache.Request(store)
+    frames: dict[int | None, pl.LazyFrame] = {}
+
+    def run(plan: Plan, cut: int | None) -> pl.DataFrame:
+        out = cached.answer(plan, cut)
+        if out is not None:
+            return out
+        if cut not in frames:
+            frames[cut] = store.frame(cut)
+        return run_plan(plan, frames[cut])
+
+    streams = [to_ipc_stream(run(p, cut)) for p, cut in zip(plans, cuts)]
     return Reply({"parts": [len(b) for b in streams], **_timing(started)}, body=b"".join(streams))
 
 
@@ -97,6 +112,7 @@ def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
             "rss_bytes": rss_bytes(),
             "pid": os.getpid(),
             "rows_dropped_by_retention": store.rows_dropped,
+            "partial_cache_bytes": partial_cache.cached_bytes(store),
             **store.segment_stats(),
         }
     )
@@ -121,13 +137,15 @@ def _open(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
 def _roll(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """``plan: {log_position}``: seals the open rows into a segment covering the log before it."""
     plan = require_object(header.get("plan"), "plan")
-    return Reply(store.roll(_int_field(plan, "log_position")))
+    # `compact`: the new segment's cached partials are computed once the reply is out (server.py)
+    return Reply(store.roll(_int_field(plan, "log_position")), compact=True)
 
 
 def _retain(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """``plan: {retention_ms, now_ms}``: drops the segments older than the retention."""
     plan = require_object(header.get("plan"), "plan")
-    return Reply(store.retain(_int_field(plan, "retention_ms", 1), _int_field(plan, "now_ms", -(2**62))))
+    out = store.retain(_int_field(plan, "retention_ms", 1), _int_field(plan, "now_ms", -(2**62)))
+    return Reply(out, compact=out["segments_dropped"] > 0)
 
 
 def _ping(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

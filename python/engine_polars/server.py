@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
+from engine_polars import partial_cache
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.log import log
 from engine_polars.errors import (
@@ -131,8 +132,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore | None = None) ->
 
 def _compact(store: EventStore) -> None:
     # Between frames: the reply is already out, so an append's latency does not include it.
+    # The cached partials of chunks a compaction or a roll made are computed here too, not by
+    # the next dashboard query (partial_cache.prime; only once the cache is in use).
     try:
         store.compact()
+        partial_cache.prime(store)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # e.g. MemoryError: the store is unchanged, serving goes on

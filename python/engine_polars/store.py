@@ -20,6 +20,7 @@ and the metadata columns of ``metadata.py``. A chunk holds only the metadata col
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from engine_polars._utils.log import log
 from engine_polars.dictionary import Dictionary
 from engine_polars.errors import BadFrame, BadPlan, names
 
-__all__ = ["DIMENSIONS", "EVENT_SCHEMA", "MAX_CHUNKS", "MEASURES", "EventStore", "event_columns"]
+__all__ = ["DIMENSIONS", "EVENT_SCHEMA", "MAX_CHUNKS", "MEASURES", "Chunk", "EventStore", "Segment", "event_columns"]
 
 #: The events as they arrive and as partials carry them, in order: ``timestamp`` is epoch ms,
 #: ``metadata`` the JSON object text.
@@ -83,10 +84,20 @@ def event_columns(schema: pl.Schema) -> list[pl.Expr]:
     ]
 
 
+#: Chunk tokens: a new one for every chunk built and for every chunk whose frame is replaced.
+_tokens = itertools.count(1)
+
+
 @dataclass
 class Chunk:
     df: pl.DataFrame
     first_row: int
+    #: Names these rows for cached partials (``partial_cache.py``): an append, a compaction's merge
+    #: and a roll's segment are new chunks with new tokens, and :meth:`EventStore._recode` gives the
+    #: chunks it re-encodes new ones, so a token never stands for two different frames.
+    token: int = field(default_factory=lambda: next(_tokens), init=False, compare=False)
+    #: What ``partial_cache.py`` keeps about these rows (emptied with a new token).
+    partials: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def rows(self) -> int:
@@ -165,6 +176,10 @@ class EventStore:
     def _chunks(self) -> list[Chunk]:
         return [*self._segments, *self._open]
 
+    def held_chunks(self) -> list[Chunk]:
+        """The segments, then the open chunks, in row order (the list is a copy; the chunks are not)."""
+        return self._chunks()
+
     # -- appends -----------------------------------------------------------------------------
 
     def append(self, ipc_bytes: bytes, first_row: int | None = None) -> int:
@@ -236,6 +251,8 @@ class EventStore:
             recoded.append(c.df.with_columns(exprs) if exprs else c.df)
         for c, df in zip(chunks, recoded):
             c.df = df
+            c.token = next(_tokens)
+            c.partials = {}
 
     # -- reads -------------------------------------------------------------------------------
 

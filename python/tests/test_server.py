@@ -72,7 +72,7 @@ def test_reports_stats_with_rows_chunks_rss_and_pid(sidecar: Sidecar) -> None:
     sidecar.request({"id": 1, "op": "append"}, events_ipc(random_events(random.Random(8), 10)))
     header, _ = sidecar.request({"id": 2, "op": "stats"})
     assert list(header) == [
-        "id", "ok", "rows", "chunks", "rss_bytes", "pid", "rows_dropped_by_retention",
+        "id", "ok", "rows", "chunks", "rss_bytes", "pid", "rows_dropped_by_retention", "partial_cache_bytes",
         "segments", "segment_bytes", "rows_in_segments", "open_rows", "next_row",
     ]  # fmt: skip
     assert header["ok"] is True

@@ -51,6 +51,11 @@ export interface EngineConfig {
   maxFutureSkew: number | null;
   /** A shard log file is rolled (a new file started) past this many bytes; truncation deletes whole files. */
   logFileBytes: number;
+  /**
+   * Keep per-chunk partials of the dashboard's and the summary's unfiltered plans in each polars
+   * process and reuse them (python/engine_polars/partial_cache.py); false: every query reads every row.
+   */
+  partialCache: boolean;
   /** Longest a `?wait=true` ingest request waits for its events to be durable before a 504, ms. */
   waitTimeoutMs: number;
   /** How long an Idempotency-Key is remembered after its request, ms (config: `"24h"`, `"30m"`, or ms). */
@@ -216,6 +221,7 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
   maxFutureSkew: (raw, key) => (raw === null || raw === 'none' || raw === 'null' || raw === '' ? null : durationMs(0, 100 * 365 * 86_400_000)(raw, key)),
   // Below 64 KiB a file would roll at almost every batch; above 4 GiB a truncation frees little.
   logFileBytes: integer(65536, 2 ** 32),
+  partialCache: parseBoolean,
   waitTimeoutMs: integer(10, 3_600_000),
   idempotencyWindow: durationMs(1000, 365 * 86_400_000),
   idempotencyMaxKeys: integer(1, 100_000_000),

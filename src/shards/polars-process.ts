@@ -74,6 +74,8 @@ export interface PolarsProcessOptions {
   shard: number;
   /** default busy-time limit, ms */
   timeoutMs: number;
+  /** keep cached partials (python/engine_polars/partial_cache.py); absent: true */
+  partialCache?: boolean;
   onExit: (exit: PolarsExit) => void;
   /** told at once when we kill the process (its exit is reported later, through onExit) */
   onKill?: (reason: string) => void;
@@ -106,7 +108,7 @@ export class PolarsProcess {
 
   constructor(private readonly options: PolarsProcessOptions) {
     this.child = spawn(PYTHON_BIN, ['-m', 'engine_polars'], {
-      env: { ...process.env, POLARS_MAX_THREADS: '1', PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1' },
+      env: { ...process.env, POLARS_MAX_THREADS: '1', PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1', ENGINE_PARTIAL_CACHE: options.partialCache === false ? 'false' : 'true' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     // Below the HTTP thread in CPU priority: on a box with as many cores as shards, a heavy query

@@ -32,6 +32,8 @@ export interface PolarsSupervisorOptions {
   shardLog: ShardLog;
   /** busy-time limit of appends, enrichment ops, stats and ping (a hang), ms */
   polarsTimeoutMs: number;
+  /** the polars processes keep cached partials (config `partialCache`); absent: true */
+  partialCache?: boolean;
   /** fdatasync the log before handing records to polars */
   fsync: boolean;
   onState: (state: 'restoring' | 'ready', pid: number | undefined) => void;
@@ -129,6 +131,7 @@ export class PolarsSupervisor {
   /** a failed write or sync left bytes after `durableEnd` that could not be cut yet: nothing may be appended */
   private unrepaired: unknown = null;
   private chunks: number | null = null;
+  private partialCacheBytes: number | null = null;
   readonly counters = {
     restarts: 0,
     lastRestoreMs: null as number | null,
@@ -259,19 +262,20 @@ export class PolarsSupervisor {
   }
 
   /** pid, RSS (read from /proc, so it answers while polars is busy) and chunks (asked only when idle). */
-  async processStats(): Promise<{ pid: number | null; rss: number | null; chunks: number | null }> {
+  async processStats(): Promise<{ pid: number | null; rss: number | null; chunks: number | null; partialCacheBytes: number | null }> {
     const proc = this.proc;
     if (proc && this.live && proc.alive && proc.waiting === 0) {
       try {
         const reply = await proc.request('stats');
         this.chunks = Number(reply.header.chunks);
+        this.partialCacheBytes = typeof reply.header.partial_cache_bytes === 'number' ? reply.header.partial_cache_bytes : null;
         this.counters.rowsHeld = Number(reply.header.rows);
         this.options.segments?.noteStats(reply.header);
       } catch (err) {
         this.options.noteError(err);
       }
     }
-    return { pid: proc?.pid ?? null, rss: rssOf(proc?.pid), chunks: this.chunks };
+    return { pid: proc?.pid ?? null, rss: rssOf(proc?.pid), chunks: this.chunks, partialCacheBytes: this.partialCacheBytes };
   }
 
   /**
@@ -424,6 +428,7 @@ export class PolarsSupervisor {
     const proc = new PolarsProcess({
       shard: this.options.shard,
       timeoutMs: this.options.polarsTimeoutMs,
+      partialCache: this.options.partialCache ?? true,
       onStderr: (line) => this.options.say('info', 'polars', { line }),
       onExit: (exit) => this.died(exit, gen),
       // Not ready from the moment we kill it: nothing more is sent to a process on its way out.
@@ -443,6 +448,7 @@ export class PolarsSupervisor {
     this.live = false;
     this.proc = null;
     this.chunks = null;
+    this.partialCacheBytes = null;
     const err = this.stopping ? exit.error : shardRestoring(this.options.shard, exit.error.message);
     for (const w of this.waiters) w.reject(err);
     this.waiters = [];

@@ -35,6 +35,8 @@ export interface ShardWorkerData {
   retentionMs: number | null;
   /** size past which the shard log starts a new file */
   logFileBytes: number;
+  /** polars keeps cached partials (config `partialCache`); absent: true */
+  partialCache?: boolean;
 }
 
 /**
@@ -97,6 +99,8 @@ export interface ShardStats {
   polars_pid: number | null;
   polars_rss_bytes: number | null;
   polars_chunks: number | null;
+  /** bytes of cached partials polars keeps (python/engine_polars/partial_cache.py; asked only when idle) */
+  polars_partial_cache_bytes: number | null;
   /** polars processes started after the first (crash, kill from outside, killed by us) */
   polars_restarts: number;
   /** duration of the last replay of the log into a polars process, ms */

@@ -32,6 +32,8 @@ export interface ShardHandleOptions {
   segmentRows: number;
   retentionMs: number | null;
   logFileBytes: number;
+  /** polars keeps cached partials (config `partialCache`); default true */
+  partialCache?: boolean;
   logger: Logger;
   /** the worker opens its log only once this gate opens (start-gate.ts: after a re-partitioning) */
   startGate?: SharedArrayBuffer;
@@ -103,6 +105,7 @@ export class ShardHandle {
       segmentRows: options.segmentRows,
       retentionMs: options.retentionMs,
       logFileBytes: options.logFileBytes,
+      partialCache: options.partialCache ?? true,
     };
     // Plain JavaScript when it can be bundled: no tsx loader thread per shard (worker-bundle.ts).
     this.worker = new Worker(bundledWorker('src/shards/shard-worker.ts') ?? WORKER_BOOT_URL, { workerData, name: `shard-${options.shard}` });

@@ -256,7 +256,7 @@ async function before<T>(work: Promise<T>, deadline: number, kind: string, timeo
 }
 
 async function workerStats(): Promise<ShardWorkerStats> {
-  const p = polars ? await polars.processStats() : { pid: null, rss: null, chunks: null };
+  const p = polars ? await polars.processStats() : { pid: null, rss: null, chunks: null, partialCacheBytes: null };
   const c = polars?.counters;
   const l = log?.stats();
   return {
@@ -271,6 +271,7 @@ async function workerStats(): Promise<ShardWorkerStats> {
     polars_pid: p.pid,
     polars_rss_bytes: p.rss,
     polars_chunks: p.chunks,
+    polars_partial_cache_bytes: p.partialCacheBytes,
     polars_restarts: c?.restarts ?? 0,
     last_restore_ms: c?.lastRestoreMs ?? null,
     rows_restored: c?.rowsRestored ?? 0,
@@ -411,6 +412,7 @@ async function start(): Promise<void> {
     shard: data.shard,
     shardLog: opened,
     polarsTimeoutMs: data.polarsTimeoutMs,
+    partialCache: data.partialCache ?? true,
     fsync: data.fsync === 'batch',
     onState: (state, pid) => {
       if (ring.state() === ShardState.STOPPED || ring.state() === ShardState.FAILED) return;

@@ -1,0 +1,511 @@
+"""Cached per-chunk partials: the dashboard's plans (and GET /query/summary's) without a pass
+over every row on every request.
+
+Which plans (exactly the shapes ``src/kinds/dashboard.ts`` and ``src/kinds/summary.ts`` send
+without a filter; any other plan runs as before, ``handlers.py``):
+
+* ``summary`` without a filter;
+* ``aggregate`` by ``event_type`` without metrics, filter or ``max_cells`` (the events per type);
+* ``percentiles`` of a column without group, filter or ``max_cells``, not ``exact``;
+* ``topn`` by ``user_id`` of ``count`` without a metric, ``shard_top``, descending, without a filter;
+* ``aggregate`` grouped by ``window``/``event_type``/``user_id`` whose filter is only a time range
+  (the dashboard's last 15 minutes): not cached, but run over only the chunks whose timestamps
+  reach into the range (pruned on each chunk's min/max timestamp, kept per chunk).
+
+What is kept, per chunk (``Chunk.partials``, dropped with the chunk: a compaction, a roll, a
+retention drop or a re-encoding makes new chunks or tokens): row count, timestamp range, the
+moments of every measure (``ops.aggregate.metric_columns``, as the cold path computes them), the
+events per event-type code and the measure's t-digest (``tdigest.digest_from_series``). Segments
+(immutable) are always cached; open chunks once they hold :data:`MIN_CACHED_ROWS` rows (the
+front of the open chunks, which compaction leaves alone for long); smaller ones and a chunk cut by
+``rows_upto`` are computed afresh on every request, together, in one pass.
+
+Events per user (``distinct_users`` and the top users) are the big part: one count per user. They
+are kept once per store as a dense count per user code (:class:`_UserCounts`) over the leading run
+of cached chunks, and moved forward when chunks are added at its end; an open chunk in it keeps
+its own (code, count) frame so that a compaction or a roll, which replaces open chunks, is
+subtracted exactly; anything else (a retention drop, a re-encoding, a restart) recounts from the
+rows once. Counts are integers, so the answer is exact whichever way it was reached.
+
+Answers: the same partials, schema and order as the cold ops (``src/merge/*`` reads them as
+before). Counts, distinct users, time range, types and top users are exact; the moments are
+combined with Chan's formula, as the merge combines shards (equal up to rounding); the digest
+partial is the centroids of every chunk's digest (count, min and max of the shard), which the
+merge merges in one pass as it merges shards' digests: the estimate differs from one digest over
+all the values, within the documented rank error of a merge (docs/TDIGEST.md, "Cached partials").
+
+``ENGINE_PARTIAL_CACHE=off`` (config ``partialCache``) turns all of it off: every plan then runs
+over every row (bench:peers' cold runs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from engine_polars.filters import Filter
+from engine_polars.ops import aggregate as aggregate_op
+from engine_polars.ops import percentiles as percentiles_op
+from engine_polars.ops import summary as summary_op
+from engine_polars.ops import topn as topn_op
+from engine_polars.ops.aggregate import MOMENTS, metric_columns
+from engine_polars.store import MEASURES, Chunk, EventStore, Segment
+from engine_polars.tdigest import DEFAULT_COMPRESSION, Digest, digest_from_series
+
+__all__ = ["ENABLED", "MIN_CACHED_ROWS", "Request", "cached_bytes", "prime"]
+
+#: Off with ``ENGINE_PARTIAL_CACHE=off`` (or ``0``/``false``).
+ENABLED: bool = os.environ.get("ENGINE_PARTIAL_CACHE", "on").lower() not in ("off", "0", "false")
+
+#: Open chunks smaller than this are computed afresh on every request (they are merged soon).
+MIN_CACHED_ROWS = 65_536
+
+_CORE = ("timestamp", "event_type", "user_id", *MEASURES)
+
+
+@dataclass
+class _Moments:
+    count: int = 0
+    nulls: int = 0
+    sum: float = 0.0
+    min: float = math.inf
+    max: float = -math.inf
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, o: _Moments) -> None:
+        """Chan's merge of (count, mean, m2), as ``src/merge/moments.ts`` merges shards."""
+        self.nulls += o.nulls
+        if o.count == 0:
+            return
+        if self.count == 0:
+            self.count, self.sum, self.min, self.max, self.mean, self.m2 = o.count, o.sum, o.min, o.max, o.mean, o.m2
+            return
+        n = self.count + o.count
+        delta = o.mean - self.mean
+        self.mean += delta * o.count / n
+        self.m2 += o.m2 + delta * delta * self.count * o.count / n
+        self.sum += o.sum
+        self.min = min(self.min, o.min)
+        self.max = max(self.max, o.max)
+        self.count = n
+
+    @property
+    def finite(self) -> bool:
+        return self.count == 0 or all(math.isfinite(x) for x in (self.sum, self.min, self.max, self.mean, self.m2))
+
+
+@dataclass
+class _State:
+    """The partials of some rows (one chunk, or the fresh rows of a request)."""
+
+    rows: int
+    first_ts: int | None
+    last_ts: int | None
+    moments: dict[str, _Moments]
+    #: events per event-type code: ``code`` UInt32, ``count`` Int64
+    types: pl.DataFrame
+    digests: dict[str, Digest]
+    #: events per user code: ``code`` UInt32, ``count`` Int64 (None: not kept, recount from rows)
+    users: pl.DataFrame | None
+
+    def nbytes(self) -> int:
+        centroids = sum(len(d.means) for d in self.digests.values())
+        return int(self.types.estimated_size()) + 16 * centroids + (0 if self.users is None else int(self.users.estimated_size()))
+
+
+def _code_counts(df: pl.DataFrame, column: str) -> pl.DataFrame:
+    return (
+        df.lazy()
+        .group_by(pl.col(column).to_physical().cast(pl.UInt32).alias("code"))
+        .agg(pl.len().cast(pl.Int64).alias("count"))
+        .collect()
+    )
+
+
+def _state_of(df: pl.DataFrame, keep_users: bool) -> _State:
+    """The partials of ``df`` (rows in the store layout)."""
+    aggs: list[pl.Expr] = [
+        pl.len().alias("rows"),
+        pl.col("timestamp").min().alias("first_ts"),
+        pl.col("timestamp").max().alias("last_ts"),
+    ]
+    for m in MEASURES:
+        aggs.extend(metric_columns(m))
+        aggs.append(pl.col(m).null_count().alias(f"{m}__null_count"))
+    row = df.select(aggs).row(0, named=True)
+    moments: dict[str, _Moments] = {}
+    for m in MEASURES:
+        n = int(row[f"{m}__count"])
+        moments[m] = _Moments(nulls=int(row[f"{m}__null_count"]))
+        if n:
+            moments[m] = _Moments(n, moments[m].nulls, row[f"{m}__sum"], row[f"{m}__min"], row[f"{m}__max"], row[f"{m}__mean"], row[f"{m}__m2"])
+    return _State(
+        rows=int(row["rows"]),
+        first_ts=row["first_ts"],
+        last_ts=row["last_ts"],
+        moments=moments,
+        types=_code_counts(df, "event_type"),
+        digests={m: digest_from_series(df[m], DEFAULT_COMPRESSION) for m in MEASURES},
+        users=_code_counts(df, "user_id") if keep_users else None,
+    )
+
+
+def _cacheable(c: Chunk) -> bool:
+    return isinstance(c, Segment) or c.rows >= MIN_CACHED_ROWS
+
+
+def _chunk_state(c: Chunk) -> _State:
+    state: _State | None = c.partials.get("state")
+    if state is None:
+        # Open chunks keep their user counts: they are the ones compactions and rolls replace.
+        state = _state_of(c.df, keep_users=not isinstance(c, Segment))
+        c.partials["state"] = state
+        c.partials["ts"] = (state.first_ts, state.last_ts)
+    return state
+
+
+def _ts_range(c: Chunk) -> tuple[int | None, int | None]:
+    ts: tuple[int | None, int | None] | None = c.partials.get("ts")
+    if ts is None:
+        row = c.df.select(pl.col("timestamp").min().alias("a"), pl.col("timestamp").max().alias("b")).row(0)
+        ts = (row[0], row[1])
+        c.partials["ts"] = ts
+    return ts
+
+
+def _dense_add(dense: pl.Series, counts: pl.DataFrame, sign: int = 1) -> pl.Series:
+    """``dense`` (Int64, index = code) plus (or minus) the (code, count) rows of ``counts``
+    (codes distinct), grown to hold every code; a new Series."""
+    if counts.height == 0:
+        return dense
+    top = int(counts["code"].max()) + 1  # type: ignore[arg-type]
+    # `scatter` writes in place: never into the Series given (the store's kept counts)
+    dense = dense.extend_constant(0, top - dense.len()) if top > dense.len() else dense.clone()
+    codes = counts["code"]
+    delta = counts["count"] if sign > 0 else -counts["count"]
+    return dense.scatter(codes, dense.gather(codes) + delta)
+
+
+@dataclass
+class _UserCounts:
+    """Events per user code over the chunks whose tokens are ``tokens`` (in order)."""
+
+    tokens: list[int] = field(default_factory=list)
+    #: per token: the chunk's (code, count) frame when it keeps one (open chunks), else None
+    kept: list[pl.DataFrame | None] = field(default_factory=list)
+    dense: pl.Series = field(default_factory=lambda: pl.Series("count", [], dtype=pl.Int64))
+
+    def nbytes(self) -> int:
+        return int(self.dense.estimated_size())
+
+
+#: Per store: the user counts of its leading cached chunks. Weak: a store dropped drops them.
+_USERS: weakref.WeakKeyDictionary[EventStore, _UserCounts] = weakref.WeakKeyDictionary()
+
+
+def _users_over(store: EventStore, chunks: list[Chunk]) -> pl.Series:
+    """Events per user code over ``chunks`` (a leading run of cached chunks), moving the store's
+    :class:`_UserCounts` to them."""
+    old = _USERS.get(store) or _UserCounts()
+    tokens = [c.token for c in chunks]
+    same = 0
+    while same < min(len(tokens), len(old.tokens)) and tokens[same] == old.tokens[same]:
+        same += 1
+    gone = old.kept[same:]
+    if all(k is not None for k in gone):
+        dense, kept = old.dense, old.kept[:same]
+        for k in gone:
+            assert k is not None
+            dense = _dense_add(dense, k, -1)
+        start = same
+    else:
+        # A chunk without kept counts left (a segment: retention, re-encoding): recount.
+        dense, kept, start = pl.Series("count", [], dtype=pl.Int64), [], 0
+    for c in chunks[start:]:
+        state = _chunk_state(c)
+        counts = state.users if state.users is not None else _code_counts(c.df, "user_id")
+        dense = _dense_add(dense, counts)
+        kept.append(state.users)
+    _USERS[store] = _UserCounts(tokens, kept, dense)
+    return dense
+
+
+@dataclass
+class _Combined:
+    """Every partial of the rows a request sees, combined."""
+
+    state: _State
+    #: the per-chunk digests, in row order, per measure
+    digests: dict[str, list[Digest]]
+    #: events per user code (Int64, index = code; 0 for users without events here)
+    users: pl.Series
+
+
+def _leading(chunks: list[Chunk]) -> int:
+    """How many chunks at the front are cached (segments, then big open chunks)."""
+    n = 0
+    while n < len(chunks) and _cacheable(chunks[n]):
+        n += 1
+    return n
+
+
+def _users_of(c: Chunk) -> pl.DataFrame:
+    state: _State | None = c.partials.get("state")
+    return state.users if state is not None and state.users is not None else _code_counts(c.df, "user_id")
+
+
+def _summed(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return None
+    return frames[0] if len(frames) == 1 else pl.concat(frames).group_by("code").agg(pl.col("count").sum())
+
+
+def _combine(store: EventStore, upto: int | None) -> _Combined:
+    """Every partial of the rows below ``upto``: cached chunks' kept partials, the rest afresh.
+
+    The store's user counts always cover its whole leading run of cached chunks (a request
+    never moves them back): the rows of that run a request does not see (at or past ``upto``:
+    what was appended after the request was cut) are counted and subtracted for it alone."""
+    chunks = store.held_chunks()
+    lead = _leading(chunks)
+    users = _users_over(store, chunks[:lead])
+    states: list[_State] = []
+    fresh: list[pl.DataFrame] = []
+    #: (code, count) frames to add to / take from ``users`` for this request
+    plus: list[pl.DataFrame] = []
+    minus: list[pl.DataFrame] = []
+    fresh_users: list[pl.DataFrame] = []
+    for i, c in enumerate(chunks):
+        in_lead = i < lead
+        if upto is not None and c.first_row >= upto:
+            if not in_lead:
+                break
+            minus.append(_users_of(c))
+            continue
+        if upto is not None and c.end_row > upto:
+            # cut by the visibility bound: these rows afresh, never cached
+            seen = upto - c.first_row
+            fresh.append(c.df.slice(0, seen).select(_CORE))
+            if in_lead:
+                minus.append(_code_counts(c.df.slice(seen), "user_id"))
+            else:
+                fresh_users.append(fresh[-1])
+            continue
+        if _cacheable(c):
+            state = _chunk_state(c)
+            states.append(state)
+            if not in_lead:
+                assert state.users is not None  # an open chunk: it keeps them
+                plus.append(state.users)
+        else:
+            fresh.append(c.df.select(_CORE))
+            fresh_users.append(fresh[-1])
+    if fresh:
+        rows = fresh[0] if len(fresh) == 1 else pl.concat(fresh, rechunk=True)
+        every = len(fresh_users) == len(fresh)
+        state = _state_of(rows, keep_users=every)
+        states.append(state)
+        if every:
+            assert state.users is not None
+            plus.append(state.users)
+        elif fresh_users:
+            plus.append(_code_counts(pl.concat(fresh_users), "user_id"))
+    more, less = _summed(plus), _summed(minus)
+    if more is not None:
+        users = _dense_add(users, more)
+    if less is not None:
+        users = _dense_add(users, less, -1)
+    total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), {}, None)
+    for s in states:
+        total.rows += s.rows
+        if s.first_ts is not None:
+            total.first_ts = s.first_ts if total.first_ts is None else min(total.first_ts, s.first_ts)
+            total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
+        for m in MEASURES:
+            total.moments[m].add(s.moments[m])
+    types = [s.types for s in states if s.types.height]
+    total.types = (
+        pl.concat(types).group_by("code").agg(pl.col("count").sum())
+        if types
+        else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    )
+    return _Combined(total, {m: [s.digests[m] for s in states] for m in MEASURES}, users)
+
+
+def prime(store: EventStore) -> None:
+    """Computes the partials of cached chunks that have none yet, and moves the store's user
+    counts to them: after a roll or a compaction, between frames, so the next dashboard does
+    not. Only once the cache answered a request in this process (else nobody needs them)."""
+    if not ENABLED or store not in _USERS:
+        return
+    chunks = store.held_chunks()
+    for c in chunks:
+        if _cacheable(c):
+            _chunk_state(c)
+    _users_over(store, chunks[: _leading(chunks)])
+
+
+def _names(dtype: pl.DataType, codes: pl.Series) -> pl.Series:
+    """The strings of dictionary ``codes`` (UInt32) of the Categorical ``dtype``.
+
+    ``Categories.to_series()`` builds the whole mapping in a Python loop (~0.35 µs per value:
+    ~6 ms for 17,000 users, ~90 ms for 250,000), so a handful of codes are looked up one by one
+    with what that loop calls (``Categories.__iter__`` in polars 1.44); else the whole mapping."""
+    assert isinstance(dtype, pl.Categorical)
+    lookup = getattr(getattr(dtype.categories, "_categories", None), "cat_to_str", None)
+    if lookup is None or codes.len() > 1_000:
+        return dtype.categories.to_series().gather(codes)
+    return pl.Series([lookup(int(c)) for c in codes], dtype=pl.String)
+
+
+def _no_filter(f: Filter) -> bool:
+    return f == Filter()
+
+
+def _time_only(f: Filter) -> bool:
+    return f.event_types is None and f.user_ids is None and f.dimensions is None and (f.start is not None or f.end is not None)
+
+
+class Request:
+    """One query(-many) request's cached answers: the combination is made once for every plan
+    of the request that reads it, per ``rows_upto``."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+        self._combined: dict[int | None, _Combined] = {}
+
+    def _get(self, upto: int | None) -> _Combined:
+        c = self._combined.get(upto)
+        if c is None:
+            c = self._combined[upto] = _combine(self.store, upto)
+        return c
+
+    def answer(self, plan: Any, upto: int | None) -> pl.DataFrame | None:
+        """``plan``'s partial from cached partials; None when ``plan`` is not one answered here
+        (or the cache is off): run it over the rows."""
+        if not ENABLED:
+            return None
+        if isinstance(plan, summary_op.SummaryPlan) and _no_filter(plan.filter):
+            return self._summary(plan, upto)
+        if isinstance(plan, aggregate_op.AggregatePlan) and plan.max_cells is None and not plan.finish:
+            if plan.group_by == ("event_type",) and not plan.metrics and _no_filter(plan.filter):
+                return self._types(upto)
+            if plan.group_by and set(plan.group_by) <= {"window", "event_type", "user_id"} and _time_only(plan.filter):
+                return aggregate_op.run(plan, self._time_pruned(plan.filter, upto))
+        if (
+            isinstance(plan, percentiles_op.PercentilesPlan)
+            and plan.group_by is None
+            and not plan.exact
+            and plan.compression == DEFAULT_COMPRESSION
+            and plan.max_cells is None
+            and _no_filter(plan.filter)
+        ):
+            return self._digest(plan, upto)
+        if (
+            isinstance(plan, topn_op.TopNPlan)
+            and plan.group_by == "user_id"
+            and plan.agg == "count"
+            and plan.metric is None
+            and plan.shard_top
+            and plan.order == "desc"
+            and _no_filter(plan.filter)
+        ):
+            return self._top_users(plan, upto)
+        return None
+
+    def _summary(self, plan: summary_op.SummaryPlan, upto: int | None) -> pl.DataFrame | None:
+        c = self._get(upto)
+        s = c.state
+        if not all(s.moments[m].finite for m in plan.columns):
+            return None  # NaN or ±inf among the values: the cold path's arithmetic, not Chan's
+        row: dict[str, Any] = {
+            "count": s.rows,
+            "rows_held": s.rows,
+            "distinct_users": int((c.users > 0).sum()),
+            "first_timestamp": s.first_ts,
+            "last_timestamp": s.last_ts,
+        }
+        for m in plan.columns:
+            mo = s.moments[m]
+            row[f"{m}__count"] = mo.count
+            row[f"{m}__null_count"] = mo.nulls
+            for k in MOMENTS:
+                row[f"{m}__{k}"] = getattr(mo, k) if mo.count else None
+        return pl.DataFrame([row], schema=summary_op.partial_schema(plan))
+
+    def _types(self, upto: int | None) -> pl.DataFrame:
+        types = self._get(upto).state.types.filter(pl.col("count") > 0)
+        return (
+            types.select(_names(self.store.event_types.dtype, types["code"]).alias("event_type"), pl.col("count").cast(pl.Int64))
+            .sort("event_type")
+        )
+
+    def _digest(self, plan: percentiles_op.PercentilesPlan, upto: int | None) -> pl.DataFrame:
+        digests = [d for d in self._get(upto).digests[plan.column] if d.count]
+        schema = percentiles_op.partial_schema(plan)
+        if not digests:
+            return pl.DataFrame(schema=schema)
+        out = pl.DataFrame(
+            {
+                "mean": [x for d in digests for x in d.means],
+                "weight": [w for d in digests for w in d.weights],
+            },
+            schema={"mean": pl.Float64, "weight": pl.Int64},
+        ).sort("mean", maintain_order=True)
+        return out.select(
+            pl.lit(sum(d.count for d in digests), dtype=pl.Int64).alias("count"),
+            pl.lit(min(d.min for d in digests), dtype=pl.Float64).alias("min"),
+            pl.lit(max(d.max for d in digests), dtype=pl.Float64).alias("max"),
+            "mean",
+            "weight",
+        ).select(pl.col(n).cast(t) for n, t in schema.items())
+
+    def _top_users(self, plan: topn_op.TopNPlan, upto: int | None) -> pl.DataFrame:
+        users = self._get(upto).users
+        schema = topn_op.partial_schema(plan)
+        counts = users.to_frame("count").with_row_index("code").filter(pl.col("count") > 0)
+        if counts.height == 0:
+            return pl.DataFrame(schema=schema)
+        # Every user whose count reaches the n-th largest, then ties broken by the user id.
+        threshold = counts["count"].top_k(plan.n).min()
+        top = counts.filter(pl.col("count") >= threshold)
+        return (
+            top.select(_names(self.store.users.dtype, top["code"]).alias("user_id"), pl.col("count").cast(pl.Int64))
+            .sort(["count", "user_id"], descending=[True, False])
+            .head(plan.n)
+        )
+
+    def _time_pruned(self, f: Filter, upto: int | None) -> pl.LazyFrame:
+        """The rows below ``upto`` of the chunks whose timestamps reach into ``f``'s range."""
+        lo = -math.inf if f.start is None else math.ceil(f.start)
+        hi = math.inf if f.end is None else math.ceil(f.end)
+        parts: list[pl.LazyFrame] = []
+        for c in self.store.held_chunks():
+            if upto is not None and c.first_row >= upto:
+                break
+            first, last = _ts_range(c)
+            if first is None or last is None or last < lo or first >= hi:
+                continue
+            df = c.df if upto is None or c.end_row <= upto else c.df.slice(0, upto - c.first_row)
+            parts.append(df.select(_CORE).lazy())
+        if not parts:
+            return self.store.frame(0)
+        return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
+
+
+def cached_bytes(store: EventStore) -> int:
+    """Bytes the cached partials of ``store`` take (estimated: frames' buffers, 16 per centroid)."""
+    total = 0
+    for c in store.held_chunks():
+        state = c.partials.get("state")
+        if state is not None:
+            total += state.nbytes()
+    users = _USERS.get(store)
+    return total + (users.nbytes() if users is not None else 0)
