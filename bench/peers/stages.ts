@@ -16,8 +16,10 @@ export interface DashboardStages {
   op_cpu_ms: Timing;
   /** per request, the largest shard wait (polars_ms − op_ms) */
   wait_ms: Timing;
-  /** per request, the largest shard hand-over (the ring's events to polars before the query) */
+  /** per request, the largest shard queue + hand-over (the ring's events logged, synced and acknowledged by polars before the query) */
   handover_ms: Timing;
+  /** per request, the largest shard log sync inside the hand-over */
+  sync_ms: Timing;
   merge_ms: Timing;
   /** requests where some shard waited more than `stall_ms` */
   stalled: number;
@@ -30,6 +32,7 @@ export interface DashboardStages {
 
 interface ShardStage {
   queued_ms?: number;
+  sync_ms?: number;
   handover_ms?: number;
   polars_ms?: number;
   op_ms?: number;
@@ -51,6 +54,7 @@ export function dashboardStages(lines: ReadonlyArray<Record<string, any>>, fromM
         cpu: max((s) => s.op_cpu_ms ?? 0),
         wait: max((s) => (s.polars_ms ?? 0) - (s.op_ms ?? 0)),
         handover: max((s) => (s.handover_ms ?? 0) + (s.queued_ms ?? 0)),
+        sync: max((s) => s.sync_ms ?? 0),
         merge: Number(l.merge_ms ?? 0),
       };
     });
@@ -63,6 +67,7 @@ export function dashboardStages(lines: ReadonlyArray<Record<string, any>>, fromM
     op_cpu_ms: summarize(rows.map((r) => r.cpu)),
     wait_ms: summarize(rows.map((r) => r.wait)),
     handover_ms: summarize(rows.map((r) => r.handover)),
+    sync_ms: summarize(rows.map((r) => r.sync)),
     merge_ms: summarize(rows.map((r) => r.merge)),
     stalled: rows.filter((r) => r.wait > stallMs).length,
     stall_ms: stallMs,

@@ -8,9 +8,12 @@ without a filter; any other plan runs as before, ``handlers.py``):
 * ``aggregate`` by ``event_type`` without metrics, filter or ``max_cells`` (the events per type);
 * ``percentiles`` of a column without group, filter or ``max_cells``, not ``exact``;
 * ``topn`` by ``user_id`` of ``count`` without a metric, ``shard_top``, descending, without a filter;
-* ``aggregate`` grouped by ``window``/``event_type``/``user_id`` whose filter is only a time range
-  (the dashboard's last 15 minutes): not cached, but run over only the chunks whose timestamps
-  reach into the range (pruned on each chunk's min/max timestamp, kept per chunk).
+* ``aggregate`` grouped by ``window`` and ``event_type`` (the dashboard's last 15 one-minute
+  windows) whose filter is a time range on window edges: per chunk, only for the chunks whose
+  timestamps reach into the range (min/max timestamp kept per chunk), the chunk's rows grouped by
+  (window, event-type code) with count and moments, kept for the window size; any other aggregate
+  grouped by ``window``/``event_type``/``user_id`` with only a time range is run over the rows of
+  those chunks only.
 
 What is kept, per chunk (``Chunk.partials``, dropped with the chunk: a compaction, a roll, a
 retention drop or a re-encoding makes new chunks or tokens): row count, timestamp range, the
@@ -156,6 +159,56 @@ def _state_of(df: pl.DataFrame, keep_users: bool) -> _State:
     )
 
 
+_WINDOW_KEYS = ["window_start", "code"]
+#: Window sizes whose groups are kept per chunk (the dashboard's is one); others are grouped afresh.
+_WINDOW_SIZES = 2
+
+
+def _windowed(df: pl.LazyFrame, window_ms: int) -> pl.DataFrame:
+    """Per (window start, event-type code): ``count`` and the moments of every measure."""
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("count")]
+    for m in MEASURES:
+        aggs.extend(metric_columns(m))
+    return (
+        df.group_by(
+            ((pl.col("timestamp") // window_ms) * window_ms).alias("window_start"),
+            pl.col("event_type").to_physical().cast(pl.UInt32).alias("code"),
+        )
+        .agg(aggs)
+        .collect()
+    )
+
+
+def _chunk_windows(c: Chunk, window_ms: int) -> pl.DataFrame:
+    key = f"windows:{window_ms}"
+    out: pl.DataFrame | None = c.partials.get(key)
+    if out is None:
+        out = c.partials[key] = _windowed(c.df.lazy(), window_ms)
+    return out
+
+
+def _merge_windows(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """Groups of several parts merged: counts and sums added, min/max, and (count, mean, m2) by
+    Chan's formula, as ``src/merge/moments.ts`` merges shards; one part's groups as they are."""
+    if len(parts) == 1:
+        return parts[0]
+    rows = pl.concat(parts)
+    aggs: list[pl.Expr] = [pl.col("count").sum()]
+    for m in MEASURES:
+        n, mean, m2 = pl.col(f"{m}__count"), pl.col(f"{m}__mean"), pl.col(f"{m}__m2")
+        total = n.sum()
+        grand = (n * mean).sum() / total
+        aggs += [
+            total.alias(f"{m}__count"),
+            pl.when(total > 0).then(pl.col(f"{m}__sum").sum()).alias(f"{m}__sum"),
+            pl.col(f"{m}__min").min(),
+            pl.col(f"{m}__max").max(),
+            pl.when(total > 0).then(grand).alias(f"{m}__mean"),
+            pl.when(total > 0).then(m2.sum() + (n * (mean - grand) ** 2).sum()).alias(f"{m}__m2"),
+        ]
+    return rows.group_by(_WINDOW_KEYS).agg(aggs)
+
+
 def _cacheable(c: Chunk) -> bool:
     return isinstance(c, Segment) or c.rows >= MIN_CACHED_ROWS
 
@@ -207,6 +260,8 @@ class _UserCounts:
 
 #: Per store: the user counts of its leading cached chunks. Weak: a store dropped drops them.
 _USERS: weakref.WeakKeyDictionary[EventStore, _UserCounts] = weakref.WeakKeyDictionary()
+#: Per store: window size → the start of the last windows range asked for (what :func:`prime` groups).
+_WINDOWS_ASKED: weakref.WeakKeyDictionary[EventStore, dict[int, int | None]] = weakref.WeakKeyDictionary()
 
 
 def _users_over(store: EventStore, chunks: list[Chunk]) -> pl.Series:
@@ -346,9 +401,14 @@ def prime(store: EventStore) -> None:
     if not ENABLED or store not in _USERS:
         return
     chunks = store.held_chunks()
+    asked = _WINDOWS_ASKED.get(store, {})
     for c in chunks:
         if _cacheable(c):
             _chunk_state(c)
+            for w, lo in asked.items():
+                last = _ts_range(c)[1]
+                if last is not None and (lo is None or last >= lo):
+                    _chunk_windows(c, w)
     _users_over(store, chunks[: _leading(chunks)])
 
 
@@ -398,6 +458,10 @@ class Request:
             if plan.group_by == ("event_type",) and not plan.metrics and _no_filter(plan.filter):
                 return self._types(upto)
             if plan.group_by and set(plan.group_by) <= {"window", "event_type", "user_id"} and _time_only(plan.filter):
+                if plan.group_by == ("window", "event_type") and plan.window_ms is not None:
+                    out = self._windows(plan, upto)
+                    if out is not None:
+                        return out
                 return aggregate_op.run(plan, self._time_pruned(plan.filter, upto))
         if (
             isinstance(plan, percentiles_op.PercentilesPlan)
@@ -482,6 +546,58 @@ class Request:
             .head(plan.n)
         )
 
+    def _windows(self, plan: aggregate_op.AggregatePlan, upto: int | None) -> pl.DataFrame | None:
+        """The window × event type partial from the chunks whose time range reaches into the
+        filter's: a cached chunk's kept groups, the others' (and a cut chunk's) rows grouped
+        afresh. ``None`` when the range's ends are not window edges (then a window would hold
+        only part of its rows; the pruned frame is grouped instead)."""
+        assert plan.window_ms is not None
+        f, w = plan.filter, plan.window_ms
+        lo = None if f.start is None else math.ceil(f.start)
+        hi = None if f.end is None else math.ceil(f.end)
+        asked = _WINDOWS_ASKED.setdefault(self.store, {})
+        if (lo is not None and lo % w) or (hi is not None and hi % w) or (w not in asked and len(asked) >= _WINDOW_SIZES):
+            return None
+        asked[w] = lo
+        parts: list[pl.DataFrame] = []
+        fresh: list[pl.LazyFrame] = []
+        for c in self.store.held_chunks():
+            if upto is not None and c.first_row >= upto:
+                break
+            first, last = _ts_range(c)
+            if first is None or last is None or (lo is not None and last < lo) or (hi is not None and first >= hi):
+                continue
+            if upto is not None and c.end_row > upto:
+                fresh.append(c.df.slice(0, upto - c.first_row).select(_CORE).lazy())
+            elif _cacheable(c):
+                parts.append(_chunk_windows(c, w))
+            else:
+                fresh.append(c.df.select(_CORE).lazy())
+        window = pl.lit(True)
+        if lo is not None:
+            window &= pl.col("window_start") >= lo
+        if hi is not None:
+            window &= pl.col("window_start") < hi
+        if fresh:
+            rows = fresh[0] if len(fresh) == 1 else pl.concat(fresh)
+            in_range = pl.lit(True)
+            if lo is not None:
+                in_range &= pl.col("timestamp") >= lo
+            if hi is not None:
+                in_range &= pl.col("timestamp") < hi
+            parts.append(_windowed(rows.filter(in_range), w))
+        parts = [p.filter(window) for p in parts]
+        parts = [p for p in parts if p.height]
+        schema = aggregate_op.partial_schema(plan)
+        if not parts:
+            return pl.DataFrame(schema=schema)
+        rows = _merge_windows(parts)
+        return (
+            rows.with_columns(_names(self.store.event_types.dtype, rows["code"]).alias("event_type"))
+            .sort(["window_start", "event_type"])
+            .select(pl.col(n).cast(t) for n, t in schema.items())
+        )
+
     def _time_pruned(self, f: Filter, upto: int | None) -> pl.LazyFrame:
         """The rows below ``upto`` of the chunks whose timestamps reach into ``f``'s range."""
         lo = -math.inf if f.start is None else math.ceil(f.start)
@@ -504,8 +620,10 @@ def cached_bytes(store: EventStore) -> int:
     """Bytes the cached partials of ``store`` take (estimated: frames' buffers, 16 per centroid)."""
     total = 0
     for c in store.held_chunks():
-        state = c.partials.get("state")
-        if state is not None:
-            total += state.nbytes()
+        for key, kept in c.partials.items():
+            if key == "state":
+                total += kept.nbytes()
+            elif key.startswith("windows:"):
+                total += int(kept.estimated_size())
     users = _USERS.get(store)
     return total + (users.nbytes() if users is not None else 0)

@@ -18,17 +18,27 @@ from engine_polars.store import EventStore
 from engine_polars.tdigest import digest_from_series, merge_digests, quantile
 from event_batches import T0, Event, events_ipc
 
+EDGE = T0 // 60_000 * 60_000
 PLANS = [
     {"kind": "summary", "columns": ["value"]},
     {"kind": "aggregate", "group_by": ["event_type"], "metrics": []},
     {"kind": "percentiles", "column": "value", "group_by": None, "exact": False, "compression": 200},
     {"kind": "topn", "group_by": "user_id", "metric": None, "agg": "count", "n": 5, "order": "desc", "shard_top": True},
+    # the dashboard's windows: ends on window edges (kept per chunk)
     {
         "kind": "aggregate",
         "group_by": ["window", "event_type"],
         "metrics": ["value"],
         "window_ms": 60_000,
-        "filter": {"from": T0 + 3_600_000, "to": T0 + 4_500_000},
+        "filter": {"from": EDGE + 600_000, "to": EDGE + 1_500_000},
+    },
+    # ends inside windows: the rows of the chunks in range, grouped afresh
+    {
+        "kind": "aggregate",
+        "group_by": ["window", "event_type"],
+        "metrics": ["value"],
+        "window_ms": 60_000,
+        "filter": {"from": T0 + 3_500_000, "to": T0 + 4_500_000},
     },
 ]
 
@@ -99,8 +109,9 @@ def test_cached_answers_equal_cold_ones_while_chunks_are_appended_and_compacted(
         if i % 7 == 0:
             assert_same(store)
     assert_same(store)
-    # the big chunks in front now hold their partials
+    # the big chunks in front now hold their partials, and the windows of those in range
     assert any(c.partials.get("state") is not None for c in store.held_chunks())
+    assert any(c.partials.get("windows:60000") is not None for c in store.held_chunks())
 
 
 def test_rows_upto_cuts_a_chunk_without_using_or_poisoning_its_cached_partials() -> None:

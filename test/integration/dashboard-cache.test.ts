@@ -82,14 +82,18 @@ async function expectExact(queryUrl: string, events: TestEvent[]): Promise<Recor
   expect(body.top_users.map((r: Record<string, unknown>) => [r.user_id, r.count])).toEqual(top('user_id'));
   expect(body.top_events.map((r: Record<string, unknown>) => [r.event_type, r.count])).toEqual(top('event_type'));
   const starts: number[] = body.recent_windows.window_starts;
-  const brute = new Map<string, number>();
+  const brute = new Map<string, { count: number; sum: number }>();
   for (const e of events) {
     if (e.timestamp < starts[0]! || e.timestamp >= starts[14]! + 60_000) continue;
     const key = `${Math.floor(e.timestamp / 60_000) * 60_000}|${e.event_type}`;
-    brute.set(key, (brute.get(key) ?? 0) + 1);
+    const g = brute.get(key) ?? { count: 0, sum: 0 };
+    g.count++;
+    g.sum += e.value ?? 0;
+    brute.set(key, g);
   }
   const rows: Array<Record<string, any>> = body.recent_windows.rows;
-  expect(new Map(rows.map((r) => [`${r.window_start}|${r.event_type}`, r.count]))).toEqual(brute);
+  expect(new Map(rows.map((r) => [`${r.window_start}|${r.event_type}`, r.count]))).toEqual(new Map([...brute].map(([k, g]) => [k, g.count])));
+  for (const r of rows) expect(closeTo(r.value_sum ?? 0, brute.get(`${r.window_start}|${r.event_type}`)!.sum), `${r.window_start} ${r.event_type} sum`).toBe(true);
 
   const summary = await getJson(`${queryUrl}/query/summary`);
   expect(summary.status).toBe(200);
