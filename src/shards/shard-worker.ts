@@ -10,6 +10,7 @@
 import { resolve } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ColumnBuilder } from './column-builder.js';
+import { IdleCollector } from '../workers/idle-gc.js';
 import { FileShardLog } from './log/file-log.js';
 import { checkDataDir } from './log/data-dir.js';
 import { passStartGate } from './start-gate.js';
@@ -29,6 +30,9 @@ const data = workerData as ShardWorkerData;
 const port = parentPort!;
 const ring = new ShardRing(data.buffers);
 const builder = new ColumnBuilder();
+// Sealed batches, their log records and the pipe's buffers are garbage V8 does not collect while
+// the thread idles after a burst: collect once it goes quiet (workers/idle-gc.ts).
+const idleGc = new IdleCollector();
 
 // Pop scratch: records never straddle a push, but a pop of `scratch.length` bytes can end in the
 // middle of one, so an incomplete tail is moved to the front and completed by the next pop.
@@ -138,6 +142,7 @@ function seal(): void {
   if (!batch) return;
   stats.batchesSealed++;
   stats.lastSealAgeMs = now - batch.firstRowAt;
+  idleGc.note(3 * batch.ipc.byteLength);
   try {
     polars!.appendBatch(batch.ipc, batch.rows, runBase + ringRows - batch.rows);
     settler.appended(log!.end, ringRows);
@@ -419,7 +424,10 @@ async function start(): Promise<void> {
       ring.setState(state === 'ready' ? ShardState.READY : ShardState.RESTORING);
       emit({ type: 'state', state, pid });
     },
-    onProgress: () => progressWaiter?.(),
+    onProgress: () => {
+      idleGc.note(0); // acknowledged appends: their buffers are garbage now
+      progressWaiter?.();
+    },
     onStorageError: (cause, durableEnd) => settler.failed(cause, durableEnd),
     say,
     noteError,
