@@ -12,19 +12,29 @@ export interface ChildServer {
   stop: () => Promise<number | null>;
 }
 
-/** Spawns `node --import tsx <script> ...args` and resolves when a stdout JSON line matches. */
-/** The variables `npm start` sets before it runs the engine (package.json: `VAR=value … exec node …`). */
-function npmStartEnv(): Record<string, string> {
+/**
+ * How `npm start` runs the engine (package.json: `VAR=value … exec node <flags> scripts/start.mjs`):
+ * the variables it sets and the flags it gives node (V8's heap sizes).
+ */
+function npmStart(): { env: Record<string, string>; nodeFlags: string[] } {
   const script = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
-  return Object.fromEntries([...script.split(' exec ')[0]!.matchAll(/(?:^|\s)([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+  const [vars, command] = script.split(' exec ');
+  const env = Object.fromEntries([...vars!.matchAll(/(?:^|\s)([A-Z_]+)=(\S+)/g)].map((m) => [m[1]!, m[2]!]));
+  const nodeFlags = (command ?? '').split(/\s+/).filter((w) => w.startsWith('--'));
+  return { env, nodeFlags };
 }
 
+/**
+ * Spawns `<script> ...args` and resolves when a stdout JSON line matches: the engine
+ * (`src/main.ts`) as `npm start` runs it, anything else through `node --import tsx`.
+ */
 export async function spawnServer(script: string, args: string[], ready: (line: Record<string, any>) => boolean, env: NodeJS.ProcessEnv = {}): Promise<{ server: ChildServer; line: Record<string, any> }> {
   // The engine runs as `npm start` runs it (scripts/start.mjs: bundled, no tsx), so benches
   // measure its memory and speed as users get them; other scripts (baselines) through tsx.
   const engine = script === join(ROOT, 'src/main.ts');
-  const entry = engine ? [join(ROOT, 'scripts/start.mjs')] : ['--import', 'tsx', script];
-  const child = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...(engine ? npmStartEnv() : {}), ...env } });
+  const start = engine ? npmStart() : { env: {}, nodeFlags: [] };
+  const entry = engine ? [...start.nodeFlags, join(ROOT, 'scripts/start.mjs')] : ['--import', 'tsx', script];
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...start.env, ...env } });
   const lines: Array<Record<string, any>> = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let tail = '';
