@@ -336,7 +336,8 @@ try {
     if (st) {
       const f = (x: number) => x.toFixed(1);
       console.log(`  ${st.stalled} of ${st.requests} requests waited > ${st.stall_ms} ms in some shard; the slowest ${st.slowest.requests}: mean ${f(st.slowest.ms)} ms, of it op ${f(st.slowest.op_ms)}, wait ${f(st.slowest.wait_ms)}, queue + hand-over ${f(st.slowest.handover_ms)}`);
-      console.log(`  segment rolls in the span: ${st.rolls.length ? st.rolls.map((r) => `shard ${String(r.shard)} ${String(r.rows)} rows ${String(r.ms)} ms`).join('; ') : 'none'}`);
+      console.log(`  segment rolls in the span: ${st.rolls.length ? st.rolls.map((r) => `at ${(r.at_ms / 1000).toFixed(1)} s shard ${String(r.shard)} ${String(r.rows)} rows ${String(r.ms)} ms`).join('; ') : 'none'}; load average (1 min) at the end ${st.load_1m ?? '?'}`);
+      if (st.stalls.length) console.log(`  stalled requests (answered at s: ms, wait): ${st.stalls.map((x) => `${(x.at_ms / 1000).toFixed(1)}: ${Math.round(x.ms)}, ${Math.round(x.wait_ms)}`).join('; ')}`);
     }
     if (liveResult.dashboard_errors) console.log(`(${liveResult.dashboard_errors} dashboard requests answered other than 200)`);
   }

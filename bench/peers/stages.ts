@@ -5,7 +5,16 @@
  * in polars' queue behind appends or a segment roll (one process runs one frame at a time), plus
  * the pipes. A request is counted as stalled when some shard waited longer than `stallMs`.
  */
+import { readFileSync } from 'node:fs';
 import { summarize, type Timing } from './timing.js';
+
+function loadAverage(): number | null {
+  try {
+    return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
 
 export interface DashboardStages {
   requests: number;
@@ -26,8 +35,12 @@ export interface DashboardStages {
   stall_ms: number;
   /** among the slowest 5 % of requests: mean ms, mean largest op_ms, mean largest wait */
   slowest: { requests: number; ms: number; op_ms: number; wait_ms: number; handover_ms: number };
-  /** segment rolls logged in the span: shard, rows, ms */
-  rolls: Array<{ shard: unknown; rows: unknown; ms: unknown }>;
+  /** segment rolls logged in the span: when (ms from the span's start, at its end), shard, rows, ms */
+  rolls: Array<{ at_ms: number; shard: unknown; rows: unknown; ms: unknown }>;
+  /** requests that waited more than `stall_ms` in some shard: when (ms from the span's start, at the answer), ms, op, wait, hand-over */
+  stalls: Array<{ at_ms: number; ms: number; op_ms: number; wait_ms: number; handover_ms: number }>;
+  /** /proc/loadavg's 1-minute load at the span's end (other processes on the box count too) */
+  load_1m: number | null;
 }
 
 interface ShardStage {
@@ -49,6 +62,7 @@ export function dashboardStages(lines: ReadonlyArray<Record<string, any>>, fromM
       const shards: ShardStage[] = (l.fan_outs as Array<{ shards: ShardStage[] }>).flatMap((f) => f.shards);
       const max = (f: (s: ShardStage) => number) => Math.max(0, ...shards.map(f));
       return {
+        at: Number(l.time) - fromMs,
         ms: Number(l.ms),
         op: max((s) => s.op_ms ?? 0),
         cpu: max((s) => s.op_cpu_ms ?? 0),
@@ -78,6 +92,8 @@ export function dashboardStages(lines: ReadonlyArray<Record<string, any>>, fromM
       wait_ms: mean(slow.map((r) => r.wait)),
       handover_ms: mean(slow.map((r) => r.handover)),
     },
-    rolls: inSpan.filter((l) => l.msg === 'segment rolled').map((l) => ({ shard: l.shard, rows: l.rows, ms: l.ms })),
+    rolls: inSpan.filter((l) => l.msg === 'segment rolled').map((l) => ({ at_ms: Number(l.time) - fromMs, shard: l.shard, rows: l.rows, ms: l.ms })),
+    stalls: rows.filter((r) => r.wait > stallMs).map((r) => ({ at_ms: r.at, ms: r.ms, op_ms: r.op, wait_ms: r.wait, handover_ms: r.handover })),
+    load_1m: loadAverage(),
   };
 }
