@@ -5,7 +5,8 @@
  * bytes written to and read from polars. V8 counts them as external memory and collects them when
  * its own heap asks for a collection, which an idle thread never does: after 10 M events an idle
  * engine's two shard workers held 20–30 MB of dead buffers each, for a minute or more (node RSS
- * 217 MB; 159 MB after one collection per shard, same run).
+ * 217 MB; 159 MB after one collection per shard, same run). The HTTP thread does the same with
+ * request bodies and their parsed events (src/router/ingest-writer.ts).
  *
  * `note(bytes)` after making that much garbage; once at least `minBytes` were noted, the
  * collection runs `quietMs` after the last note, so never while the work goes on (V8 collects
