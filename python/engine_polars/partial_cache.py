@@ -592,6 +592,8 @@ class Request:
             parts.append(_windowed(rows.filter(in_range), w))
         parts = [p.filter(window) for p in parts]
         parts = [p for p in parts if p.height]
+        if len(parts) > 1 and not all(all(p.select(pl.col(f"{m}__sum").is_finite().all() for m in MEASURES).row(0)) for p in parts):
+            return None  # NaN or ±inf among the values: the cold path's arithmetic, not Chan's
         schema = aggregate_op.partial_schema(plan)
         if not parts:
             return pl.DataFrame(schema=schema)

@@ -254,3 +254,19 @@ def test_digest_of_chunk_digests_stays_within_the_documented_rank_error() -> Non
             le = sum(1 for v in exact if v <= x) / len(exact)
             err = lt - q if q < lt else q - le if q > le else 0.0
             assert err <= max(0.006, 2 * 2 * math.pi * math.sqrt(q * (1 - q)) / 200), (trial, q, err)
+
+
+def test_non_finite_values_leave_the_summary_and_merged_windows_to_the_cold_path() -> None:
+    rng = random.Random(11)
+    store = EventStore()
+    for k in range(3):
+        events = skewed_events(rng, 100, EDGE + 600_000, users=40)
+        events = [Event(EDGE + 600_000 + i * 3_000, e.event_type, e.user_id, e.value, None) for i, e in enumerate(events)]
+        if k == 1:
+            events[5] = Event(events[5].timestamp, events[5].event_type, events[5].user_id, math.inf, None)
+        store.append(events_ipc(events))
+    summary, windows = parse_plan(PLANS[0]), parse_plan(PLANS[4])
+    assert partial_cache.Request(store).answer(summary, None) is None
+    got = partial_cache.Request(store).answer(windows, None)
+    assert got is not None
+    assert got.equals(cold(store, PLANS[4]))
