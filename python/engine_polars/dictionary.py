@@ -102,6 +102,15 @@ class Dictionary:
         if self._step == len(_WIDTHS) - 1:
             # UInt32 codes: 4 billion values; not worth counting the new ones on every batch.
             return values.cast(self.dtype), False, pl.repeat(False, values.len(), dtype=pl.Boolean, eager=True)
+        if self._step < self._last:
+            # Below the widest width nothing is ever refused: cast straight away (the mapping takes
+            # the new values), and count only when it is full (polars raises; the values it took
+            # before that keep their codes and are simply known). Counting first (unique + is_in)
+            # cost ~180 ns a row on 65,536-row batches of user ids.
+            try:
+                return values.cast(self.dtype), False, pl.repeat(False, values.len(), dtype=pl.Boolean, eager=True)
+            except pl.exceptions.ComputeError:
+                pass
         known = _categories(self.dtype)
         distinct = values.drop_nulls().unique()
         new = distinct.filter(~distinct.is_in(known.implode()))
