@@ -152,15 +152,28 @@ describe('client retries against a refusing engine', () => {
       // fill the ring with plain requests until the engine refuses one (the client's batch
       // below is twice as large, so it cannot fit either while polars stays stopped)
       const pad = { pad: 'x'.repeat(64) };
-      for (let b = 0; ; b++) {
-        const events = Array.from({ length: 1000 }, (_, i) => ({ event_type: 'fill', user_id: `f${i % 50}`, value: 1, metadata: pad }));
-        const res = await postJson(`${engine.ingestUrl}/ingest/batch`, { events });
-        if (res.status === 503) break;
-        expect(res.status).toBe(202);
-        acked += events.length;
-        ackedSum += events.length;
-        if (b > 10_000) throw new Error('the ring never filled');
+      const fill = async () => {
+        for (let b = 0; ; b++) {
+          const events = Array.from({ length: 1000 }, (_, i) => ({ event_type: 'fill', user_id: `f${i % 50}`, value: 1, metadata: pad }));
+          const res = await postJson(`${engine.ingestUrl}/ingest/batch`, { events });
+          if (res.status === 503) break;
+          expect(res.status).toBe(202);
+          acked += events.length;
+          ackedSum += events.length;
+          if (b > 10_000) throw new Error('the ring never filled');
+        }
+      };
+      await fill();
+      // A 503 can also come from a shard worker starved of CPU (a busy box) that drains on
+      // afterwards: wait until it has taken all it can while polars is stopped (its in-flight cap),
+      // then fill the ring again, so it stays full until polars goes on.
+      for (let last = -1; ; ) {
+        const taken = (await shardStats(engine.queryUrl))[0]!.events_received as number;
+        if (taken === last) break;
+        last = taken;
+        await new Promise((r) => setTimeout(r, 1000));
       }
+      await fill();
 
       const seen: Seen[] = [];
       const retries: RetryInfo[] = [];
