@@ -27,6 +27,7 @@ import { BUILTIN } from './kinds/limits.js';
 import { SwappableApp, makeStartingApp } from './router/starting-app.js';
 import { IdempotencyKeys } from './router/idempotency/idempotency-keys.js';
 import { IngestAcks } from './router/ingest-ack.js';
+import { lockDataDir, type DataDirLock } from './shards/log/data-dir-lock.js';
 import { join } from 'node:path';
 
 export interface EngineAddresses {
@@ -52,13 +53,23 @@ export class Engine {
   private stopped: Promise<StopReport> | null = null;
   /** Stored data written by another shard count: re-partitioned before the shards open their logs. */
   private readonly repartition: { from: DataDirMeta; gate: SharedArrayBuffer; cancel?: () => Promise<void> } | null;
+  /** `dataDir/engine.lock`, held from the constructor until the end of `stop()` */
+  private readonly dirLock: DataDirLock;
   /** While re-partitioning the ports serve a starting app; then the real apps are swapped in. */
   private fronts: { ingest: SwappableApp; query: SwappableApp } | null = null;
 
   constructor(config: EngineConfig, logger: Logger) {
     // loadConfig checks this too; a config built in code must not skip it.
     checkExposure(config);
-    const from = layoutToRepartition(config.dataDir, config.shards, logger);
+    // Before anything in the data dir is read: one engine per data dir (data-dir-lock.ts).
+    this.dirLock = lockDataDir(config.dataDir, (holder) => logger.warn({ holder }, 'data dir lock was stale (the engine that took it is gone): taking it over'));
+    let from: DataDirMeta | null;
+    try {
+      from = layoutToRepartition(config.dataDir, config.shards, logger);
+    } catch (err) {
+      this.dirLock.release();
+      throw err;
+    }
     this.repartition = from ? { from, gate: makeStartGate() } : null;
     const startGate = this.repartition ? { startGate: this.repartition.gate } : {};
     const shards = Array.from(
@@ -237,6 +248,7 @@ export class Engine {
     this.ctx.prometheus?.close();
     const report: StopReport = { accepted_events: this.ctx.metrics.totalEvents, shards: results };
     const handed = results.reduce((n, r) => n + ('error' in r ? 0 : (r.rows_handed_to_polars ?? 0)), 0);
+    this.dirLock.release();
     logger.info({ ...report, rows_handed_to_polars: handed }, 'stopped: every shard flushed to polars');
     return report;
   }

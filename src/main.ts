@@ -59,7 +59,16 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = makeLogger(config.logLevel);
-  const engine = new Engine(config, logger);
+  let engine: Engine;
+  try {
+    engine = new Engine(config, logger);
+  } catch (err) {
+    // e.g. the data dir is in use by another engine, or was written in another format
+    logger.error({ err }, 'engine failed to start');
+    logger.flush();
+    process.exitCode = 1;
+    return;
+  }
   let exiting = false;
   const shutdown = (signal: string) => {
     if (exiting) return;
