@@ -86,6 +86,31 @@ export async function startEngine(overrides: Partial<EngineConfig> = {}, options
   };
 }
 
+/**
+ * Engines a test file starts and stops itself: `start` remembers each, `stop` stops one early,
+ * `cleanup` (for `afterEach`) stops the rest and removes the data dirs pushed onto `dirs`.
+ */
+export function engineTracker() {
+  const running: RunningEngine[] = [];
+  const dirs: string[] = [];
+  return {
+    dirs,
+    async start(...args: Parameters<typeof startEngine>): Promise<RunningEngine> {
+      const e = await startEngine(...args);
+      running.push(e);
+      return e;
+    },
+    async stop(e: RunningEngine): Promise<void> {
+      running.splice(running.indexOf(e), 1);
+      await e.stop();
+    },
+    async cleanup(): Promise<void> {
+      for (const e of running.splice(0)) await e.stop();
+      for (const d of dirs.splice(0)) removeDataDir(d);
+    },
+  };
+}
+
 export async function postJson(url: string, body: unknown, contentType = 'application/json'): Promise<{ status: number; body: any; headers: Headers }> {
   return postBody(url, typeof body === 'string' ? body : JSON.stringify(body), { 'content-type': contentType });
 }

@@ -7,28 +7,14 @@
  * with another shard count (re-partitioning); and the same answers with `partialCache: false`.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { getJson, makeDataDir, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { engineTracker, getJson, makeDataDir, postJson } from '../helpers/engine-harness.js';
 import { closeTo, rng, type TestEvent } from '../helpers/random-events.js';
 import { rankError } from '../helpers/rank-error.js';
+import { recentWindowsBrute } from '../helpers/recent-windows.js';
 import { shardStats, until, waitReady } from '../helpers/shard-probes.js';
 
-const running: RunningEngine[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const e of running.splice(0)) await e.stop();
-  for (const d of dirs.splice(0)) removeDataDir(d);
-});
-
-async function start(...args: Parameters<typeof startEngine>): Promise<RunningEngine> {
-  const e = await startEngine(...args);
-  running.push(e);
-  return e;
-}
-
-async function stop(e: RunningEngine): Promise<void> {
-  running.splice(running.indexOf(e), 1);
-  await e.stop();
-}
+const { start, stop, dirs, cleanup } = engineTracker();
+afterEach(cleanup);
 
 function makeBatch(r: () => number, n: number, now: number): TestEvent[] {
   const types = ['view', 'click', 'buy', 'share', 'login', 'search'];
@@ -82,15 +68,7 @@ async function expectExact(queryUrl: string, events: TestEvent[]): Promise<Recor
   expect(body.top_users.map((r: Record<string, unknown>) => [r.user_id, r.count])).toEqual(top('user_id'));
   expect(body.top_events.map((r: Record<string, unknown>) => [r.event_type, r.count])).toEqual(top('event_type'));
   const starts: number[] = body.recent_windows.window_starts;
-  const brute = new Map<string, { count: number; sum: number }>();
-  for (const e of events) {
-    if (e.timestamp < starts[0]! || e.timestamp >= starts[14]! + 60_000) continue;
-    const key = `${Math.floor(e.timestamp / 60_000) * 60_000}|${e.event_type}`;
-    const g = brute.get(key) ?? { count: 0, sum: 0 };
-    g.count++;
-    g.sum += e.value ?? 0;
-    brute.set(key, g);
-  }
+  const brute = recentWindowsBrute(events, starts);
   const rows: Array<Record<string, any>> = body.recent_windows.rows;
   expect(new Map(rows.map((r) => [`${r.window_start}|${r.event_type}`, r.count]))).toEqual(new Map([...brute].map(([k, g]) => [k, g.count])));
   for (const r of rows) expect(closeTo(r.value_sum ?? 0, brute.get(`${r.window_start}|${r.event_type}`)!.sum), `${r.window_start} ${r.event_type} sum`).toBe(true);

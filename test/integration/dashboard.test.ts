@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJson, postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { closeTo, rng, type TestEvent } from '../helpers/random-events.js';
+import { recentWindowsBrute } from '../helpers/recent-windows.js';
 
 let engine: RunningEngine;
 const events: TestEvent[] = [];
@@ -58,17 +59,7 @@ describe('GET /dashboard/metrics', () => {
 
     const starts: number[] = body.recent_windows.window_starts;
     expect(starts).toHaveLength(15);
-    const first = starts[0]!;
-    const end = starts[14]! + 60_000;
-    const brute = new Map<string, { count: number; sum: number }>();
-    for (const e of events) {
-      if (e.timestamp < first || e.timestamp >= end) continue;
-      const key = `${Math.floor(e.timestamp / 60_000) * 60_000}|${e.event_type}`;
-      const g = brute.get(key) ?? { count: 0, sum: 0 };
-      g.count++;
-      g.sum += e.value ?? 0;
-      brute.set(key, g);
-    }
+    const brute = recentWindowsBrute(events, starts);
     const rows: Array<Record<string, any>> = body.recent_windows.rows;
     expect(rows.length).toBe(brute.size);
     for (const row of rows) {

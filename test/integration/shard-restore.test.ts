@@ -12,28 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { appendFileSync, readdirSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { tableFromIPC } from 'apache-arrow';
-import { getJson, makeDataDir, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { engineTracker, getJson, makeDataDir, postJson } from '../helpers/engine-harness.js';
 import { ingestUntil, processAlive, shardStats, storedTotals, until, waitReady, type Ingested } from '../helpers/shard-probes.js';
 import { FileShardLog } from '../../src/shards/log/file-log.js';
 import { LogRecordType, decodeNumberedBatch } from '../../src/shards/log/shard-log.js';
 
-const running: RunningEngine[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const e of running.splice(0)) await e.stop();
-  for (const d of dirs.splice(0)) removeDataDir(d);
-});
-
-async function start(...args: Parameters<typeof startEngine>): Promise<RunningEngine> {
-  const e = await startEngine(...args);
-  running.push(e);
-  return e;
-}
-
-async function stop(e: RunningEngine): Promise<void> {
-  running.splice(running.indexOf(e), 1);
-  await e.stop();
-}
+const { start, stop, dirs, cleanup } = engineTracker();
+afterEach(cleanup);
 
 function lastLogFile(dataDir: string, shard: number): string {
   const dir = join(dataDir, `shard-${shard}`);
