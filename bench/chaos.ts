@@ -1,5 +1,5 @@
 /**
- * npm run chaos [-- --cycles 20 --clients 4 --shards 2 --batch 50 --min-up-ms 300 --max-up-ms 2000 --json out.json]
+ * npm run chaos [-- --cycles 20 --clients 4 --shards 2 --batch 50 --min-up-ms 300 --max-up-ms 2000 --route json|arrow|mixed --json out.json]
  *
  * Crash test of the acknowledgement contract: several clients ingest with `?wait=true` and an
  * Idempotency-Key per request while the engine (a child process on one data dir) is killed with
@@ -20,6 +20,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ARROW_STREAM_TYPE } from '../src/router/arrow-ingest/arrow-events.js';
+import { arrowBody } from '../test/helpers/arrow-body.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -29,6 +31,8 @@ export interface ChaosOptions {
   shards: number;
   /** events per request */
   batch: number;
+  /** POST /ingest/batch (json), POST /ingest/arrow (arrow), or half the clients each (mixed); default json */
+  route?: 'json' | 'arrow' | 'mixed';
   /** the engine runs a random time in [minUpMs, maxUpMs] before each kill */
   minUpMs: number;
   maxUpMs: number;
@@ -54,6 +58,8 @@ export interface ChaosReport {
   answers: Record<string, number>;
   replayed: number;
   kills: number;
+  /** events acknowledged 200 per route (`json`, `arrow`) */
+  acknowledged_by_route: Record<string, number>;
   /** 200-answer latency of ?wait=true requests, ms */
   ack_p50_ms: number;
   ack_p99_ms: number;
@@ -115,7 +121,7 @@ class EngineSlot {
 
 interface Pending {
   key: string;
-  body: string;
+  body: string | Uint8Array;
   ids: number[];
 }
 
@@ -123,6 +129,8 @@ async function client(c: number, opts: ChaosOptions, slot: EngineSlot, state: { 
   let n = 0;
   let pending: Pending | null = null;
   let nextId = c;
+  const route = opts.route ?? 'json';
+  const arrow = route === 'arrow' || (route === 'mixed' && c % 2 === 1);
   const count = (what: string) => void (report.answers[what] = (report.answers[what] ?? 0) + 1);
   for (;;) {
     // after `stop`, finish the request in hand (so every request ends with a 200), start no new one
@@ -130,7 +138,8 @@ async function client(c: number, opts: ChaosOptions, slot: EngineSlot, state: { 
       if (state.stop) return;
       const ids = Array.from({ length: opts.batch }, () => ((nextId += opts.clients), nextId - opts.clients));
       const events = ids.map((id) => ({ event_type: id % 3 === 0 ? 'purchase' : 'view', user_id: `user-${id % 997}`, value: id }));
-      pending = { key: `chaos-${c}-${n++}`, body: JSON.stringify({ events }), ids };
+      const body = arrow ? arrowBody(events.map((e) => ({ ...e, timestamp: Date.now() }))) : JSON.stringify({ events });
+      pending = { key: `chaos-${c}-${n++}`, body, ids };
     } else {
       report.retries++;
     }
@@ -139,9 +148,9 @@ async function client(c: number, opts: ChaosOptions, slot: EngineSlot, state: { 
     const started = performance.now();
     let status: number;
     try {
-      const res = await fetch(`${engine.ingestUrl}/ingest/batch?wait=true`, {
+      const res = await fetch(`${engine.ingestUrl}${arrow ? '/ingest/arrow' : '/ingest/batch'}?wait=true`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': pending.key },
+        headers: { 'content-type': arrow ? ARROW_STREAM_TYPE : 'application/json', 'idempotency-key': pending.key },
         body: pending.body,
       });
       await res.arrayBuffer();
@@ -157,6 +166,8 @@ async function client(c: number, opts: ChaosOptions, slot: EngineSlot, state: { 
     if (status === 200) {
       latencies.push(performance.now() - started);
       for (const id of pending.ids) acked.add(id);
+      const r = arrow ? 'arrow' : 'json';
+      report.acknowledged_by_route[r] = (report.acknowledged_by_route[r] ?? 0) + pending.ids.length;
       pending = null;
     } else if (status === 409 || status === 503 || status === 504 || status === 507 || status === 429) {
       await sleep(50);
@@ -190,7 +201,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'chaos-'));
   let seed = opts.seed ?? 1;
   const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-  const report: ChaosReport = { cycles: opts.cycles, acknowledged: 0, stored: 0, lost: 0, duplicated: 0, unacknowledged_stored: 0, requests: 0, retries: 0, answers: {}, replayed: 0, kills: 0, ack_p50_ms: 0, ack_p99_ms: 0 };
+  const report: ChaosReport = { cycles: opts.cycles, acknowledged: 0, stored: 0, lost: 0, duplicated: 0, unacknowledged_stored: 0, requests: 0, retries: 0, answers: {}, acknowledged_by_route: {}, replayed: 0, kills: 0, ack_p50_ms: 0, ack_p99_ms: 0 };
   const acked = new Set<number>();
   const latencies: number[] = [];
   const slot = new EngineSlot();
@@ -245,6 +256,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   }
 }
 
+function routeArg(argv: string[]): ChaosOptions['route'] {
+  const i = argv.indexOf('--route');
+  const route = i >= 0 ? argv[i + 1] : 'json';
+  if (route !== 'json' && route !== 'arrow' && route !== 'mixed') throw new Error(`--route: expected json, arrow or mixed, got ${route}`);
+  return route;
+}
+
 function arg(argv: string[], name: string, fallback: number): number {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? Number(argv[i + 1]) : fallback;
@@ -260,11 +278,13 @@ async function main(): Promise<void> {
     minUpMs: arg(argv, 'min-up-ms', 300),
     maxUpMs: arg(argv, 'max-up-ms', 2000),
     seed: arg(argv, 'seed', Date.now() % 100000),
+    route: routeArg(argv),
     log: (line) => console.log(line),
   };
-  console.log(`chaos: ${opts.cycles} kill -9 cycles, ${opts.clients} clients × ${opts.batch} events per ?wait=true request with an Idempotency-Key, ${opts.shards} shards, seed ${opts.seed}`);
+  console.log(`chaos: ${opts.cycles} kill -9 cycles, ${opts.clients} clients × ${opts.batch} events per ?wait=true request with an Idempotency-Key (route ${opts.route}), ${opts.shards} shards, seed ${opts.seed}`);
   const report = await runChaos(opts);
   console.log(`\nacknowledged ${report.acknowledged}  stored ${report.stored}  lost ${report.lost}  duplicated ${report.duplicated}  (stored but never acknowledged: ${report.unacknowledged_stored})`);
+  console.log(`acknowledged by route ${JSON.stringify(report.acknowledged_by_route)}`);
   console.log(`requests ${report.requests} (retries ${report.retries}, replayed answers ${report.replayed}), kills ${report.kills}; answers ${JSON.stringify(report.answers)}`);
   console.log(`wait=true 200 latency: p50 ${report.ack_p50_ms} ms, p99 ${report.ack_p99_ms} ms`);
   const jsonAt = argv.indexOf('--json');
