@@ -138,9 +138,9 @@ export class IngestWriter {
       this.checkShard(i, s.length, oversizeIs413);
     }
     let written = 0;
+    let pushedBytes = 0;
     for (let i = 0; i < n; i++) {
       const s = this.staging[i]!;
-      this.idleGc.note(4 * s.length);
       if (s.records === 0 || keyed?.skip?.has(i)) continue;
       const ring = this.shards[i]!.ring;
       if (keyed) encodeKeyedPart({ ...keyed, total, parts, events: s.records }, s.buf, s.view, 0);
@@ -149,7 +149,9 @@ export class IngestWriter {
       ring.wake(opts.wakeNow);
       opts.targets?.push({ shard: i, start, end: start + s.records });
       written += s.records;
+      pushedBytes += s.length;
     }
+    this.idleGc.note(4 * pushedBytes);
     // Don't keep a one-off giant staging buffer alive.
     for (const s of this.staging) if (s.buf.length > 8 * 1024 * 1024) s.buf = new Uint8Array(64 * 1024), s.view = new DataView(s.buf.buffer);
     return written;
