@@ -12,7 +12,7 @@ import { MERGE_FILE, type MergeDef } from './merge-def.js';
 /**
  * Merge-pool threads run below the HTTP thread's CPU priority, so a large merge never delays an
  * ingest acknowledgement. Linux applies a niceness set for pid 0 to the calling thread only; the
- * main thread also imports this module (for `mergedJson`) and must keep its own priority.
+ * main thread also imports this module (for `mergedJsonBytes`) and must keep its own priority.
  */
 export const MERGE_NICE = 10;
 if (!isMainThread) {
@@ -76,9 +76,4 @@ export function mergedJsonBytes(out: unknown, field?: string): Uint8Array {
   const value = field === undefined ? out : (out as Record<string, unknown>)[field];
   if (value instanceof Uint8Array) return value;
   return new TextEncoder().encode(JSON.stringify(value));
-}
-
-/** JSON text of a merge output, or of one of its fields. */
-export function mergedJson(out: unknown, field?: string): string {
-  return JSON.stringify(field === undefined ? out : (out as Record<string, unknown>)[field]);
 }
