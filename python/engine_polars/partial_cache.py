@@ -516,24 +516,8 @@ class Request:
         )
 
     def _digest(self, plan: percentiles_op.PercentilesPlan, upto: int | None) -> pl.DataFrame:
-        digests = [d for d in self._get(upto).digests[plan.column] if d.count]
-        schema = percentiles_op.partial_schema(plan)
-        if not digests:
-            return pl.DataFrame(schema=schema)
-        out = pl.DataFrame(
-            {
-                "mean": [x for d in digests for x in d.means],
-                "weight": [w for d in digests for w in d.weights],
-            },
-            schema={"mean": pl.Float64, "weight": pl.Int64},
-        ).sort("mean", maintain_order=True)
-        return out.select(
-            pl.lit(sum(d.count for d in digests), dtype=pl.Int64).alias("count"),
-            pl.lit(min(d.min for d in digests), dtype=pl.Float64).alias("min"),
-            pl.lit(max(d.max for d in digests), dtype=pl.Float64).alias("max"),
-            "mean",
-            "weight",
-        ).select(pl.col(n).cast(t) for n, t in schema.items())
+        out = percentiles_op.centroid_rows(self._get(upto).digests[plan.column])
+        return out.select(pl.col(n).cast(t) for n, t in percentiles_op.partial_schema(plan).items())
 
     def _top_users(self, plan: topn_op.TopNPlan, upto: int | None) -> pl.DataFrame:
         users = self._get(upto).users
