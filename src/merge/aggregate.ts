@@ -90,15 +90,19 @@ export function mergeAggregateGroups(parts: AggregateGroup[][], metricCount: num
   return out;
 }
 
-/** Compares key tuples: ascending, nulls last. */
+/** Compares one group key: ascending, null last (the order of every answer's groups). */
+export function compareKey(x: string | null, y: string | null): number {
+  if (x === y) return 0;
+  if (x === null) return 1;
+  if (y === null) return -1;
+  return x < y ? -1 : 1;
+}
+
+/** Compares key tuples: {@link compareKey} key by key. */
 export function compareKeys(a: Array<string | null>, b: Array<string | null>): number {
   for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? null;
-    const y = b[i] ?? null;
-    if (x === y) continue;
-    if (x === null) return 1;
-    if (y === null) return -1;
-    return x < y ? -1 : 1;
+    const c = compareKey(a[i] ?? null, b[i] ?? null);
+    if (c !== 0) return c;
   }
   return 0;
 }
@@ -111,7 +115,7 @@ function compareGroups(groupBy: string[]): (a: AggregateGroup, b: AggregateGroup
   if (w < 0) return (a, b) => compareKeys(a.keys, b.keys);
   return (a, b) => {
     for (let i = 0; i < groupBy.length; i++) {
-      const c = i === w ? Number(a.keys[i]) - Number(b.keys[i]) : compareKeys([a.keys[i] ?? null], [b.keys[i] ?? null]);
+      const c = i === w ? Number(a.keys[i]) - Number(b.keys[i]) : compareKey(a.keys[i] ?? null, b.keys[i] ?? null);
       if (c !== 0) return c;
     }
     return 0;

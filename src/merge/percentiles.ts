@@ -12,7 +12,7 @@
  * values sorted as x[0..n−1], h = (n − 1)·q, lo = ⌊h⌋, hi = ⌈h⌉, the answer is x[lo] when
  * x[lo] = x[hi], else (h − lo)·(x[hi] − x[lo]) + x[lo] — the same arithmetic, so the same double.
  */
-import { compareKeys } from './aggregate.js';
+import { compareKey } from './aggregate.js';
 import { decodePartial, requireColumn, type DecodedPartial } from './decode-partial.js';
 import { DEFAULT_COMPRESSION, makeDigest, mergeDigests, quantile, type Digest } from './tdigest.js';
 import { defineMerge } from './merge-def.js';
@@ -195,7 +195,7 @@ export function mergePercentiles(spec: PercentilesSpec, partials: DecodedPartial
       groups.push({ key, count: merged.count, percentiles: answer(spec, merged.count, (q) => quantile(merged, q)) });
     }
   }
-  groups.sort((a, b) => compareKeys([a.key], [b.key]));
+  groups.sort((a, b) => compareKey(a.key, b.key));
   if (spec.groupBy === null && groups.length === 0) groups.push({ key: null, count: 0, percentiles: answer(spec, 0, () => NaN) });
   return groups;
 }

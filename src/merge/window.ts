@@ -10,6 +10,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { requireColumn, decodePartial, floatColumn, tableColumn, type Column, type DecodedPartial } from './decode-partial.js';
 import { emptyMoments, finishMoments, mergeMoments, type Moments, type NonFinite } from './moments.js';
 import { mergeDigests, quantile, type Digest } from './tdigest.js';
+import { compareKey } from './aggregate.js';
 import { defineMerge } from './merge-def.js';
 
 export type WindowAggFunc = 'sum' | 'mean' | 'count' | 'min' | 'max' | 'stddev' | 'p50' | 'p95' | 'p99';
@@ -99,14 +100,6 @@ export function windowPanesFromPartial(p: DecodedPartial, spec: WindowSpec): Win
 
 function orNaN(x: number | string | null | undefined): number {
   return x === null || x === undefined ? NaN : Number(x);
-}
-
-/** The order of window rows' groups: ascending (as compareKeys in aggregate.ts), null last. */
-function compareKey(x: string | null, y: string | null): number {
-  if (x === y) return 0;
-  if (x === null) return 1;
-  if (y === null) return -1;
-  return x < y ? -1 : 1;
 }
 
 /** Panes and windows in the answer's order: start, then group (compareKey). */
