@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,10 +149,8 @@ def _state_of(df: pl.DataFrame, keep_users: bool) -> _State:
     row = df.select(aggs).row(0, named=True)
     moments: dict[str, _Moments] = {}
     for m in MEASURES:
-        n = int(row[f"{m}__count"])
-        moments[m] = _Moments(nulls=int(row[f"{m}__null_count"]))
-        if n:
-            moments[m] = _Moments(n, moments[m].nulls, row[f"{m}__sum"], row[f"{m}__min"], row[f"{m}__max"], row[f"{m}__mean"], row[f"{m}__m2"])
+        n, nulls = int(row[f"{m}__count"]), int(row[f"{m}__null_count"])
+        moments[m] = _Moments(n, nulls, *(row[f"{m}__{k}"] for k in MOMENTS)) if n else _Moments(nulls=nulls)
     return _State(
         rows=int(row["rows"]),
         first_ts=row["first_ts"],
@@ -287,10 +286,8 @@ def _users_over(store: EventStore, chunks: list[Chunk]) -> pl.Series:
         # A chunk without kept counts left (a segment: retention, re-encoding): recount.
         dense, kept, start = pl.Series("count", [], dtype=pl.Int64), [], 0
     for c in chunks[start:]:
-        state = _chunk_state(c)
-        counts = state.users if state.users is not None else _code_counts(c.df, "user_id")
-        dense = _dense_add(dense, counts)
-        kept.append(state.users)
+        kept.append(_chunk_state(c).users)
+        dense = _dense_add(dense, _users_of(c))
     _USERS[store] = _UserCounts(tokens, kept, dense)
     return dense
 
@@ -389,12 +386,8 @@ def _combine(store: EventStore, upto: int | None) -> _Combined:
             total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
         for m in MEASURES:
             total.moments[m].add(s.moments[m])
-    types = [s.types for s in states if s.types.height]
-    total.types = (
-        pl.concat(types).group_by("code").agg(pl.col("count").sum())
-        if types
-        else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
-    )
+    types = _summed([s.types for s in states])
+    total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
     return _Combined(total, {m: [s.digests[m] for s in states] for m in MEASURES}, users)
 
 
@@ -408,12 +401,38 @@ def prime(store: EventStore) -> None:
     asked = _WINDOWS_ASKED.get(store, {})
     for c in chunks:
         if _cacheable(c):
-            _chunk_state(c)
+            last = _chunk_state(c).last_ts
             for w, lo in asked.items():
-                last = _ts_range(c)[1]
                 if last is not None and (lo is None or last >= lo):
                     _chunk_windows(c, w)
     _users_over(store, chunks[: _leading(chunks)])
+
+
+def _bounds(f: Filter) -> tuple[int | None, int | None]:
+    """``f``'s time range as whole milliseconds [lo, hi) (None: unbounded)."""
+    return (None if f.start is None else math.ceil(f.start), None if f.end is None else math.ceil(f.end))
+
+
+def _between(column: str, lo: int | None, hi: int | None) -> pl.Expr:
+    """``column`` in [lo, hi) (None: unbounded)."""
+    inside = pl.lit(True)
+    if lo is not None:
+        inside &= pl.col(column) >= lo
+    if hi is not None:
+        inside &= pl.col(column) < hi
+    return inside
+
+
+def _reaching(store: EventStore, lo: int | None, hi: int | None, upto: int | None) -> Iterator[tuple[Chunk, int | None]]:
+    """The chunks with rows below ``upto`` whose timestamps reach into [lo, hi), each with how
+    many of its rows ``upto`` leaves when it cuts the chunk (None: all of them)."""
+    for c in store.held_chunks():
+        if upto is not None and c.first_row >= upto:
+            break
+        first, last = _ts_range(c)
+        if first is None or last is None or (lo is not None and last < lo) or (hi is not None and first >= hi):
+            continue
+        yield c, (upto - c.first_row if upto is not None and c.end_row > upto else None)
 
 
 def _names(dtype: pl.DataType, codes: pl.Series) -> pl.Series:
@@ -540,41 +559,25 @@ class Request:
         afresh. ``None`` when the range's ends are not window edges (then a window would hold
         only part of its rows; the pruned frame is grouped instead)."""
         assert plan.window_ms is not None
-        f, w = plan.filter, plan.window_ms
-        lo = None if f.start is None else math.ceil(f.start)
-        hi = None if f.end is None else math.ceil(f.end)
+        w = plan.window_ms
+        lo, hi = _bounds(plan.filter)
         asked = _WINDOWS_ASKED.setdefault(self.store, {})
         if (lo is not None and lo % w) or (hi is not None and hi % w) or (w not in asked and len(asked) >= _WINDOW_SIZES):
             return None
         asked[w] = lo
         parts: list[pl.DataFrame] = []
         fresh: list[pl.LazyFrame] = []
-        for c in self.store.held_chunks():
-            if upto is not None and c.first_row >= upto:
-                break
-            first, last = _ts_range(c)
-            if first is None or last is None or (lo is not None and last < lo) or (hi is not None and first >= hi):
-                continue
-            if upto is not None and c.end_row > upto:
-                fresh.append(c.df.slice(0, upto - c.first_row).select(_CORE).lazy())
+        for c, seen in _reaching(self.store, lo, hi, upto):
+            if seen is not None:
+                fresh.append(c.df.slice(0, seen).select(_CORE).lazy())
             elif _cacheable(c):
                 parts.append(_chunk_windows(c, w))
             else:
                 fresh.append(c.df.select(_CORE).lazy())
-        window = pl.lit(True)
-        if lo is not None:
-            window &= pl.col("window_start") >= lo
-        if hi is not None:
-            window &= pl.col("window_start") < hi
         if fresh:
             rows = fresh[0] if len(fresh) == 1 else pl.concat(fresh)
-            in_range = pl.lit(True)
-            if lo is not None:
-                in_range &= pl.col("timestamp") >= lo
-            if hi is not None:
-                in_range &= pl.col("timestamp") < hi
-            parts.append(_windowed(rows.filter(in_range), w))
-        parts = [p.filter(window) for p in parts]
+            parts.append(_windowed(rows.filter(_between("timestamp", lo, hi)), w))
+        parts = [p.filter(_between("window_start", lo, hi)) for p in parts]
         parts = [p for p in parts if p.height]
         if len(parts) > 1 and not all(all(p.select(pl.col(f"{m}__sum").is_finite().all() for m in MEASURES).row(0)) for p in parts):
             return None  # NaN or ±inf among the values: the cold path's arithmetic, not Chan's
@@ -590,17 +593,10 @@ class Request:
 
     def _time_pruned(self, f: Filter, upto: int | None) -> pl.LazyFrame:
         """The rows below ``upto`` of the chunks whose timestamps reach into ``f``'s range."""
-        lo = -math.inf if f.start is None else math.ceil(f.start)
-        hi = math.inf if f.end is None else math.ceil(f.end)
-        parts: list[pl.LazyFrame] = []
-        for c in self.store.held_chunks():
-            if upto is not None and c.first_row >= upto:
-                break
-            first, last = _ts_range(c)
-            if first is None or last is None or last < lo or first >= hi:
-                continue
-            df = c.df if upto is None or c.end_row <= upto else c.df.slice(0, upto - c.first_row)
-            parts.append(df.select(_CORE).lazy())
+        parts = [
+            (c.df if seen is None else c.df.slice(0, seen)).select(_CORE).lazy()
+            for c, seen in _reaching(self.store, *_bounds(f), upto)
+        ]
         if not parts:
             return self.store.frame(0)
         return parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical", rechunk=False)
