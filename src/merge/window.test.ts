@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Float64, Int64, Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { finishWindows, mergeWindowPanes, mergeWindowTask, windowMoments, type WindowAggFunc, type WindowPane, type WindowSpec } from './window.js';
+import { compareKey } from './aggregate.js';
 import { momentsOf } from './moments.js';
 import { digestFromValues, quantile } from './tdigest.js';
 import { closeTo, rng } from '../../test/helpers/random-events.js';
@@ -98,19 +99,21 @@ function combinedPanes(panes: WindowPane[]): WindowPane[] {
   return mergeWindowPanes([panes]);
 }
 
-function order(a: string | null, b: string | null): number {
-  return a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1;
-}
-
-/** A pane as the merge reads it back from a partial: the moments the aggFunc does not ask for are NaN. */
-function asRead(spec: WindowSpec): (p: WindowPane) => WindowPane {
+/** A pane with the moments the aggFunc does not read NaN, as the merge reads the nulls a shard leaves there. */
+function unreadAsNaN(spec: WindowSpec): (p: WindowPane) => WindowPane {
   const kept = new Set<string>(windowMoments(spec.aggFunc));
   return (p) => {
     if (p.moments.count === 0) return p;
     const m = { ...p.moments };
     for (const k of ['sum', 'min', 'max', 'mean', 'm2'] as const) if (!kept.has(k)) m[k] = NaN;
-    return { ...p, moments: m, means: [], weights: [] };
+    return { ...p, moments: m };
   };
+}
+
+/** A pane as the merge reads it back from a partial without digests: unread moments NaN, no centroids. */
+function asRead(spec: WindowSpec): (p: WindowPane) => WindowPane {
+  const unread = unreadAsNaN(spec);
+  return (p) => (p.moments.count === 0 ? p : { ...unread(p), means: [], weights: [] });
 }
 
 /** A shard's window partial (ops/window.py's columns) of these panes, moments the aggFunc does not read null. */
@@ -188,15 +191,7 @@ describe('window merge', () => {
       const parts: Ev[][] = Array.from({ length: shards }, () => []);
       for (const e of events) parts[Math.floor(r() * shards)]!.push(e);
       const full = parts.map((p) => shardPanes(p, spec));
-      const kept = new Set<string>(windowMoments(spec.aggFunc));
-      const some = full.map((panes) =>
-        panes.map((p) => {
-          if (p.moments.count === 0) return p;
-          const m = { ...p.moments };
-          for (const k of ['sum', 'min', 'max', 'mean', 'm2'] as const) if (!kept.has(k)) m[k] = NaN;
-          return { ...p, moments: m };
-        }),
-      );
+      const some = full.map((panes) => panes.map(unreadAsNaN(spec)));
       expect(finishWindows(mergeWindowPanes(some), spec), `trial ${trial} ${spec.aggFunc}`).toEqual(finishWindows(mergeWindowPanes(full), spec));
     }
   });
@@ -211,7 +206,7 @@ describe('window merge', () => {
       const parts: Ev[][] = Array.from({ length: shards }, () => []);
       for (const e of events) parts[Math.floor(r() * shards)]!.push(e);
       // one row per (pane, group), as a shard sends them: sorted, or (every third trial) shuffled
-      const panes = parts.map((p) => combinedPanes(shardPanes(p, spec)).sort((a, b) => a.paneStart - b.paneStart || order(a.key, b.key)));
+      const panes = parts.map((p) => combinedPanes(shardPanes(p, spec)).sort((a, b) => a.paneStart - b.paneStart || compareKey(a.key, b.key)));
       if (trial % 3 === 2) for (const p of panes) p.reverse();
       const partials = panes.map((p) => windowPartial(p, spec));
       expect(mergeWindowTask(spec, partials), `trial ${trial} ${aggFunc}`).toEqual(finishWindows(mergeWindowPanes(panes.map((p) => p.map(asRead(spec)))), spec));
