@@ -37,24 +37,20 @@ export class EnginePeer {
     readonly shards: number,
   ) {}
 
-  static async start(extraArgs: string[] = []): Promise<EnginePeer> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'bench-peers-'));
+  /** Starts the engine on `dataDir` (default: a new temporary one), which is removed if the start fails. */
+  static async start(extraArgs: string[] = [], dataDir = mkdtempSync(join(tmpdir(), 'bench-peers-'))): Promise<EnginePeer> {
     try {
-      return await EnginePeer.spawn(dataDir, extraArgs);
+      const { server, line } = await spawnServer(
+        join(ROOT, 'src/main.ts'),
+        ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...extraArgs],
+        (l) => l.msg === 'engine listening',
+      );
+      const l = line as { ingestUrl: string; queryUrl: string; shards: number };
+      return new EnginePeer(server, dataDir, l.ingestUrl, l.queryUrl, l.shards);
     } catch (err) {
       rmSync(dataDir, { recursive: true, force: true });
       throw err;
     }
-  }
-
-  private static async spawn(dataDir: string, extraArgs: string[]): Promise<EnginePeer> {
-    const { server, line } = await spawnServer(
-      join(ROOT, 'src/main.ts'),
-      ['--ingest-port', '0', '--query-port', '0', '--data-dir', dataDir, ...extraArgs],
-      (l) => l.msg === 'engine listening',
-    );
-    const l = line as { ingestUrl: string; queryUrl: string; shards: number };
-    return new EnginePeer(server, dataDir, l.ingestUrl, l.queryUrl, l.shards);
   }
 
   /**
@@ -64,12 +60,7 @@ export class EnginePeer {
    */
   async restart(extraArgs: string[]): Promise<EnginePeer> {
     await this.server.stop();
-    try {
-      return await EnginePeer.spawn(this.dataDir, extraArgs);
-    } catch (err) {
-      rmSync(this.dataDir, { recursive: true, force: true });
-      throw err;
-    }
+    return EnginePeer.start(extraArgs, this.dataDir);
   }
 
   /** The engine's stdout lines parsed as JSON (its pino log), oldest first. */
