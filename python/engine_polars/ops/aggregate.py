@@ -182,15 +182,16 @@ _FEW_GROUPS = 1_000
 def _rank_key(schema: pl.Schema, keys: list[str]) -> _RankKey | None:
     if not 1 <= len(keys) <= 2 or not all(is_categorical(schema[k]) for k in keys):
         return None
+    # each dictionary's strings listed once: ~26 ms for 170,000 user ids
+    listed = [schema[k].categories.to_series() for k in keys]  # type: ignore[union-attr]
     possible = 1
-    for k in keys:
-        possible *= schema[k].categories.to_series().len() + 1  # type: ignore[union-attr]
+    for categories in listed:
+        possible *= categories.len() + 1
     if possible < _FEW_GROUPS:
         return None
     ranks: list[pl.Expr] = []
     strings: list[pl.Series] = []
-    for k in keys:
-        categories = schema[k].categories.to_series()  # type: ignore[union-attr]
+    for k, categories in zip(keys, listed):
         # rank of each code's string; a null row gets len(categories): after every string
         rank = (categories.rank("ordinal") - 1).cast(pl.UInt64)
         ranks.append(pl.lit(rank).gather(pl.col(k).to_physical()).fill_null(categories.len()))
