@@ -6,6 +6,7 @@
  * the pipes. A request is counted as stalled when some shard waited longer than `stallMs`.
  */
 import { readFileSync } from 'node:fs';
+import type { ShardTiming } from '../../src/shards/protocol.js';
 import { summarize, type Timing } from './timing.js';
 
 function loadAverage(): number | null {
@@ -43,14 +44,8 @@ export interface DashboardStages {
   load_1m: number | null;
 }
 
-interface ShardStage {
-  queued_ms?: number;
-  sync_ms?: number;
-  handover_ms?: number;
-  polars_ms?: number;
-  op_ms?: number;
-  op_cpu_ms?: number;
-}
+/** A shard's timing as a log line carries it (src/shards/protocol.ts), every field read as possibly absent. */
+type ShardStage = Partial<ShardTiming>;
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
 
