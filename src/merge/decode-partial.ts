@@ -18,7 +18,7 @@ export interface DecodedPartial {
 const utf8 = new TextDecoder();
 
 /** Whether row `i` of `data` (relative to its offset) is not null. */
-export function isValid(data: Data, i: number): boolean {
+function isValid(data: Data, i: number): boolean {
   if (data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0) return true;
   const bit = data.offset + i;
   return (data.nullBitmap[bit >> 3]! & (1 << (bit & 7))) !== 0;
