@@ -127,15 +127,8 @@ def partial_schema(plan: AggregatePlan) -> pl.Schema:
         key_column(k): pl.Int64() if k == "window" else pl.String() for k in plan.group_by
     }
     if plan.finish:
-        cols["__row"] = pl.String()
-        cols["__reparse"] = pl.Boolean()
-        return pl.Schema(cols)
-    cols["count"] = pl.Int64()
-    for m in plan.metrics:
-        cols[f"{m}__count"] = pl.Int64()
-        for moment in MOMENTS:
-            cols[f"{m}__{moment}"] = pl.Float64()
-    return pl.Schema(cols)
+        return pl.Schema({**cols, "__row": pl.String(), "__reparse": pl.Boolean()})
+    return pl.Schema(_moments_schema(cols, plan.metrics))
 
 
 def metric_columns(m: str, deviations: str | None = None) -> list[pl.Expr]:
