@@ -172,8 +172,10 @@ export function mergeAggregateRows(spec: AggregateRowsSpec, partials: Uint8Array
   }
   total += Math.max(0, rows - 1);
   // Every byte is written below (checked at the end); a zero-filled buffer of tens of MB
-  // costs a page fault per 4 KiB, which the allocator's reused memory does not.
-  const out = Buffer.allocUnsafe(total);
+  // costs a page fault per 4 KiB, which the allocator's reused memory does not. Slow: never a
+  // slice of Buffer's shared pool (small answers), whose ArrayBuffer cannot be transferred
+  // (merge-task.ts moves these bytes to the main thread).
+  const out = Buffer.allocUnsafeSlow(total);
   out[0] = 0x5b;
   let at = 1;
   const live = [...runs];
