@@ -11,3 +11,5 @@ export interface BundleJob {
   stdin?: { contents: string; resolveDir: string };
 }
 export function bundleToCache(job: BundleJob): URL;
+/** A bundle unused this long is deleted by the next bundleToCache of the same name in its directory. */
+export const STALE_BUNDLE_MS: number;
