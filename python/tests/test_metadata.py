@@ -192,3 +192,112 @@ def test_the_text_is_rebuilt_only_for_the_rows_asked_for() -> None:
     page = frame.slice(10, 3).collect()
     out = page.select(metadata.text(page.schema).alias("m"))["m"].to_list()
     assert out == ['{"plan":"pro"}'] * 3
+
+
+def test_chunks_whose_every_shape_is_implied_carry_no_shape_column() -> None:
+    implied = ['{"plan":"pro"}', '{"a":1,"b":"x","c":true}', None, '{"plan":"free"}']
+    store = store_of(implied)
+    assert SHAPE not in store.frame().collect_schema()
+    assert store.events()["metadata"].to_list() == implied
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{}",  # no keys: without its shape it would read as no metadata
+        '{"a":1,"z":null}',  # a null value: its column is null as for a missing key
+        '{"b":1,"a":2}',  # keys not in code-point order
+    ],
+)
+def test_an_object_whose_shape_is_not_implied_keeps_it(text: str) -> None:
+    texts = ['{"a":3}', text, None]
+    store = store_of(texts)
+    df = store.frame().collect()
+    assert df[SHAPE].cast(pl.String).to_list() == [None, json.dumps([k for k in json.loads(text)], separators=(",", ":")), None]
+    assert store.events()["metadata"].to_list() == texts
+
+
+def random_objects(seed: int, n: int) -> list[str | None]:
+    """Flat objects with shared keys in random orders, nulls, empty objects, no metadata, and
+    now and then a text that stays raw (a nested value, a type conflict)."""
+    rng = random.Random(seed)
+    keys = ["a", "b", "page", "plan", "n", "é"]
+    texts: list[str | None] = []
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.15:
+            texts.append(None)
+        elif r < 0.2:
+            texts.append(rng.choice(["{}", '{"plan":{"x":1}}', '{"plan":7}']))
+        else:
+            chosen = rng.sample(keys, rng.randint(1, 4))
+            if rng.random() < 0.5:
+                chosen.sort()  # implied: the common case
+            obj: dict[str, object] = {}
+            for k in chosen:
+                if k == "n":
+                    obj[k] = rng.choice([rng.randint(-5, 5), rng.uniform(-1e3, 1e3), None])
+                elif k == "é":
+                    obj[k] = rng.choice([True, False, None])
+                else:
+                    obj[k] = rng.choice(["x", "y", "zé", "", None]) if rng.random() < 0.9 else None
+            texts.append(js_stringify(obj))
+    return texts
+
+
+def test_implied_and_explicit_shapes_round_trip_through_compaction_rolls_and_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    texts = random_objects(5, 900)
+    store = EventStore()
+    store.open_dir(str(tmp_path))
+    row = 0
+    rng = random.Random(2)
+    while row < len(texts):
+        n = rng.randint(1, 60)
+        part = texts[row : row + n]
+        store.append(events_ipc([Event(T0 + row + j, "click", "u", 1.0, t) for j, t in enumerate(part)]))
+        store.compact()
+        row += len(part)
+        if rng.random() < 0.1:
+            store.roll(row)
+    # some chunks carry a shape column and some do not, merged and rolled together
+    assert store.events()["metadata"].to_list() == texts
+    store.roll(row)
+    store.close()
+    again = EventStore()
+    again.open_dir(str(tmp_path))
+    assert again.events()["metadata"].to_list() == texts
+    for k in ["a", "b", "page", "plan", "n", "missing"]:  # ("é" is no dimension name)
+        got = with_dimensions(again.frame(), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        want = with_dimensions(plain_frame(texts), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        assert got == want, k
+    again.close()
+
+
+def test_segments_written_with_every_shape_still_load_and_mix_with_implied_ones(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # The layout before implied shapes: every encoded row carries its shape.
+    old = random_objects(6, 300)
+    monkeypatch.setattr(metadata, "_implied", lambda pairs: False)
+    store = EventStore()
+    store.open_dir(str(tmp_path))
+    store.append(events_ipc([Event(T0 + j, "click", "u", 1.0, t) for j, t in enumerate(old)]))
+    df = store.frame().collect()
+    encoded = pl.Series([t is not None for t in old]) & df[RAW].is_null()
+    assert df.filter(encoded)[SHAPE].null_count() == 0
+    store.roll(1)
+    store.close()
+    monkeypatch.undo()
+    new = random_objects(7, 300)
+    again = EventStore()
+    again.open_dir(str(tmp_path))
+    assert again.events()["metadata"].to_list() == old
+    again.append(events_ipc([Event(T0 + 300 + j, "click", "u", 1.0, t) for j, t in enumerate(new)]))
+    again.roll(2)
+    again.close()
+    third = EventStore()
+    third.open_dir(str(tmp_path))
+    assert third.events()["metadata"].to_list() == old + new
+    for k in ["a", "plan", "n"]:
+        got = with_dimensions(third.frame(), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        want = with_dimensions(plain_frame(old + new), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
+        assert got == want, k
+    third.close()
