@@ -20,9 +20,9 @@ from engine_polars.errors import BadFrame, BadPlan
 from engine_polars.limits import MAX_SUBPLANS
 from engine_polars.ops import custom as custom_op
 from engine_polars.plan import Plan, parse_plan, rows_upto, run_plan
-from engine_polars.store import EventStore
+from engine_polars.store import EventStore, RollJob
 
-__all__ = ["OPS", "Reply"]
+__all__ = ["OPS", "Reply", "finish_roll"]
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Reply:
     stop: bool = False
     #: the store may need compacting (and its new chunks' cached partials computed) once this reply is sent
     compact: bool = False
+    #: a roll begun, its files not written yet: the answer is :func:`finish_roll`'s, once they are
+    roll: RollJob | None = None
 
 
 def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
@@ -135,10 +137,22 @@ def _open(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
 
 
 def _roll(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
-    """``plan: {log_position}``: seals the open rows into a segment covering the log before it."""
+    """``plan: {log_position}``: seals the open rows into a segment covering the log before it.
+
+    Only begins it: the server writes the files (``RollJob.write``) on a thread while it serves
+    the frames after this one, then answers with :func:`finish_roll` (``server.py``)."""
     plan = require_object(header.get("plan"), "plan")
-    # `compact`: the new segment's cached partials are computed once the reply is out (server.py)
-    return Reply(store.roll(_int_field(plan, "log_position")), compact=True)
+    job = store.begin_roll(_int_field(plan, "log_position"))
+    job.on_merged = partial_cache.roll_digests(store)
+    return Reply({}, roll=job)
+
+
+def finish_roll(store: EventStore, job: RollJob) -> Reply:
+    """The answer to a roll whose files are written: committed, its segment given the rolled
+    chunks' cached partials (``compact``: anything still missing is computed once it is sent)."""
+    fields = store.finish_roll(job)
+    partial_cache.carry_over(store, job)
+    return Reply(fields, compact=True)
 
 
 def _retain(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

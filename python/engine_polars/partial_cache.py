@@ -27,8 +27,13 @@ Events per user (``distinct_users`` and the top users) are the big part: one cou
 are kept once per store as a dense count per user code (:class:`_UserCounts`) over the leading run
 of cached chunks, and moved forward when chunks are added at its end; an open chunk in it keeps
 its own (code, count) frame so that a compaction or a roll, which replaces open chunks, is
-subtracted exactly; anything else (a retention drop, a re-encoding, a restart) recounts from the
+subtracted exactly, and so does a segment a roll made (:func:`carry_over`); anything else (a
+retention drop of a segment loaded from its file, a re-encoding, a restart) recounts from the
 rows once. Counts are integers, so the answer is exact whichever way it was reached.
+
+A roll's segment gets its partials from the open chunks it was made of (:func:`carry_over`, at
+the roll's commit), not from a pass over its rows; only its digest is computed from the rows, by
+the roll's thread (:func:`roll_digests`).
 
 Answers: the same partials, schema and order as the cold ops (``src/merge/*`` reads them as
 before). Counts, distinct users, time range, types and top users are exact; the moments are
@@ -46,7 +51,7 @@ from __future__ import annotations
 import math
 import os
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,10 +63,10 @@ from engine_polars.ops import percentiles as percentiles_op
 from engine_polars.ops import summary as summary_op
 from engine_polars.ops import topn as topn_op
 from engine_polars.ops.aggregate import MOMENTS, metric_columns
-from engine_polars.store import MEASURES, Chunk, EventStore, Segment
+from engine_polars.store import MEASURES, Chunk, EventStore, RollJob, Segment
 from engine_polars.tdigest import DEFAULT_COMPRESSION, Digest, digest_from_series
 
-__all__ = ["ENABLED", "MIN_CACHED_ROWS", "Request", "cached_bytes", "prime"]
+__all__ = ["ENABLED", "MIN_CACHED_ROWS", "Request", "cached_bytes", "carry_over", "prime", "roll_digests"]
 
 #: Off with ``ENGINE_PARTIAL_CACHE=off`` (or ``0``/``false``).
 ENABLED: bool = os.environ.get("ENGINE_PARTIAL_CACHE", "on").lower() not in ("off", "0", "false")
@@ -182,11 +187,16 @@ def _windowed(df: pl.LazyFrame, window_ms: int) -> pl.DataFrame:
     )
 
 
-def _chunk_windows(c: Chunk, window_ms: int) -> pl.DataFrame:
+def _chunk_windows(c: Chunk, window_ms: int, lo: int | None = None) -> pl.DataFrame:
+    """``c``'s groups for ``window_ms``, complete from ``lo`` on (None: all of them). A rolled
+    segment's groups may be complete only from ``windows_from:<ms>`` on (:func:`carry_over`):
+    asked for earlier windows, the segment's rows are grouped afresh."""
     key = f"windows:{window_ms}"
     out: pl.DataFrame | None = c.partials.get(key)
-    if out is None:
+    complete_from: int | None = c.partials.get(f"windows_from:{window_ms}")
+    if out is None or (complete_from is not None and (lo is None or lo < complete_from)):
         out = c.partials[key] = _windowed(c.df.lazy(), window_ms)
+        c.partials.pop(f"windows_from:{window_ms}", None)
     return out
 
 
@@ -404,8 +414,68 @@ def prime(store: EventStore) -> None:
             last = _chunk_state(c).last_ts
             for w, lo in asked.items():
                 if last is not None and (lo is None or last >= lo):
-                    _chunk_windows(c, w)
+                    _chunk_windows(c, w, lo)
     _users_over(store, chunks[: _leading(chunks)])
+
+
+def roll_digests(store: EventStore) -> Callable[[pl.DataFrame], dict[str, Digest]] | None:
+    """What a roll's thread computes for :func:`carry_over` beside the segment file (the rows are
+    merged there anyway): every measure's digest over the segment's rows, the same digest a
+    segment loaded from its file gets. None when the cache is not in use in this process."""
+    if not ENABLED or store not in _USERS:
+        return None
+    return lambda rows: {m: digest_from_series(rows[m], DEFAULT_COMPRESSION) for m in MEASURES}
+
+
+def carry_over(store: EventStore, job: RollJob) -> None:
+    """Gives the segment a committed roll made its cached partials from the open chunks it was
+    made of, instead of a pass over its rows (~0.6 s for 1,000,000 rows, with the pipe blocked):
+    rows, time range, event types and events per user added up exactly, the moments by Chan's
+    formula (as :func:`_combine` adds chunks), the digests computed by the roll's thread
+    (:func:`roll_digests`), and each asked window size's groups merged as :func:`_merge_windows`
+    merges chunks' at a request. A rolled chunk without groups whose rows all precede the asked
+    range leaves the segment's groups complete only from the window after its last row
+    (``windows_from:<ms>``). No-op when the cache is not in use or the roll wrote no segment."""
+    digests = job.extra
+    if not ENABLED or store not in _USERS or job.info is None or not isinstance(digests, dict):
+        return
+    held = store.held_chunks()
+    seg = next((c for c in held if isinstance(c, Segment) and c.first_row == job.info.first_row), None)
+    if seg is None or seg.partials or seg.rows != sum(c.rows for c in job.chunks):
+        return
+    states = [_chunk_state(c) for c in job.chunks]
+    total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), digests, None)
+    for s in states:
+        total.rows += s.rows
+        if s.first_ts is not None:
+            total.first_ts = s.first_ts if total.first_ts is None else min(total.first_ts, s.first_ts)
+            total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
+        for m in MEASURES:
+            total.moments[m].add(s.moments[m])
+    types = _summed([s.types for s in states])
+    total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    if all(s.users is not None for s in states):
+        total.users = _summed([s.users for s in states if s.users is not None])  # type: ignore[misc]
+        if total.users is None:
+            total.users = pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    for w, lo in _WINDOWS_ASKED.get(store, {}).items():
+        parts: list[pl.DataFrame] = []
+        lacking: int | None = None
+        for c, s in zip(job.chunks, states):
+            if s.last_ts is None:
+                continue
+            if f"windows:{w}" not in c.partials and lo is not None and s.last_ts < lo:
+                lacking = s.last_ts if lacking is None else max(lacking, s.last_ts)
+                continue
+            parts.append(_chunk_windows(c, w))
+        if not parts or not all(all(p.select(pl.col(f"{m}__sum").is_finite().all() for m in MEASURES).row(0)) for p in parts):
+            continue  # nothing to merge, or NaN/±inf: grouped from the rows when asked
+        merged = _merge_windows(parts)
+        seg.partials[f"windows:{w}"] = merged.select(pl.col(n).cast(t) for n, t in parts[0].schema.items())
+        if lacking is not None:
+            seg.partials[f"windows_from:{w}"] = (lacking // w + 1) * w
+    seg.partials["state"] = total
+    seg.partials["ts"] = (total.first_ts, total.last_ts)
 
 
 def _bounds(f: Filter) -> tuple[int | None, int | None]:
@@ -571,7 +641,7 @@ class Request:
             if seen is not None:
                 fresh.append(c.df.slice(0, seen).select(_CORE).lazy())
             elif _cacheable(c):
-                parts.append(_chunk_windows(c, w))
+                parts.append(_chunk_windows(c, w, lo))
             else:
                 fresh.append(c.df.select(_CORE).lazy())
         if fresh:

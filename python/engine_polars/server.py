@@ -1,6 +1,10 @@
 """The serving loop: frames in on stdin, one response frame out on stdout per request.
 
-Requests are answered in order, one at a time. No request can stop the loop: a failure while
+Requests are answered in order, one at a time, but for a ``roll``: its files are written on a
+thread (:class:`_Roller`) while the frames after it are served, and it is answered, committed,
+between two of them once they are durable. Without that, every query behind a roll waited for
+its segment to be merged, compressed and synced (0.3–0.4 s for 1,000,000 rows, more on a busy
+box). No request can stop the loop: a failure while
 reading a frame (bad header, too deep, too long: the frame is consumed whole), while running an
 op or while encoding its reply is answered as ``{id, ok: false, code, message}`` (``id`` 0 when
 the frame's own ``id`` is unknown) and the loop goes on. Only the end of stdin (clean, or in the
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import polars as pl
@@ -28,9 +34,9 @@ from engine_polars.errors import (
     internal_error,
     unknown_name,
 )
-from engine_polars.handlers import OPS, Reply
+from engine_polars.handlers import OPS, Reply, finish_roll
 from engine_polars.protocol import encode_frame, read_frame
-from engine_polars.store import EventStore
+from engine_polars.store import EventStore, RollJob
 
 __all__ = ["handle_frame", "main", "serve"]
 
@@ -56,9 +62,12 @@ def _where(exc: BaseException) -> str:
     return f"{os.path.basename(last.filename)}:{last.lineno}"
 
 
-def handle_frame(header: dict[str, Any], body: bytes, store: EventStore) -> tuple[bytes, Reply | None]:
+def handle_frame(header: dict[str, Any], body: bytes, store: EventStore, *, background: bool = False) -> tuple[bytes, Reply | None]:
     """Answers one request; returns the response frame and, when the op succeeded, its reply.
-    Never raises, except ``KeyboardInterrupt`` and ``SystemExit``."""
+    Never raises, except ``KeyboardInterrupt`` and ``SystemExit``.
+
+    A roll is written and answered here, unless ``background``: then its reply (``Reply.roll``)
+    comes back with no frame, for the caller to write it (``_Roller``) and answer it later."""
     request_id = header.get("id")
     if not is_integer(request_id):
         exc = BadFrame(f"header field `id` must be an integer; got {json_type(request_id)}")
@@ -66,13 +75,29 @@ def handle_frame(header: dict[str, Any], body: bytes, store: EventStore) -> tupl
         return _error_frame(0, exc), None
     assert isinstance(request_id, int)
     op = header.get("op")
-    try:
+
+    def run() -> Reply:
         if not isinstance(op, str):
             raise BadFrame(f"header field `op` must be a string; got {json_type(op)}")
         handler = OPS.get(op)
         if handler is None:
             raise UnknownOp(unknown_name("op", op, OPS))
         reply = handler(header, body, store)
+        if reply.roll is not None and not background:
+            reply.roll.write()
+            return finish_roll(store, reply.roll)
+        return reply
+
+    return _answered(request_id, op, run)
+
+
+def _answered(request_id: int, op: object, run: Callable[[], Reply]) -> tuple[bytes, Reply | None]:
+    """``run``'s reply as a response frame (none for a roll left to write), or its failure as an
+    error frame."""
+    try:
+        reply = run()
+        if reply.roll is not None:
+            return b"", reply
         # Encoding is inside the try: a reply field that is not JSON (NaN, an odd type) or a body
         # too big for memory is this request's failure, answered like any other.
         return encode_frame({"id": request_id, "ok": True, **reply.fields}, reply.body), reply
@@ -88,6 +113,46 @@ def handle_frame(header: dict[str, Any], body: bytes, store: EventStore) -> tupl
         return _error_frame(request_id, error), None
 
 
+class _Roller:
+    """Writes at most one roll's files on a thread, then commits and answers it between frames.
+
+    ``lock`` is held by the serving loop while it handles a frame and sends its answer, and by
+    the roll's thread while it commits, answers and primes: the store and stdout are only ever
+    touched by one of them at a time, and never in the middle of a frame. The thread's write
+    reads only the job (frames it holds; polars releases the GIL while it merges, compresses and
+    syncs them). Frames are answered in order but for the roll, whose answer comes after those
+    of the frames served meanwhile: the shard matches answers by ``id``."""
+
+    def __init__(self, store: EventStore, out: BinaryIO, lock: threading.Lock) -> None:
+        self.store = store
+        self.out = out
+        self.lock = lock
+        self.thread: threading.Thread | None = None
+
+    def start(self, request_id: int, job: RollJob) -> None:
+        self.wait()
+        self.thread = threading.Thread(target=self._run, args=(request_id, job), name="roll", daemon=True)
+        self.thread.start()
+
+    def _run(self, request_id: int, job: RollJob) -> None:
+        job.write()
+        with self.lock:
+            response, reply = _answered(request_id, "roll", lambda: finish_roll(self.store, job))
+            try:
+                _send(self.out, response)
+            except OSError as exc:  # stdout closed: the loop sees the end of its input too
+                log(f"the roll's answer could not be sent: {exc}")
+                return
+            if reply is not None:
+                _compact(self.store)
+
+    def wait(self) -> None:
+        """Returns once the roll in progress (if any) is committed and answered."""
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+
 def _send(out: BinaryIO, frame: bytes) -> None:
     out.write(frame)
     out.flush()
@@ -97,12 +162,22 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore | None = None) ->
     """Serves until shutdown or end of input; returns the process exit code."""
     store = store if store is not None else EventStore()
     log(f"serving: polars {pl.__version__}, {pl.thread_pool_size()} thread(s)")
+    lock = threading.Lock()
+    roller = _Roller(store, stdout, lock)
+    try:
+        return _serve(stdin, stdout, store, lock, roller)
+    finally:
+        roller.wait()
+
+
+def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading.Lock, roller: _Roller) -> int:
     while True:
         try:
             frame = read_frame(stdin)
         except ProtocolError as exc:
             log(f"bad frame: {exc.code}: {exc.message}{' (end of input; exiting)' if exc.fatal else ''}")
-            _send(stdout, _error_frame(0, exc))
+            with lock:
+                _send(stdout, _error_frame(0, exc))
             if exc.fatal:
                 return 1
             continue
@@ -114,20 +189,28 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore | None = None) ->
         except BaseException as exc:  # a bug in reading: answer it; every read consumed bytes
             error = internal_error(exc)
             log(f"reading a frame failed: INTERNAL at {_where(exc)}: {error.message}")
-            _send(stdout, _error_frame(0, error))
+            with lock:
+                _send(stdout, _error_frame(0, error))
             continue
         if frame is None:
+            roller.wait()
             log(f"stdin closed; exiting with {store.rows} rows")
             return 0
-        response, reply = handle_frame(*frame, store)
-        _send(stdout, response)
-        if reply is None:
-            continue
-        if reply.stop:
-            log(f"shutdown; exiting with {store.rows} rows")
-            return 0
-        if reply.compact:
-            _compact(store)
+        if frame[0].get("op") in ("roll", "shutdown"):
+            roller.wait()  # one roll at a time; a shutdown answers after the roll before it
+        with lock:
+            response, reply = handle_frame(*frame, store, background=True)
+            if reply is not None and reply.roll is not None:
+                roller.start(frame[0]["id"], reply.roll)
+                continue
+            _send(stdout, response)
+            if reply is None:
+                continue
+            if reply.stop:
+                log(f"shutdown; exiting with {store.rows} rows")
+                return 0
+            if reply.compact:
+                _compact(store)
 
 
 def _compact(store: EventStore) -> None:

@@ -34,7 +34,7 @@ from engine_polars._utils.log import log
 from engine_polars.dictionary import Dictionary
 from engine_polars.errors import BadFrame, BadPlan, names
 
-__all__ = ["DIMENSIONS", "EVENT_SCHEMA", "MAX_CHUNKS", "MEASURES", "Chunk", "EventStore", "Segment", "event_columns"]
+__all__ = ["DIMENSIONS", "EVENT_SCHEMA", "MAX_CHUNKS", "MEASURES", "Chunk", "EventStore", "RollJob", "Segment", "event_columns"]
 
 #: The events as they arrive and as partials carry them, in order: ``timestamp`` is epoch ms,
 #: ``metadata`` the JSON object text.
@@ -113,6 +113,48 @@ class Segment(Chunk):
     info: segments.SegmentInfo = field(default=None)  # type: ignore[assignment]
 
 
+@dataclass
+class RollJob:
+    """A roll's files (``EventStore.begin_roll``): what they hold, then what :meth:`write` made."""
+
+    directory: str
+    log_position: int
+    #: the previous roll's log position: the segment's records start there
+    log_from: int
+    chunks: list[Chunk]
+    #: the chunks' tokens at the start (a re-encoding while the files are written changes them)
+    tokens: list[int]
+    next_row: int
+    max_ts: int | None
+    tables_version: int
+    #: the enrichment tables to snapshot (None: unchanged since the last roll)
+    tables: dict[str, pl.DataFrame] | None
+    #: run on the merged rows by :meth:`write`, its result kept in ``extra`` (cached partials)
+    on_merged: Any = None
+    started: float = field(default_factory=time.perf_counter)
+    merged: pl.DataFrame | None = None
+    info: segments.SegmentInfo | None = None
+    tables_file: segments.FileInfo | None = None
+    extra: Any = None
+    error: BaseException | None = None
+
+    def write(self) -> None:
+        """Writes the segment and the tables snapshot (durably; no manifest names them yet).
+        Reads only the job: safe on another thread. A failure is kept in ``error``."""
+        try:
+            if self.chunks:
+                self.merged = _concat([c.df for c in self.chunks])
+                self.info = segments.write_segment(self.directory, self.merged, self.chunks[0].first_row, self.log_from, self.log_position)
+                if self.on_merged is not None:
+                    self.extra = self.on_merged(self.merged)
+            if self.tables is not None:
+                self.tables_file = segments.write_tables(self.directory, self.tables, self.log_position) if self.tables else None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # e.g. a full disk: the roll fails, the store goes on
+            self.error = exc
+
+
 class EventStore:
     """All events of one shard. Every method leaves the store unchanged when it raises."""
 
@@ -122,6 +164,8 @@ class EventStore:
         self.meta = metadata.MetadataCodec()
         self._segments: list[Segment] = []
         self._open: list[Chunk] = []
+        #: a roll begun and not finished: it writes the leading open chunks (compaction leaves them)
+        self._roll: RollJob | None = None
         self._rows = 0
         self._next_row = 0
         self._max_ts: int | None = None
@@ -289,11 +333,12 @@ class EventStore:
         it, so sizes at least double towards the front, the chunk count stays near log2(rows),
         and a row is copied O(log rows) times before its segment is rolled, where merging
         everything would copy every row at every compaction. Segments are never merged: the
-        biggest copy is one segment's worth of rows.
+        biggest copy is one segment's worth of rows. Nor are the open chunks a roll is writing.
         """
-        if len(self._open) <= MAX_CHUNKS:
+        rolling = 0 if self._roll is None else len(self._roll.chunks)
+        if len(self._open) - rolling <= MAX_CHUNKS:
             return False
-        sizes = [c.rows for c in self._open]
+        sizes = [c.rows for c in self._open[rolling:]]
         after = sum(sizes)
         start = len(sizes) - 2
         for i, size in enumerate(sizes):
@@ -301,6 +346,7 @@ class EventStore:
             if size <= after:
                 start = min(i, start)
                 break
+        start += rolling
         merged = _concat([c.df for c in self._open[start:]])
         self._open[start:] = [Chunk(merged, self._open[start].first_row)]
         return True
@@ -409,44 +455,76 @@ class EventStore:
     def roll(self, log_position: int) -> dict[str, Any]:
         """Seals every open chunk into one segment file (if any rows are open), snapshots the
         enrichment tables (if they changed) and commits both in the manifest with
-        ``log_position``: everything the log holds before it is now in files."""
+        ``log_position``: everything the log holds before it is now in files. The three steps of
+        :meth:`begin_roll`, :meth:`RollJob.write` and :meth:`finish_roll` in a row."""
+        job = self.begin_roll(log_position)
+        job.write()
+        return self.finish_roll(job)
+
+    def begin_roll(self, log_position: int) -> RollJob:
+        """Takes what a roll to ``log_position`` seals: the open chunks held now and the
+        enrichment tables as they are now (when they changed since the last snapshot).
+
+        The job's :meth:`RollJob.write` touches nothing of the store, so it may run on another
+        thread while appends, compactions and queries go on (the server does so); the chunks it
+        writes stay open chunks, and readable, until :meth:`finish_roll` commits it."""
         if self._dir is None:
             raise BadPlan("roll needs a data dir: send `open` first")
+        if self._roll is not None:
+            raise BadPlan("roll: the previous roll is not finished")
         if log_position < self._manifest.log_position:
             raise BadPlan(f"roll: log position {log_position} is before the last roll's {self._manifest.log_position}")
-        started = time.perf_counter()
-        merged: pl.DataFrame | None = None
-        info: segments.SegmentInfo | None = None
-        if self._open:
-            merged = _concat([c.df for c in self._open])
-            info = segments.write_segment(self._dir, merged, self._open[0].first_row, self._manifest.log_position, log_position)
-        tables = self._manifest.tables
-        old_tables = tables
         version = enrichment_tables.version()
-        if version != self._tables_version:
-            tables = segments.write_tables(self._dir, enrichment_tables.TABLES, log_position) if enrichment_tables.TABLES else None
-        manifest = segments.Manifest(
-            log_position,
-            self._next_row,
-            self._max_ts,
-            [*self._manifest.segments, *([info] if info else [])],
-            tables,
+        job = RollJob(
+            directory=self._dir,
+            log_position=log_position,
+            log_from=self._manifest.log_position,
+            chunks=list(self._open),
+            tokens=[c.token for c in self._open],
+            next_row=self._next_row,
+            max_ts=self._max_ts,
+            tables_version=version,
+            tables=dict(enrichment_tables.TABLES) if version != self._tables_version else None,
         )
-        segments.write_manifest(self._dir, manifest)
-        segments.fault_point("manifest_written")
+        self._roll = job
+        return job
+
+    def finish_roll(self, job: RollJob) -> dict[str, Any]:
+        """Commits a written ``job`` in the manifest and holds its rows as one segment; raises
+        (the store unchanged but for the roll no longer pending) when its write failed."""
+        try:
+            if job.error is not None:
+                raise job.error
+            assert all(a is b for a, b in zip(job.chunks, self._open)), "the rolled chunks are the first open ones"
+            manifest = segments.Manifest(
+                job.log_position,
+                job.next_row,
+                job.max_ts,
+                [*self._manifest.segments, *([job.info] if job.info else [])],
+                job.tables_file if job.tables is not None else self._manifest.tables,
+            )
+            old_tables = self._manifest.tables
+            segments.write_manifest(job.directory, manifest)
+            segments.fault_point("manifest_written")
+        finally:
+            self._roll = None
         # Committed: the store now holds the rolled rows as a segment.
         self._manifest = manifest
-        self._tables_version = version
-        if merged is not None and info is not None:
-            self._segments.append(Segment(merged, info.first_row, info))
-            self._open = []
-        if old_tables is not None and (tables is None or tables.file != old_tables.file):
-            _unlink_quietly(os.path.join(self._dir, old_tables.file))
+        self._tables_version = job.tables_version
+        if job.merged is not None and job.info is not None:
+            merged = job.merged
+            if [c.token for c in job.chunks] != job.tokens:
+                # re-encoded meanwhile (a dictionary widened): the chunks' frames are the current encoding
+                merged = _concat([c.df for c in job.chunks])
+            self._segments.append(Segment(merged, job.info.first_row, job.info))
+            self._open = self._open[len(job.chunks) :]
+        if old_tables is not None and (manifest.tables is None or manifest.tables.file != old_tables.file):
+            _unlink_quietly(os.path.join(job.directory, old_tables.file))
         return {
-            "segment": None if info is None else info.file,
-            "rolled_rows": 0 if info is None else info.rows,
-            "rolled_bytes": 0 if info is None else info.bytes,
-            "ms": round((time.perf_counter() - started) * 1000, 3),
+            "segment": None if job.info is None else job.info.file,
+            "rolled_rows": 0 if job.info is None else job.info.rows,
+            "rolled_bytes": 0 if job.info is None else job.info.bytes,
+            "ms": round((time.perf_counter() - job.started) * 1000, 3),
             **self.segment_stats(),
         }
 

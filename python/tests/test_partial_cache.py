@@ -14,6 +14,7 @@ import pytest
 
 from engine_polars import partial_cache
 from engine_polars.plan import parse_plan, run_plan
+from engine_polars.server import handle_frame
 from engine_polars.store import EventStore
 from engine_polars.tdigest import digest_from_series, merge_digests, quantile
 from event_batches import T0, Event, events_ipc
@@ -88,16 +89,21 @@ def assert_same(store: EventStore, upto: int | None = None) -> None:
             assert got["weight"].sum() == want["count"][0]
             assert got["mean"].is_sorted()
             continue
-        assert got.height == want.height, plan
-        for name in want.columns:
-            a, b = got[name].to_list(), want[name].to_list()
-            if want.schema[name] == pl.Float64:
-                for x, y in zip(a, b):
-                    assert (x is None) == (y is None), (plan, name)
-                    if x is not None:
-                        assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9), (plan, name, x, y)
-            else:
-                assert a == b, (plan, name)
+        assert_close(got, want, plan)
+
+
+def assert_close(got: pl.DataFrame, want: pl.DataFrame, plan: object) -> None:
+    """Same rows in the same order: exactly but for floats, which are to 1e-12 relative."""
+    assert got.schema == want.schema and got.height == want.height, plan
+    for name in want.columns:
+        a, b = got[name].to_list(), want[name].to_list()
+        if want.schema[name] == pl.Float64:
+            for x, y in zip(a, b):
+                assert (x is None) == (y is None), (plan, name)
+                if x is not None:
+                    assert math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-9), (plan, name, x, y)
+        else:
+            assert a == b, (plan, name)
 
 
 def test_cached_answers_equal_cold_ones_while_chunks_are_appended_and_compacted() -> None:
@@ -150,6 +156,42 @@ def test_a_roll_computes_the_new_segments_partials_before_the_next_request(tmp_p
     assert_same(store)
 
 
+def test_a_served_roll_gives_the_segment_its_chunks_partials_and_they_equal_cold_ones(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    store = EventStore()
+    store.open_dir(str(tmp_path))
+    # an early chunk (bigger than all after it: compaction leaves it), all before the windows
+    # asked for: it never gets groups of its own
+    store.append(events_ipc(skewed_events(rng, 1_500, T0 - 3_600_000)))
+    for _ in range(12):
+        store.append(events_ipc(skewed_events(rng, rng.randint(20, 90), T0)))
+        store.compact()
+        assert_same(store)
+    rolled = store.held_chunks()
+    lacking = [c for c in rolled if "windows:60000" not in c.partials and c.df["timestamp"].max() < EDGE + 600_000]  # type: ignore[operator]
+    assert lacking
+    lacking_last = max(int(c.df["timestamp"].max()) for c in lacking)  # type: ignore[arg-type]
+    served_roll(store, 1)
+    segment = store.held_chunks()[0]
+    # carried over at the commit, before any prime or request
+    state = segment.partials["state"]
+    assert state.rows == segment.rows == sum(c.rows for c in rolled)
+    fresh = digest_from_series(segment.df["value"])
+    assert (state.digests["value"].means, state.digests["value"].weights) == (fresh.means, fresh.weights)
+    assert state.users is not None and int(state.users["count"].sum()) == segment.rows
+    assert segment.partials["windows_from:60000"] == (lacking_last // 60_000 + 1) * 60_000
+    assert_same(store)
+    assert "windows_from:60000" in segment.partials  # the dashboard's range is after it
+    for _ in range(4):
+        store.append(events_ipc(skewed_events(rng, 40, T0)))
+        assert_same(store)
+    # windows from before the groups are complete: the segment's rows are grouped afresh
+    earlier = {**PLANS[4], "filter": {"from": EDGE - 3_600_000, "to": EDGE + 1_500_000}}
+    assert_close(warm(store, earlier), cold(store, earlier), earlier)
+    assert "windows_from:60000" not in segment.partials
+    assert_same(store)
+
+
 def test_a_chunk_replaced_by_a_compaction_is_subtracted_from_the_user_counts() -> None:
     rng = random.Random(3)
     store = EventStore()
@@ -163,23 +205,31 @@ def test_a_chunk_replaced_by_a_compaction_is_subtracted_from_the_user_counts() -
     assert_same(store)
 
 
-def test_rolls_retention_and_a_reload_keep_answers_exact(tmp_path: Path) -> None:
+def served_roll(store: EventStore, log_position: int) -> None:
+    """A roll as the server answers it: its segment takes its chunks' partials (carry_over)."""
+    response, reply = handle_frame({"id": 1, "op": "roll", "plan": {"log_position": log_position}}, b"", store)
+    assert reply is not None and reply.fields["segment"] is not None, response
+
+
+@pytest.mark.parametrize("roll", ["store", "served"])
+def test_rolls_retention_and_a_reload_keep_answers_exact(tmp_path: Path, roll: str) -> None:
     rng = random.Random(4)
     store = EventStore()
     store.open_dir(str(tmp_path))
     day = 86_400_000
+    rolled = store.roll if roll == "store" else lambda position: served_roll(store, position)
     for k in range(4):
         for _ in range(3):
             store.append(events_ipc(skewed_events(rng, 150, T0 + k * day)))
             assert_same(store)
-        store.roll(k + 1)
+        rolled(k + 1)
         assert_same(store)
     store.append(events_ipc(skewed_events(rng, 100, T0 + 4 * day)))
     assert_same(store)
     dropped = store.retain(2 * day, T0 + 5 * day)
     assert dropped["segments_dropped"] >= 1
     assert_same(store)
-    store.roll(10)
+    rolled(10)
     assert_same(store, store.next_row - 30)
     store.close()
     again = EventStore()

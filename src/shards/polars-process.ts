@@ -1,6 +1,8 @@
 /**
  * Worker side: one Python polars process (`python -m engine_polars`), spoken to over
- * stdin/stdout frames (sidecar-protocol.ts). It answers requests one at a time, in order.
+ * stdin/stdout frames (sidecar-protocol.ts). It answers requests one at a time, in order, but
+ * for a `roll`: it writes the segment on a thread and answers it once that is durable, after
+ * the frames it served meanwhile (answers are matched by `id`).
  *
  * Every request has a time limit, and a request that misses it gets the process killed
  * (SIGKILL): polars cannot cancel a running computation in-process (a background `collect`
@@ -9,8 +11,10 @@
  * - `timeoutMs`, a busy-time limit, counted from when the request reaches the head of the queue
  *   (when the answer before it arrived), so a replay that queues many appends, or an append
  *   behind a long query, is not taken for a hang. Appends, enrichment ops, stats, ping.
+ *   A roll waiting beside them is not the head: the request after it is.
  * - `deadline`, an absolute time by which the answer must be in, whether the request is still
  *   queued behind another or running: a query nobody waits for must not use the CPU later.
+ *   Queries; a roll.
  * When the process exits, every request still waiting is rejected at once (POLARS_DIED, saying
  * why when we killed it), so nothing hangs. The owner (polars-supervisor.ts) restores it.
  */
@@ -172,7 +176,7 @@ export class PolarsProcess {
         p.deadlineTimer = setTimeout(() => this.timedOut(id, Math.round(p.deadline! - p.sentAt)), Math.max(0, p.deadline - p.sentAt));
       }
       this.pending.set(id, p);
-      if (this.pending.size === 1) this.armHead();
+      if (this.pending.size === 1 || this.headTimer === undefined) this.armHead();
       // Prefix+header and body as two writes: the pipe keeps their order and the body (a sealed
       // batch, up to tens of MB) is not copied into a frame buffer first.
       this.child.stdin.write(encodeFrameHead(json, body?.byteLength ?? 0));
@@ -208,14 +212,19 @@ export class PolarsProcess {
     this.kill('shard stopping');
   }
 
-  /** Arms the busy-time timer of the request at the head of the queue. */
+  /**
+   * Arms the busy-time timer of the request at the head of the queue. A roll is never that head
+   * while others wait: the process writes its files on a thread while it serves the frames sent
+   * after it (python/engine_polars/server.py), so it is timed by its own deadline.
+   */
   private armHead(): void {
     clearTimeout(this.headTimer);
     this.headTimer = undefined;
-    const first = this.pending.entries().next();
-    if (first.done) return;
-    const [id, p] = first.value;
-    if (p.timeoutMs !== undefined) this.headTimer = setTimeout(() => this.timedOut(id, p.timeoutMs!), p.timeoutMs);
+    for (const [id, p] of this.pending) {
+      if (p.op === 'roll' && this.pending.size > 1) continue;
+      if (p.timeoutMs !== undefined) this.headTimer = setTimeout(() => this.timedOut(id, p.timeoutMs!), p.timeoutMs);
+      return;
+    }
   }
 
   private timedOut(id: number, ms: number): void {

@@ -109,7 +109,8 @@ export class SegmentKeeper {
     this.rolling = true;
     const started = performance.now();
     try {
-      const reply = await proc.request('roll', { log_position: position }, undefined, { timeoutMs: ROLL_TIMEOUT_MS });
+      // A deadline, not a busy time: the frames sent after it are answered while it writes.
+      const reply = await proc.request('roll', { log_position: position }, undefined, { deadline: performance.now() + ROLL_TIMEOUT_MS });
       // Answers are handled in order: appends answered after this one update it again.
       this.openRows = Number(reply.header.open_rows ?? 0);
       this.stats.lastRollMs = performance.now() - started;
