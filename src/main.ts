@@ -7,6 +7,7 @@ import { loadConfig } from './config/load.js';
 import { ConfigError } from './config/schema.js';
 import { Engine } from './engine.js';
 import { makeLogger } from './logger.js';
+import { releaseSemiSpaceFlag } from './workers/young-generation.js';
 
 /**
  * Whether `original` is still this process's parent. Node 20's `process.ppid` is read once at
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
   const logger = makeLogger(config.logLevel);
   let engine: Engine;
   try {
+    // Each worker sizes its own young generation from here on (workers/young-generation.ts).
+    releaseSemiSpaceFlag();
     engine = new Engine(config, logger);
   } catch (err) {
     // e.g. the data dir is in use by another engine, or was written in another format

@@ -10,6 +10,7 @@
  */
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
+import { POOL_YOUNG_MB } from '../workers/young-generation.js';
 import type { MergeDef } from '../merge/merge-def.js';
 import { mergedJsonBytes, type MergeTask } from '../merge/merge-task.js';
 import { bundledMergeWorker } from './merge-worker-source.js';
@@ -29,7 +30,7 @@ export class MergePool {
       minThreads: 1,
       maxThreads: Math.max(1, threads),
       idleTimeout: 60_000,
-      resourceLimits: { maxOldGenerationSizeMb: MERGE_WORKER_HEAP_MB },
+      resourceLimits: { maxOldGenerationSizeMb: MERGE_WORKER_HEAP_MB, maxYoungGenerationSizeMb: POOL_YOUNG_MB },
     });
   }
 

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import { bundledWorker } from '../workers/worker-bundle.js';
+import { SHARD_YOUNG_MB } from '../workers/young-generation.js';
 import { ShardError, shardBusy, shardDown, shardErrorFromWire, shardRestoring, shardTimeout } from './shard-errors.js';
 import { DurabilityTracker } from './durability.js';
 import { QueryAdmission } from './query-admission.js';
@@ -108,7 +109,11 @@ export class ShardHandle {
       partialCache: options.partialCache ?? true,
     };
     // Plain JavaScript when it can be bundled: no tsx loader thread per shard (worker-bundle.ts).
-    this.worker = new Worker(bundledWorker('src/shards/shard-worker.ts') ?? WORKER_BOOT_URL, { workerData, name: `shard-${options.shard}` });
+    this.worker = new Worker(bundledWorker('src/shards/shard-worker.ts') ?? WORKER_BOOT_URL, {
+      workerData,
+      name: `shard-${options.shard}`,
+      resourceLimits: { maxYoungGenerationSizeMb: SHARD_YOUNG_MB },
+    });
     let markStarted: () => void;
     let markFailed: (e: Error) => void;
     this.ready = new Promise<void>((resolve, reject) => {

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { WORKER_BOOT_URL, workerEntry } from '../../workers/worker-url.js';
 import { bundledWorker } from '../../workers/worker-bundle.js';
+import { POOL_YOUNG_MB } from '../../workers/young-generation.js';
 import { readMeta, removeUnreferenced, type DataDirMeta } from '../log/data-dir.js';
 import type { RepartitionResult, RepartitionStep } from './repartition.js';
 import type { RepartitionMessage, RepartitionWorkerData } from './repartition-worker.js';
@@ -59,7 +60,11 @@ export function runRepartition(opts: RunRepartitionOptions): { done: Promise<Rep
     pageRows: opts.pageRows,
     haltAt: haltAt(),
   };
-  const worker = new Worker(bundledWorker('src/shards/repartition/repartition-worker.ts') ?? WORKER_BOOT_URL, { workerData, name: 'repartition' });
+  const worker = new Worker(bundledWorker('src/shards/repartition/repartition-worker.ts') ?? WORKER_BOOT_URL, {
+    workerData,
+    name: 'repartition',
+    resourceLimits: { maxYoungGenerationSizeMb: POOL_YOUNG_MB },
+  });
   let settled = false;
   const done = new Promise<RepartitionResult>((resolveDone, reject) => {
     worker.on('message', (msg: RepartitionMessage) => {
