@@ -2,7 +2,7 @@
  * The stateless merge pool (piscina). Shards are plain worker threads because they are
  * long-lived actors with a drain loop and state; merging partials is the opposite (stateless,
  * bursty CPU), which is what piscina is for. Small merges run inline: a thread hop costs more
- * than merging a few rows.
+ * than merging a few rows (below INLINE_BYTES of partials, or a merge's own `inlineBytes`).
  *
  * Every pooled merge is bounded: it is aborted at the request's deadline (piscina terminates the
  * worker running it, so its CPU stops) and each worker has a heap limit (a merge that would take
@@ -36,13 +36,13 @@ export class MergePool {
 
   /** Merges the partials with `merge`; a pooled merge still running at `deadline` (epoch ms) is aborted. */
   async merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline = Infinity): Promise<O> {
-    if (bytesOf(partials) <= INLINE_BYTES) return merge.run(spec, partials);
+    if (inline(merge, partials)) return merge.run(spec, partials);
     return (await this.run({ file: merge.file, spec, partials }, deadline)) as O;
   }
 
   /** Like `merge`, but answers the merged output (or its `field`) as UTF-8 JSON, made off the main thread. */
   async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity): Promise<Uint8Array> {
-    if (bytesOf(partials) <= INLINE_BYTES) return mergedJsonBytes(merge.run(spec, partials), field);
+    if (inline(merge, partials)) return mergedJsonBytes(merge.run(spec, partials), field);
     return (await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as Uint8Array;
   }
 
@@ -62,6 +62,6 @@ export class MergePool {
   }
 }
 
-function bytesOf(partials: Uint8Array[]): number {
-  return partials.reduce((n, p) => n + p.byteLength, 0);
+function inline(merge: Pick<MergeDef, 'inlineBytes'>, partials: Uint8Array[]): boolean {
+  return partials.reduce((n, p) => n + p.byteLength, 0) <= (merge.inlineBytes ?? INLINE_BYTES);
 }

@@ -7,12 +7,18 @@ export interface MergeDef<Spec = any, Out = unknown> {
   /** The file in src/merge/ (without extension) whose default export this is. */
   readonly file: string;
   readonly run: (spec: Spec, partials: Uint8Array[]) => Out;
+  /**
+   * Partials up to this many bytes in all are merged inline, on the calling thread, instead of
+   * the merge pool's default (src/kinds/merge-pool.ts): for merges cheap per byte, for which the
+   * hop to a pool thread costs more than the merge.
+   */
+  readonly inlineBytes?: number;
 }
 
 export const MERGE_FILE = /^[a-z][a-z-]{0,40}$/;
 
 /** @example export default defineMerge('funnel', mergeFunnelTask); */
-export function defineMerge<Spec, Out>(file: string, run: (spec: Spec, partials: Uint8Array[]) => Out): MergeDef<Spec, Out> {
+export function defineMerge<Spec, Out>(file: string, run: (spec: Spec, partials: Uint8Array[]) => Out, options: { inlineBytes?: number } = {}): MergeDef<Spec, Out> {
   if (!MERGE_FILE.test(file)) throw new Error(`merge file name must match ${MERGE_FILE}, got ${JSON.stringify(file)}`);
-  return { file, run };
+  return options.inlineBytes === undefined ? { file, run } : { file, run, inlineBytes: options.inlineBytes };
 }
