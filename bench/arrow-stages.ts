@@ -22,7 +22,7 @@ import { blockBytesAt, decodeBlock, encodeBlock, nextBlock, type BlockSource } f
 import { decodeRecord, encodeRecord, type EncodableEvent } from '../src/shards/ring-record.js';
 import { ColumnBuilder, type SealedBatch } from '../src/shards/column-builder.js';
 import { makeShardRingBuffers, ShardRing } from '../src/shards/shard-ring.js';
-import { encodeNumberedBatch } from '../src/shards/log/shard-log.js';
+import { numberedBatchIn } from '../src/shards/log/shard-log.js';
 import { crc32c } from '../src/shards/log/crc32c.js';
 import { validateBatch } from '../src/router/validate-event.js';
 import { PYTHON_BIN } from '../src/shards/polars-process.js';
@@ -127,8 +127,8 @@ let sealed: SealedBatch | null = null;
 const dir = mkdtempSync(join(tmpdir(), 'arrow-stages-'));
 try {
   let payload: Uint8Array = new Uint8Array(0);
-  stage('log record: numbered batch + CRC-32C', 'shard worker', () => {
-    payload = encodeNumberedBatch(0, N, sealed!.ipc);
+  stage('log record: numbered-batch head (in the sealed payload) + CRC-32C', 'shard worker', () => {
+    payload = numberedBatchIn(sealed!.payload, 0, N);
     crc32c(payload);
   });
   const fd = openSync(join(dir, 'log'), 'w');

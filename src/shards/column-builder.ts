@@ -5,8 +5,17 @@
  * Strings are copied once, from the ring scratch buffer straight into Utf8 value buffers with
  * Int32 offsets, so building the batch needs no string decoding at all. The batch schema is the
  * `append` contract of python/engine_polars/store.py.
+ *
+ * Sealing writes the IPC stream itself, in one allocation and one copy of the columns, with
+ * room in front for the log record's numbered-batch head (shard-log.ts), so the log and the pipe
+ * to polars take it as it is. Only the two flatbuffer headers come from apache-arrow's encoder;
+ * the bytes are those `RecordBatchStreamWriter.writeAll` writes (column-builder.test.ts compares
+ * them), which cost ~3x the CPU: its buffer chunks are joined in a second copy, and then the log
+ * record copied them a third time behind the head.
  */
-import { Field, Float64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData } from 'apache-arrow';
+import { Field, Float64, Schema, Utf8 } from 'apache-arrow';
+import { BufferRegion, FieldNode, Message, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
+import { NUMBERED_HEAD_BYTES } from './log/shard-log.js';
 import type { BlockView } from './ring-block.js';
 import type { RecordView } from './ring-record.js';
 
@@ -57,7 +66,7 @@ class StringColumn {
   }
 }
 
-const bytesOf = (a: Float64Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** ORs `rows` bits from `src` (LSB first, at byte `at`) into `dst` from bit `dstBit`; returns how many were set. */
 function copyBits(src: Uint8Array, at: number, rows: number, dst: Uint8Array, dstBit: number): number {
@@ -72,7 +81,35 @@ function copyBits(src: Uint8Array, at: number, rows: number, dst: Uint8Array, ds
   return set;
 }
 
+/** Bytes in front of a sealed batch's IPC stream in `payload`: room for the log record's numbered-batch head. */
+export const SEALED_HEAD_BYTES = NUMBERED_HEAD_BYTES;
+
+const pad8 = (n: number): number => (n + 7) & ~7;
+const NO_BYTES = new Uint8Array(0);
+
+/** One IPC stream message as the stream writer frames it: continuation, length, flatbuffer, zero padding to 8 bytes. */
+function framedMessage(message: Message): Uint8Array {
+  const flatbuffer = Message.encode(message);
+  const size = pad8(8 + flatbuffer.byteLength);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setInt32(0, -1, true);
+  view.setInt32(4, size - 8, true);
+  out.set(flatbuffer, 8);
+  return out;
+}
+
+let defaultSchemaMessage: Uint8Array | null = null;
+/** The schema message; the one without idempotency keys (nearly every batch) encoded once. */
+function schemaMessage(schema: Schema): Uint8Array {
+  if (schema !== EVENT_BATCH_SCHEMA) return framedMessage(Message.from(schema));
+  return (defaultSchemaMessage ??= framedMessage(Message.from(schema)));
+}
+
 export interface SealedBatch {
+  /** `SEALED_HEAD_BYTES` for the log record's head, then `ipc` */
+  payload: Uint8Array;
+  /** the Arrow IPC stream: a view of `payload` */
   ipc: Uint8Array;
   rows: number;
   /** Wall-clock ms when the oldest row of this batch was decoded. */
@@ -140,36 +177,50 @@ export class ColumnBuilder {
     const n = this.rows;
     if (n === 0) return null;
     const bitmapBytes = (n + 7) >> 3;
-    const string = (col: StringColumn, nullBitmap?: Uint8Array, nullCount = 0) =>
-      makeData({
-        type: new Utf8(),
-        length: n,
-        nullCount,
-        ...(nullBitmap ? { nullBitmap } : {}),
-        valueOffsets: col.offsets.subarray(0, n + 1),
-        data: col.data.subarray(0, col.bytes),
-      });
-    const children = [
-      makeData({ type: new Float64(), length: n, data: this.timestamps.subarray(0, n) }),
-      string(this.eventTypes),
-      string(this.userIds),
-      makeData({
-        type: new Float64(),
-        length: n,
-        nullCount: this.valueNulls,
-        nullBitmap: this.valueNulls > 0 ? this.valueValid.subarray(0, bitmapBytes) : new Uint8Array(0),
-        data: this.values.subarray(0, n),
-      }),
-      string(this.metadata, this.metadataNulls > 0 ? this.metadataValid.subarray(0, bitmapBytes) : new Uint8Array(0), this.metadataNulls),
-    ];
-    const struct = makeData({ type: new Struct(EVENT_BATCH_SCHEMA.fields), length: n, nullCount: 0, children });
+    // The body's buffers in the order the schema's fields read them (validity first, a zero-length
+    // one without nulls), each at an offset that is a multiple of 8, as the stream writer lays them.
+    const nodes: FieldNode[] = [];
+    const regions: BufferRegion[] = [];
+    const buffers: Uint8Array[] = [];
+    let bodyBytes = 0;
+    const add = (bytes: Uint8Array): void => {
+      regions.push(new BufferRegion(bodyBytes, pad8(bytes.byteLength)));
+      buffers.push(bytes);
+      bodyBytes += pad8(bytes.byteLength);
+    };
+    const float = (values: Float64Array, nulls: number, valid: Uint8Array): void => {
+      nodes.push(new FieldNode(n, nulls));
+      add(nulls > 0 ? valid.subarray(0, bitmapBytes) : NO_BYTES);
+      add(bytesOf(values.subarray(0, n)));
+    };
+    const string = (col: StringColumn, nulls = 0, valid = NO_BYTES): void => {
+      nodes.push(new FieldNode(n, nulls));
+      add(nulls > 0 ? valid.subarray(0, bitmapBytes) : NO_BYTES);
+      add(bytesOf(col.offsets.subarray(0, n + 1)));
+      add(col.data.subarray(0, col.bytes));
+    };
+    float(this.timestamps, 0, NO_BYTES);
+    string(this.eventTypes);
+    string(this.userIds);
+    float(this.values, this.valueNulls, this.valueValid);
+    string(this.metadata, this.metadataNulls, this.metadataValid);
     const schema = metadata ? new Schema(EVENT_BATCH_SCHEMA.fields, metadata) : EVENT_BATCH_SCHEMA;
-    const batch = new RecordBatch(schema, struct);
-    // The columns above are views of this builder's arrays, not copies: the writer joins the
-    // stream's messages into one new buffer before `reset()` reuses them (several messages, so
-    // never a view of ours).
-    const ipc = RecordBatchStreamWriter.writeAll([batch]).toUint8Array(true);
-    const sealed = { ipc, rows: n, firstRowAt: this.firstRowAt };
+    const head = schemaMessage(schema);
+    const batchHead = framedMessage(Message.from(new RecordBatchHeader(n, nodes, regions, null, [], new Map()), bodyBytes));
+    // zero-filled: the padding after each buffer
+    const payload = new Uint8Array(SEALED_HEAD_BYTES + head.byteLength + batchHead.byteLength + bodyBytes + 8);
+    let at = SEALED_HEAD_BYTES;
+    payload.set(head, at);
+    at += head.byteLength;
+    payload.set(batchHead, at);
+    at += batchHead.byteLength;
+    for (const b of buffers) {
+      payload.set(b, at);
+      at += pad8(b.byteLength);
+    }
+    // end of stream: continuation marker and a zero length
+    new DataView(payload.buffer).setInt32(at, -1, true);
+    const sealed = { payload, ipc: payload.subarray(SEALED_HEAD_BYTES), rows: n, firstRowAt: this.firstRowAt };
     this.reset();
     return sealed;
   }

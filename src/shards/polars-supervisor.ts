@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import { PolarsProcess, type PolarsExit, type PolarsReply } from './polars-process.js';
 import { ShardError, insufficientStorage, shardRestoring } from './shard-errors.js';
 import type { SidecarOp } from './sidecar-protocol.js';
-import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, encodeNumberedBatch, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
+import { LogRecordType, decodeEnrichDrop, decodeEnrichUpsert, decodeNumberedBatch, numberedBatchIn, type LogRecordTypeValue, type ShardLog } from './log/shard-log.js';
 import { RowNumbering } from './log/row-numbers.js';
 import type { SegmentKeeper } from './segment-keeper.js';
 
@@ -192,11 +192,13 @@ export class PolarsSupervisor {
   }
 
   /**
-   * Logs a sealed batch whose first row has the absolute number `firstRow`; it reaches polars
-   * (as an `append` carrying `first_row`) after the next `commit()`.
+   * Logs a sealed batch (`payload`: its IPC stream behind `NUMBERED_HEAD_BYTES` of room, see
+   * `SealedBatch`) whose first row has the absolute number `firstRow`; it reaches polars (as an
+   * `append` carrying `first_row`) after the next `commit()`. The head is written into the room:
+   * the stream is not copied.
    */
-  appendBatch(ipc: Uint8Array, rows: number, firstRow: number): void {
-    this.logRecord(LogRecordType.NUMBERED_BATCH, encodeNumberedBatch(firstRow, rows, ipc), rows);
+  appendBatch(payload: Uint8Array, rows: number, firstRow: number): void {
+    this.logRecord(LogRecordType.NUMBERED_BATCH, numberedBatchIn(payload, firstRow, rows), rows);
   }
 
   /**

@@ -30,8 +30,8 @@ const data = workerData as ShardWorkerData;
 const port = parentPort!;
 const ring = new ShardRing(data.buffers);
 const builder = new ColumnBuilder();
-// Sealed batches, their log records and the pipe's buffers are garbage V8 does not collect while
-// the thread idles after a burst: collect once it goes quiet (workers/idle-gc.ts).
+// Sealed batches (each one buffer: its log record and the pipe take it as it is) are garbage V8
+// does not collect while the thread idles after a burst: collect once it goes quiet (workers/idle-gc.ts).
 const idleGc = new IdleCollector();
 
 // Pop scratch: records never straddle a push, but a pop of `scratch.length` bytes can end in the
@@ -142,9 +142,9 @@ function seal(): void {
   if (!batch) return;
   stats.batchesSealed++;
   stats.lastSealAgeMs = now - batch.firstRowAt;
-  idleGc.note(3 * batch.ipc.byteLength);
+  idleGc.note(batch.payload.byteLength);
   try {
-    polars!.appendBatch(batch.ipc, batch.rows, runBase + ringRows - batch.rows);
+    polars!.appendBatch(batch.payload, batch.rows, runBase + ringRows - batch.rows);
     settler.appended(log!.end, ringRows);
   } catch (err) {
     // the supervisor took back what was logged since the last sync (and told the settler)

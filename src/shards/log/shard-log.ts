@@ -107,16 +107,25 @@ export function decodeEnrichUpsert(payload: Uint8Array): { table: string; ipc: U
   return { table: decoder.decode(payload.subarray(2, 2 + nameLen)), ipc: payload.subarray(2 + nameLen) };
 }
 
-const NUMBERED_HEAD_BYTES = 12;
+export const NUMBERED_HEAD_BYTES = 12;
 
 /** A NUMBERED_BATCH payload: the batch's IPC stream behind its first row number and row count. */
 export function encodeNumberedBatch(firstRow: number, rows: number, ipc: Uint8Array): Uint8Array {
   const out = new Uint8Array(NUMBERED_HEAD_BYTES + ipc.byteLength);
-  const view = new DataView(out.buffer);
+  out.set(ipc, NUMBERED_HEAD_BYTES);
+  return numberedBatchIn(out, firstRow, rows);
+}
+
+/**
+ * A NUMBERED_BATCH payload made in place: `payload` holds the IPC stream behind
+ * `NUMBERED_HEAD_BYTES` of room (a sealed batch's, column-builder.ts), where the head is written.
+ * Returns `payload`; no copy of the stream.
+ */
+export function numberedBatchIn(payload: Uint8Array, firstRow: number, rows: number): Uint8Array {
+  const view = new DataView(payload.buffer, payload.byteOffset, NUMBERED_HEAD_BYTES);
   view.setFloat64(0, firstRow, true);
   view.setUint32(8, rows, true);
-  out.set(ipc, NUMBERED_HEAD_BYTES);
-  return out;
+  return payload;
 }
 
 export function decodeNumberedBatch(payload: Uint8Array): { firstRow: number; rows: number; ipc: Uint8Array } {
