@@ -66,7 +66,7 @@ from engine_polars.ops.aggregate import MOMENTS, metric_columns
 from engine_polars.store import MEASURES, Chunk, EventStore, RollJob, Segment
 from engine_polars.tdigest import DEFAULT_COMPRESSION, Digest, digest_from_series
 
-__all__ = ["ENABLED", "MIN_CACHED_ROWS", "Request", "cached_bytes", "carry_over", "prime", "roll_digests"]
+__all__ = ["ENABLED", "MIN_CACHED_ROWS", "Request", "after_compaction", "cached_bytes", "carry_over", "prime", "roll_digests"]
 
 #: Off with ``ENGINE_PARTIAL_CACHE=off`` (or ``0``/``false``).
 ENABLED: bool = os.environ.get("ENGINE_PARTIAL_CACHE", "on").lower() not in ("off", "0", "false")
@@ -429,21 +429,52 @@ def roll_digests(store: EventStore) -> Callable[[pl.DataFrame], dict[str, Digest
 
 def carry_over(store: EventStore, job: RollJob) -> None:
     """Gives the segment a committed roll made its cached partials from the open chunks it was
-    made of, instead of a pass over its rows (~0.6 s for 1,000,000 rows, with the pipe blocked):
-    rows, time range, event types and events per user added up exactly, the moments by Chan's
-    formula (as :func:`_combine` adds chunks), the digests computed by the roll's thread
-    (:func:`roll_digests`), and each asked window size's groups merged as :func:`_merge_windows`
-    merges chunks' at a request. A rolled chunk without groups whose rows all precede the asked
-    range leaves the segment's groups complete only from the window after its last row
-    (``windows_from:<ms>``). No-op when the cache is not in use or the roll wrote no segment."""
+    made of (:func:`_carry`), with the digests the roll's thread computed (:func:`roll_digests`),
+    instead of a pass over its rows (~0.6 s for 1,000,000 rows, with the pipe blocked). No-op
+    when the cache is not in use or the roll wrote no segment."""
     digests = job.extra
     if not ENABLED or store not in _USERS or job.info is None or not isinstance(digests, dict):
         return
-    held = store.held_chunks()
-    seg = next((c for c in held if isinstance(c, Segment) and c.first_row == job.info.first_row), None)
+    seg = next((c for c in store.held_chunks() if isinstance(c, Segment) and c.first_row == job.info.first_row), None)
     if seg is None or seg.partials or seg.rows != sum(c.rows for c in job.chunks):
         return
-    states = [_chunk_state(c) for c in job.chunks]
+    _carry(store, seg, job.chunks, digests)
+
+
+def after_compaction(store: EventStore, before: list[Chunk]) -> None:
+    """Gives the chunk a compaction made from ``before``'s last ones its cached partials from
+    theirs (:func:`_carry`) when it is big enough to keep them and some of them kept theirs:
+    only its digests are computed from its rows. A compaction that merged 500,000 rows otherwise
+    had :func:`prime` compute everything from them (~0.2 s) before the next frame."""
+    if not ENABLED or store not in _USERS:
+        return
+    now = store.held_chunks()
+    kept = {id(c) for c in now}
+    was = {id(c) for c in before}
+    gone = [c for c in before if id(c) not in kept]
+    made = [c for c in now if id(c) not in was]
+    if len(made) != 1 or not gone or not _cacheable(made[0]) or not any("state" in c.partials for c in gone):
+        return
+    merged = made[0]
+    if merged.partials or merged.rows != sum(c.rows for c in gone):
+        return
+    _carry(store, merged, gone, {m: digest_from_series(merged.df[m], DEFAULT_COMPRESSION) for m in MEASURES})
+
+
+def _carry(store: EventStore, target: Chunk, sources: list[Chunk], digests: dict[str, Digest]) -> None:
+    """``target``'s cached partials (its rows are ``sources``' rows) from ``sources``': rows,
+    time range, event types and events per user added up exactly, the moments by Chan's formula
+    (as :func:`_combine` adds chunks), ``digests`` as given, and each asked window size's groups
+    merged as :func:`_merge_windows` merges chunks' at a request. Sources without partials of
+    their own (small open chunks) are taken together, in one pass over their rows. A source
+    without groups whose rows all precede the asked range (or whose groups are complete only from
+    some window) leaves ``target``'s groups complete only from the window after its last row
+    (``windows_from:<ms>``, which :func:`_chunk_windows` honours)."""
+    srcs = [c for c in sources if "state" in c.partials]
+    rest = [c for c in sources if "state" not in c.partials]
+    if rest:
+        srcs.append(Chunk(pl.concat([c.df.select(_CORE) for c in rest]) if len(rest) > 1 else rest[0].df, rest[0].first_row))
+    states = [_chunk_state(c) for c in srcs]
     total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), digests, None)
     for s in states:
         total.rows += s.rows
@@ -455,27 +486,31 @@ def carry_over(store: EventStore, job: RollJob) -> None:
     types = _summed([s.types for s in states])
     total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
     if all(s.users is not None for s in states):
-        total.users = _summed([s.users for s in states if s.users is not None])  # type: ignore[misc]
-        if total.users is None:
-            total.users = pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+        users = _summed([s.users for s in states if s.users is not None])
+        total.users = users if users is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
     for w, lo in _WINDOWS_ASKED.get(store, {}).items():
         parts: list[pl.DataFrame] = []
-        lacking: int | None = None
-        for c, s in zip(job.chunks, states):
+        complete_from: int | None = None
+        for c, s in zip(srcs, states):
             if s.last_ts is None:
                 continue
-            if f"windows:{w}" not in c.partials and lo is not None and s.last_ts < lo:
-                lacking = s.last_ts if lacking is None else max(lacking, s.last_ts)
+            has = f"windows:{w}" in c.partials
+            if not has and lo is not None and s.last_ts < lo:
+                edge = (s.last_ts // w + 1) * w
+                complete_from = edge if complete_from is None else max(complete_from, edge)
                 continue
-            parts.append(_chunk_windows(c, w))
+            parts.append(_chunk_windows(c, w, lo))
+            edge = c.partials.get(f"windows_from:{w}")
+            if edge is not None:
+                complete_from = edge if complete_from is None else max(complete_from, edge)
         if not parts or not all(all(p.select(pl.col(f"{m}__sum").is_finite().all() for m in MEASURES).row(0)) for p in parts):
             continue  # nothing to merge, or NaN/±inf: grouped from the rows when asked
         merged = _merge_windows(parts)
-        seg.partials[f"windows:{w}"] = merged.select(pl.col(n).cast(t) for n, t in parts[0].schema.items())
-        if lacking is not None:
-            seg.partials[f"windows_from:{w}"] = (lacking // w + 1) * w
-    seg.partials["state"] = total
-    seg.partials["ts"] = (total.first_ts, total.last_ts)
+        target.partials[f"windows:{w}"] = merged.select(pl.col(n).cast(t) for n, t in parts[0].schema.items())
+        if complete_from is not None:
+            target.partials[f"windows_from:{w}"] = complete_from
+    target.partials["state"] = total
+    target.partials["ts"] = (total.first_ts, total.last_ts)
 
 
 def _bounds(f: Filter) -> tuple[int | None, int | None]:

@@ -215,10 +215,13 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading
 
 def _compact(store: EventStore) -> None:
     # Between frames: the reply is already out, so an append's latency does not include it.
-    # The cached partials of chunks a compaction or a roll made are computed here too, not by
-    # the next dashboard query (partial_cache.prime; only once the cache is in use).
+    # The cached partials of chunks a compaction or a roll made are made here too, not by the
+    # next dashboard query (partial_cache.after_compaction, carry_over in finish_roll, prime;
+    # only once the cache is in use).
     try:
-        store.compact()
+        before = store.held_chunks()
+        if store.compact():
+            partial_cache.after_compaction(store, before)
         partial_cache.prime(store)
     except (KeyboardInterrupt, SystemExit):
         raise

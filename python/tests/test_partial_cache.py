@@ -14,6 +14,7 @@ import pytest
 
 from engine_polars import partial_cache
 from engine_polars.plan import parse_plan, run_plan
+from engine_polars import server
 from engine_polars.server import handle_frame
 from engine_polars.store import EventStore
 from engine_polars.tdigest import digest_from_series, merge_digests, quantile
@@ -189,6 +190,34 @@ def test_a_served_roll_gives_the_segment_its_chunks_partials_and_they_equal_cold
     earlier = {**PLANS[4], "filter": {"from": EDGE - 3_600_000, "to": EDGE + 1_500_000}}
     assert_close(warm(store, earlier), cold(store, earlier), earlier)
     assert "windows_from:60000" not in segment.partials
+    assert_same(store)
+
+
+def test_a_compaction_gives_its_chunk_the_merged_chunks_partials_and_answers_stay_exact() -> None:
+    rng = random.Random(12)
+    store = EventStore()
+    store.append(events_ipc(skewed_events(rng, 100, T0)))
+    assert_same(store)  # the cache is in use from here on
+    carried = 0
+    for i in range(60):
+        # every third batch before the windows asked for: chunks without groups of their own
+        t0 = T0 - 3_600_000 if i % 3 == 0 else T0
+        store.append(events_ipc(skewed_events(rng, rng.randint(40, 120), t0)))
+        before = store.held_chunks()
+        server._compact(store)
+        made = [c for c in store.held_chunks() if all(c is not b for b in before)]
+        if made and any("state" in b.partials for b in before if all(b is not c for c in store.held_chunks())):
+            (chunk,) = made
+            state = chunk.partials["state"]  # given at the compaction, from the merged chunks'
+            fresh = digest_from_series(chunk.df["value"])
+            assert (state.rows, state.digests["value"].means, state.digests["value"].weights) == (chunk.rows, fresh.means, fresh.weights)
+            assert state.users is not None and int(state.users["count"].sum()) == chunk.rows
+            carried += 1
+        assert_same(store)
+    assert carried >= 3
+    # a range from before the merged chunks' groups are complete groups their rows afresh
+    earlier = {**PLANS[4], "filter": {"from": EDGE - 3_600_000, "to": EDGE + 1_500_000}}
+    assert_close(warm(store, earlier), cold(store, earlier), earlier)
     assert_same(store)
 
 
