@@ -193,3 +193,50 @@ def test_max_cells_must_be_a_positive_integer(kind: str, bad: object) -> None:
     with pytest.raises(BadPlan, match=re.escape("`plan.max_cells` must be an integer in 1..9007199254740992")):
         parse_plan({**base, "max_cells": bad})
     assert parse_plan({**base, "max_cells": None}).max_cells is None  # type: ignore[attr-defined]
+
+
+def _many_groups_store() -> tuple[EventStore, set[tuple[str, str]]]:
+    # enough users that (event_type, user_id) has >= 1,000 possible groups: the packed, sorted path
+    rng = random.Random(5)
+    events = [Event(T0 + i, rng.choice(TYPES), f"u{rng.randint(0, 1_499)}", rng.uniform(0, 10), None) for i in range(4_000)]
+    store = EventStore()
+    store.append(events_ipc(events))
+    return store, {(e.event_type, e.user_id) for e in events}
+
+
+def test_packed_groups_are_counted_exactly_and_checked_before_aggregating(monkeypatch: pytest.MonkeyPatch) -> None:
+    store, groups = _many_groups_store()
+    n = len(groups)
+    # the estimate (4 types × ~1,400 users, capped at 4,000 rows) would be far above n
+    assert n < 4_000
+    out = run_plan(parse_plan(agg(group_by=["event_type", "user_id"], max_cells=n)), store.frame())
+    assert out.height == n
+    exc = too_large(store, agg(group_by=["event_type", "user_id"], max_cells=n - 1))
+    assert exc.message == (
+        f"`groupBy`: {n} result cells (groups of event_type × user_id) on this shard; "
+        f"at most `maxResultCells` {n - 1}: narrow the filter or group by fewer keys"
+    )
+
+    def no_grouping(*args: object, **kwargs: object) -> object:
+        raise AssertionError("aggregated before checking the bound")
+
+    monkeypatch.setattr(pl.LazyFrame, "group_by", no_grouping)
+    too_large(store, agg(group_by=["event_type", "user_id"], max_cells=n - 1, finish=True))
+
+
+def test_finished_rows_over_max_bytes_name_max_response_bytes() -> None:
+    store, _ = _many_groups_store()
+    plan = agg(group_by=["event_type", "user_id"], finish=True)
+    rows = run_plan(parse_plan(plan), store.frame())
+    # the rows as the answer's `results` array: texts, commas between them, brackets
+    text = "[" + ",".join(rows["__row"].to_list()) + "]"
+    size = len(text.encode("utf-8"))
+    assert [json.loads(t) for t in rows["__row"]] == json.loads(text)
+    assert run_plan(parse_plan({**plan, "max_bytes": size}), store.frame()).equals(rows)
+    exc = too_large(store, {**plan, "max_bytes": size - 1})
+    assert exc.message == (
+        f"`(answer)`: this shard's {rows.height} rows alone are {size} bytes of JSON; at most "
+        f"`maxResponseBytes` {size - 1}: narrow the filter, group by fewer keys or ask for fewer rows"
+    )
+    with pytest.raises(BadPlan, match=r"`plan.max_bytes` needs `finish`"):
+        parse_plan({**plan, "finish": False, "max_bytes": size})

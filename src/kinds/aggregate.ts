@@ -16,7 +16,8 @@
  *
  * With `user_id` among the keys no group is on two shards (routing is by user), so the plan asks
  * for `finish`: each shard answers its rows finished, as JSON text sorted by the keys, and the
- * merge only interleaves them (src/merge/aggregate-rows.ts).
+ * merge only interleaves them (src/merge/aggregate-rows.ts). The plan then also carries
+ * `max_bytes`, so a shard whose rows alone are over `maxResponseBytes` refuses before sending them.
  */
 import aggregateMerge from '../merge/aggregate.js';
 import aggregateRowsMerge from '../merge/aggregate-rows.js';
@@ -38,6 +39,11 @@ export interface AggregatePlan {
   max_cells?: number;
   /** The shard answers its finished rows as JSON text: set when no group can be on two shards. */
   finish?: boolean;
+  /**
+   * With `finish`: `maxResponseBytes`. A shard whose rows alone are more bytes of JSON answers
+   * RESULT_TOO_LARGE instead of sending them (the whole answer would be refused anyway).
+   */
+  max_bytes?: number;
 }
 
 const groupKey = z.union([z.literal('window'), dimension]);
@@ -67,7 +73,10 @@ function schema(limits: RequestLimits) {
       distinct(metrics, 'metrics', ctx);
       const plan: AggregatePlan = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells };
       // Every user lives on one shard: a group keyed by user_id is on that shard only.
-      if (groupBy.includes('user_id')) plan.finish = true;
+      if (groupBy.includes('user_id')) {
+        plan.finish = true;
+        plan.max_bytes = limits.maxResponseBytes;
+      }
       const hasWindow = groupBy.includes('window');
       if (b.windowSize != null && !hasWindow) ctx.addIssue({ code: 'custom', path: ['windowSize'], message: 'needs a `window` entry in `groupBy`' });
       if (hasWindow) {
