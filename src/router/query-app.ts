@@ -10,7 +10,7 @@
 import { Hono, type Context } from 'hono';
 import type { z } from 'zod';
 import type { EngineContext } from '../engine-context.js';
-import { serializeAnswer } from '../kinds/answer.js';
+import { answerBody, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
 import { EnrichmentTables } from '../kinds/enrichment-catalog.js';
 import { isStreamAnswer, type QueryKind } from '../kinds/kind.js';
 import type { RequestLimits } from '../kinds/limits.js';
@@ -61,6 +61,11 @@ async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context,
   return parseWith(schema(), raw);
 }
 
+/** A JSON answer with its length: a streamed body is sent with a Content-Length too, not chunked. */
+function jsonAnswer(c: Context, answer: SerializedAnswer): Response {
+  return c.body(answerBody(answer), 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) });
+}
+
 export function makeQueryApp(ctx: EngineContext): Hono {
   const app = new Hono();
   const timings = (ctx.queryTimings ??= new QueryTimings());
@@ -84,7 +89,7 @@ export function makeQueryApp(ctx: EngineContext): Hono {
         const ran = performance.now();
         const res = isStreamAnswer(answer)
           ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
-          : c.body(serializeAnswer(answer, started, ctx.config.maxResponseBytes), 200, { 'content-type': 'application/json' });
+          : jsonAnswer(c, serializeAnswer(answer, started, ctx.config.maxResponseBytes));
         stages?.serialized(performance.now() - ran);
         status = 200;
         return res;

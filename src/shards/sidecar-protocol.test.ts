@@ -30,4 +30,28 @@ describe('sidecar frames (vectors shared with the Python suite)', () => {
     expect(frames[0]!.header).toEqual(v.header);
     expect(Buffer.from(frames[0]!.body).toString('hex')).toBe(v.body_hex);
   });
+
+  it('decodes every frame of a stream cut anywhere: several in one chunk, one body over many', () => {
+    const big = Buffer.alloc(300_001);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
+    const sent = [
+      { header: { id: 1, ok: true }, body: Buffer.alloc(0) },
+      { header: { id: 2, ok: true }, body: big },
+      { header: { id: 3, ok: true, note: 'é' }, body: Buffer.from('abc') },
+      { header: { id: 4, ok: true }, body: Buffer.alloc(0) },
+    ];
+    const stream = Buffer.concat(sent.map((f) => encodeFrame(f.header, f.body)));
+    for (const cut of [1, 3, 50, 65_536, 299_999, stream.length]) {
+      const reader = new FrameReader();
+      const got = [];
+      for (let at = 0; at < stream.length; at += cut) got.push(...reader.push(stream.subarray(at, at + cut)));
+      expect(got.map((f) => f.header), `cut ${cut}`).toEqual(sent.map((f) => f.header));
+      got.forEach((f, i) => {
+        expect(Buffer.compare(Buffer.from(f.body), sent[i]!.body), `cut ${cut}, frame ${i}`).toBe(0);
+        // each body owns its ArrayBuffer whole, so it can be transferred to another thread
+        expect(f.body.byteOffset).toBe(0);
+        expect(f.body.buffer.byteLength).toBe(sent[i]!.body.length);
+      });
+    }
+  });
 });

@@ -52,28 +52,53 @@ export interface DecodedFrame {
 
 /**
  * Incremental frame reader for a byte stream: push chunks, take whole frames.
- * Bodies are copied out into their own ArrayBuffer so they can be transferred to another thread.
+ * Each body gets its own ArrayBuffer (so it can be transferred to another thread), allocated once
+ * its frame's header is read and filled as its chunks arrive: a partial of 150 MB is copied once,
+ * not gathered into one buffer and copied again (~0.2 s per copy, most of it page faults).
  */
 export class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** The frame whose header is read and whose body is being filled. */
+  private filling: { header: Record<string, unknown>; body: Uint8Array; filled: number } | null = null;
 
   push(chunk: Buffer): DecodedFrame[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const frames: DecodedFrame[] = [];
+    let input: Buffer | null = chunk;
     for (;;) {
+      const f = this.filling;
+      if (f !== null) {
+        if (f.filled < f.body.length) {
+          if (input === null) break;
+          const n = Math.min(input.length, f.body.length - f.filled);
+          f.body.set(n === input.length ? input : input.subarray(0, n), f.filled);
+          f.filled += n;
+          input = n < input.length ? input.subarray(n) : null;
+          if (f.filled < f.body.length) break;
+        }
+        frames.push({ header: f.header, body: f.body });
+        this.filling = null;
+        continue;
+      }
+      if (input !== null) {
+        this.chunks.push(input);
+        this.buffered += input.length;
+        input = null;
+      }
       if (this.buffered < FRAME_PREFIX_BYTES) break;
       const prefix = this.peek(FRAME_PREFIX_BYTES);
       const headLen = prefix.readUInt32LE(0);
       const bodyLen = prefix.readUInt32LE(4);
-      const total = FRAME_PREFIX_BYTES + headLen + bodyLen;
-      if (this.buffered < total) break;
-      const all = this.take(total);
-      const header = JSON.parse(all.toString('utf8', FRAME_PREFIX_BYTES, FRAME_PREFIX_BYTES + headLen)) as Record<string, unknown>;
-      const body = new Uint8Array(bodyLen);
-      body.set(all.subarray(FRAME_PREFIX_BYTES + headLen));
-      frames.push({ header, body });
+      if (this.buffered < FRAME_PREFIX_BYTES + headLen) break;
+      const head = this.take(FRAME_PREFIX_BYTES + headLen);
+      const header = JSON.parse(head.toString('utf8', FRAME_PREFIX_BYTES)) as Record<string, unknown>;
+      this.filling = { header, body: new Uint8Array(bodyLen), filled: 0 };
+      // what came after the header goes into the body (and the frames after it)
+      if (this.buffered > 0) {
+        input = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+        this.chunks = [];
+        this.buffered = 0;
+      }
     }
     return frames;
   }
