@@ -143,7 +143,7 @@ def _roll(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     the frames after this one, then answers with :func:`finish_roll` (``server.py``)."""
     plan = require_object(header.get("plan"), "plan")
     job = store.begin_roll(_int_field(plan, "log_position"))
-    job.on_merged = partial_cache.roll_digests(store)
+    job.on_merged = partial_cache.roll_partials(store)
     return Reply({}, roll=job)
 
 

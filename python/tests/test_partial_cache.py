@@ -15,6 +15,7 @@ import pytest
 from engine_polars import partial_cache
 from engine_polars.plan import parse_plan, run_plan
 from engine_polars import server
+from engine_polars.handlers import finish_roll
 from engine_polars.server import handle_frame
 from engine_polars.store import EventStore
 from engine_polars.tdigest import digest_from_series, merge_digests, quantile
@@ -190,6 +191,24 @@ def test_a_served_roll_gives_the_segment_its_chunks_partials_and_they_equal_cold
     earlier = {**PLANS[4], "filter": {"from": EDGE - 3_600_000, "to": EDGE + 1_500_000}}
     assert_close(warm(store, earlier), cold(store, earlier), earlier)
     assert "windows_from:60000" not in segment.partials
+    assert_same(store)
+
+
+def test_a_dictionary_widened_while_a_served_roll_writes_leaves_its_segment_partials_exact(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    store = EventStore()
+    store.open_dir(str(tmp_path))
+    for _ in range(4):
+        store.append(events_ipc(skewed_events(rng, 90, T0)))
+    assert_same(store)
+    _, reply = handle_frame({"id": 1, "op": "roll", "plan": {"log_position": 1}}, b"", store, background=True)
+    assert reply is not None and reply.roll is not None
+    # 300 event types: every held chunk re-encoded while the roll's files are written
+    wide = [Event(timestamp=T0 + i, event_type=f"wide_{i}", user_id=f"u{i % 7}", value=float(i), metadata=None) for i in range(300)]
+    store.append(events_ipc(wide))
+    reply.roll.write()
+    finish_roll(store, reply.roll)
+    assert store.held_chunks()[0].partials["state"].rows == 360
     assert_same(store)
 
 
