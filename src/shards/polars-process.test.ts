@@ -1,7 +1,11 @@
 /** PolarsProcess against a real `python -m engine_polars`: what it refuses to send, and the kill on a missed time limit. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ColumnBuilder } from './column-builder.js';
 import { MAX_FRAME_HEADER_BYTES, PolarsProcess, type PolarsExit } from './polars-process.js';
+import { decodeRecord, encodeRecord } from './ring-record.js';
 import { ShardError } from './shard-errors.js';
 
 const started: PolarsProcess[] = [];
@@ -24,6 +28,19 @@ async function failure(p: Promise<unknown>): Promise<ShardError> {
     return err as ShardError;
   }
   throw new Error('expected the request to be rejected');
+}
+
+/** `n` events sealed the way a shard seals them (ring record → ColumnBuilder → Arrow IPC). */
+function batch(n: number): Uint8Array {
+  const builder = new ColumnBuilder();
+  const buf = new Uint8Array(1 << 16);
+  const view = new DataView(buf.buffer);
+  const encoder = new TextEncoder();
+  for (let i = 0; i < n; i++) {
+    const end = encodeRecord({ timestamp: 1_767_225_600_000 + i, value: i, eventType: encoder.encode('view'), userId: `u${i % 5}`, metadata: null }, encoder.encode(`u${i % 5}`), buf, view, 0);
+    builder.append(buf, decodeRecord(view, 0, end)!);
+  }
+  return builder.seal()!.ipc;
 }
 
 const gone = (pid: number) => {
@@ -72,6 +89,39 @@ describe('PolarsProcess', () => {
     expect(exits[0]!.timedOut).toBe('query');
     expect(gone(pid)).toBe(true);
     expect((await failure(p.request('ping'))).code).toBe('POLARS_DIED');
+  });
+
+  it('has the frames sent after a roll answered while its files are written, each timed from its own turn', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'polars-roll-'));
+    const fault = join(dir, 'fault');
+    process.env.SHARDLYTICS_TEST_ROLL_FAULT = fault; // read by the process spawned next
+    try {
+      const p = spawnPolars();
+      delete process.env.SHARDLYTICS_TEST_ROLL_FAULT;
+      await p.request('open', { dir, log_start: 0 });
+      await p.request('append', undefined, batch(30), { fields: { first_row: 0 } });
+      // the roll's write is held 1 s at `segment_written`: the stats sent after it is answered first
+      writeFileSync(fault, 'pause:segment_written:1000');
+      const order: string[] = [];
+      const roll = p.request('roll', { log_position: 1 }, undefined, { deadline: performance.now() + 60_000 }).then((r) => (order.push('roll'), r));
+      const stats = p.request('stats').then((r) => (order.push('stats'), r));
+      expect((await stats).header.rows).toBe(30);
+      expect((await roll).header.rolled_rows).toBe(30);
+      expect(order).toEqual(['stats', 'roll']);
+      // a process that hangs while a roll writes is caught by the busy-time limit of the request
+      // after the roll, not only at the roll's deadline a minute later
+      await p.request('append', undefined, batch(10), { fields: { first_row: 30 } });
+      writeFileSync(fault, 'pause:segment_written:5000');
+      const second = p.request('roll', { log_position: 2 }, undefined, { deadline: performance.now() + 60_000 });
+      await p.request('ping');
+      process.kill(p.pid!, 'SIGSTOP');
+      const ping = p.request('ping', undefined, undefined, { timeoutMs: 300 });
+      expect((await failure(ping)).code).toBe('POLARS_TIMEOUT');
+      expect((await failure(second)).code).toBe('POLARS_DIED');
+    } finally {
+      delete process.env.SHARDLYTICS_TEST_ROLL_FAULT;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('counts a busy-time limit from when the request reaches the head of the queue', async () => {
