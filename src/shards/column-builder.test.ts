@@ -92,6 +92,20 @@ describe('ColumnBuilder.seal', () => {
     });
   }
 
+  it('zeroes the head room and every padding byte itself: the payload memory is not zero-filled', () => {
+    // Many seals in one process, so payloads land in memory freed by earlier ones (dirty).
+    for (let round = 0; round < 40; round++) {
+      const shape = { valueNulls: round % 2 === 0, metadataNulls: round % 3 !== 0 };
+      const events = randomEvents(1000 + round, 1 + ((round * 977) % 2500), shape);
+      const builder = new ColumnBuilder();
+      fill(builder, events);
+      const sealed = builder.seal()!;
+      expect(Array.from(sealed.payload.subarray(0, SEALED_HEAD_BYTES))).toEqual(new Array(SEALED_HEAD_BYTES).fill(0));
+      expect(Buffer.from(sealed.ipc).equals(Buffer.from(writerBytes(events)))).toBe(true);
+      sealed.payload.fill(0xa5); // dirty it for the allocations after it
+    }
+  });
+
   it('writes the idempotency keys into the schema as the stream writer does', () => {
     const events = randomEvents(9, 100, { valueNulls: true, metadataNulls: true });
     const keys = new Map([['shardlytics.keys', '[["k1",40],["k2",60]]']]);

@@ -207,8 +207,11 @@ export class ColumnBuilder {
     const schema = metadata ? new Schema(EVENT_BATCH_SCHEMA.fields, metadata) : EVENT_BATCH_SCHEMA;
     const head = schemaMessage(schema);
     const batchHead = framedMessage(Message.from(new RecordBatchHeader(n, nodes, regions, null, [], new Map()), bodyBytes));
-    // zero-filled: the padding after each buffer
-    const payload = new Uint8Array(SEALED_HEAD_BYTES + head.byteLength + batchHead.byteLength + bodyBytes + 8);
+    // Not zero-filled (malloc, where `new Uint8Array` is calloc): a zeroed allocation of a batch's
+    // size came as fresh pages, a page fault per 4 KiB on every seal (~45 ns/event at 100,000-row
+    // batches, stage bench); the bytes not copied into (head room, padding) are zeroed here.
+    const payload: Uint8Array = Buffer.allocUnsafeSlow(SEALED_HEAD_BYTES + head.byteLength + batchHead.byteLength + bodyBytes + 8);
+    payload.fill(0, 0, SEALED_HEAD_BYTES);
     let at = SEALED_HEAD_BYTES;
     payload.set(head, at);
     at += head.byteLength;
@@ -216,10 +219,13 @@ export class ColumnBuilder {
     at += batchHead.byteLength;
     for (const b of buffers) {
       payload.set(b, at);
+      payload.fill(0, at + b.byteLength, at + pad8(b.byteLength));
       at += pad8(b.byteLength);
     }
     // end of stream: continuation marker and a zero length
-    new DataView(payload.buffer).setInt32(at, -1, true);
+    const view = new DataView(payload.buffer, payload.byteOffset);
+    view.setInt32(at, -1, true);
+    view.setInt32(at + 4, 0, true);
     const sealed = { payload, ipc: payload.subarray(SEALED_HEAD_BYTES), rows: n, firstRowAt: this.firstRowAt };
     this.reset();
     return sealed;
