@@ -92,7 +92,8 @@ export class FrameReader {
       if (this.buffered < FRAME_PREFIX_BYTES + headLen) break;
       const head = this.take(FRAME_PREFIX_BYTES + headLen);
       const header = JSON.parse(head.toString('utf8', FRAME_PREFIX_BYTES)) as Record<string, unknown>;
-      this.filling = { header, body: new Uint8Array(bodyLen), filled: 0 };
+      // malloc'd, not zero-filled: every byte is written before the frame is handed out
+      this.filling = { header, body: new Uint8Array(Buffer.allocUnsafeSlow(bodyLen).buffer, 0, bodyLen), filled: 0 };
       // what came after the header goes into the body (and the frames after it)
       if (this.buffered > 0) {
         input = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
