@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EngineConfig } from '../../src/config/schema.js';
 import { shardForUser } from '../../src/router/route-hash.js';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
-import { bruteAggregate, closeTo, makeEvents, type TestEvent } from '../helpers/random-events.js';
+import { expectBruteAggregate } from '../helpers/expect-aggregate.js';
+import { makeEvents, type TestEvent } from '../helpers/random-events.js';
 
 const SHARDS = 3;
 const SPECIAL_USERS = ['Ünïcode', 'zz', '😀', '\uff5e', 'a"quote', 'back\\slash', 'user-1 '];
@@ -40,18 +41,7 @@ function compareCodePoints(a: string, b: string): number {
 }
 
 function expectBrute(results: Array<Record<string, any>>, groupBy: Key[]): void {
-  const expected = bruteAggregate(events, groupBy);
-  expect(results.length).toBe(expected.size);
-  for (const row of results) {
-    const key = JSON.stringify(groupBy.map((k) => row[k]));
-    const want = expected.get(key);
-    expect(want, `group ${key}`).toBeDefined();
-    expect(row.count).toBe(want!.count);
-    expect(row.value_count).toBe(want!.value_count);
-    for (const f of ['value_sum', 'value_mean', 'value_min', 'value_max', 'value_stddev'] as const) {
-      expect(closeTo(row[f], want![f]), `${key} ${f}: ${row[f]} vs ${want![f]}`).toBe(true);
-    }
-  }
+  expectBruteAggregate(results, events, groupBy);
   for (let i = 1; i < results.length; i++) {
     const a = results[i - 1]!;
     const b = results[i]!;

@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
-import { bruteAggregate, closeTo, makeEvents, type TestEvent } from '../helpers/random-events.js';
+import { expectBruteAggregate, type AggregateFilter } from '../helpers/expect-aggregate.js';
+import { makeEvents, type TestEvent } from '../helpers/random-events.js';
 
 const N_BATCH = 70_000;
 const N_NDJSON = 30_000;
@@ -21,19 +22,8 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   );
 }
 
-function compare(results: Array<Record<string, any>>, groupBy: Array<'event_type' | 'user_id'>, filter: { from?: number; to?: number; event_type?: string[] } = {}): void {
-  const expected = bruteAggregate(events, groupBy, filter);
-  expect(results.length).toBe(expected.size);
-  for (const row of results) {
-    const key = JSON.stringify(groupBy.map((k) => row[k]));
-    const want = expected.get(key);
-    expect(want, `group ${key}`).toBeDefined();
-    expect(row.count).toBe(want!.count);
-    expect(row.value_count).toBe(want!.value_count);
-    for (const f of ['value_sum', 'value_mean', 'value_min', 'value_max', 'value_stddev'] as const) {
-      expect(closeTo(row[f], want![f]), `${key} ${f}: ${row[f]} vs ${want![f]}`).toBe(true);
-    }
-  }
+function compare(results: Array<Record<string, any>>, groupBy: Array<'event_type' | 'user_id'>, filter: AggregateFilter = {}): void {
+  expectBruteAggregate(results, events, groupBy, filter);
 }
 
 beforeAll(async () => {
