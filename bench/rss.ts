@@ -38,13 +38,10 @@ function rssOf(pid: number): number {
   }
 }
 
-/**
- * Proportional set size: like RSS, but a page shared by several processes (the polars and
- * pyarrow libraries' code, mapped by every polars process) counts once, split between them.
- */
-function pssOf(pid: number): number {
+/** A `<field>:  <n> kB` line of a /proc/<pid> file, in bytes (0 once the process is gone). */
+function procBytes(pid: number, file: string, field: string): number {
   try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch {
     return 0;
@@ -52,17 +49,16 @@ function pssOf(pid: number): number {
 }
 
 /**
+ * Proportional set size: like RSS, but a page shared by several processes (the polars and
+ * pyarrow libraries' code, mapped by every polars process) counts once, split between them.
+ */
+const pssOf = (pid: number) => procBytes(pid, 'smaps_rollup', 'Pss');
+
+/**
  * File-backed resident pages (`RssFile`): library code and mapped files, paged in as code runs
  * and given back under memory pressure; the rest of RSS is anonymous memory (heaps, columns).
  */
-function fileRssOf(pid: number): number {
-  try {
-    const m = /^RssFile:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
+const fileRssOf = (pid: number) => procBytes(pid, 'status', 'RssFile');
 
 /** RSS of a process (`node`) and of its descendants (`children`: the polars processes). */
 function treeRss(root: number): { node: number; children: number; total: number; pss: number; file: number; processes: number } {
