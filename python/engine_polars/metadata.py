@@ -11,12 +11,20 @@ an object). The store keeps it as:
   (``["plan","page"]``), so the object is rebuilt with its keys in their order and ``null``
   values where it had them. Null when the event has no metadata, and null when the shape is
   *implied* (:func:`_implied`): the object has at least one key, no ``null`` value, and its keys
-  in code-point order, so its keys are exactly the row's non-null ``__meta:`` columns sorted by
-  key. The order is the keys' own, never the columns' (a chunk's column order changes when
-  chunks are concatenated, and after a restart), and ``{}`` keeps its shape (``[]``: otherwise
-  it would read as no metadata). A chunk whose every shape is implied has no ``__meta_shape``
-  column at all (~1.1 bytes per event saved); chunks and segments written before this rule,
-  which carry every shape, read as they did;
+  in the store's *key order* (:attr:`MetadataCodec.order`: every key in the order it was first
+  registered, append-only, so a key's position never changes), so its keys are exactly the
+  row's non-null ``__meta:`` columns in key order. Producers write their keys in a fixed order
+  of their own (bench:rss's ``{"plan":…,"page":…}``), which is the order the store first
+  registers them in, so their objects are implied. The store's frame lists the ``__meta:``
+  columns in key order (``EventStore.frame``: a chunk's own column order changes when chunks
+  are concatenated, and after a restart) and :func:`text` renders in the order of its schema.
+  The order is kept in the segments' manifest (``segments.py``): a segment is reachable only
+  through a manifest written after it, so its implied rows are rendered with an order that
+  extends the one they were encoded with; a manifest from before key orders starts it as the
+  code-point order of its segments' keys (the rule of the implied shapes then, and a key set
+  that carries every shape reads the same in any order). ``{}`` keeps its shape (``[]``:
+  otherwise it would read as no metadata). A chunk whose every shape is implied has no
+  ``__meta_shape`` column at all (~1.1 bytes per event saved);
 * ``__meta_raw``, ``String``: the original text of the events that are *not* encoded, present
   only in chunks holding such events.
 
@@ -204,7 +212,10 @@ def text(schema: Mapping[str, pl.DataType]) -> pl.Expr:
     """The metadata JSON text of each row, exactly as it arrived (null: no metadata).
 
     On the store's frame it is rebuilt in Python for the rows it is evaluated on, so use it
-    after the rows are cut down (a page, the top anomalies), not over a whole shard."""
+    after the rows are cut down (a page, the top anomalies), not over a whole shard. The
+    ``__meta:`` columns must be in ``schema`` in the store's key order, as ``EventStore.frame``
+    lists them (filters, sorts, slices and added columns keep it): an implied shape is the
+    row's non-null columns in that order."""
     if "metadata" in schema:
         return pl.col("metadata")
     columns = [name for name in schema if is_metadata_column(name)]
@@ -221,8 +232,9 @@ def _render_batch(packed: pl.Series) -> pl.Series:
     if encoded:
         cols = df.select(encoded)
         # A row without a shape whose columns hold something has the implied shape (the
-        # non-null columns in key order); one holding nothing has no metadata (or is raw).
-        by_key = sorted((c[len(PREFIX) :] for c in encoded if c.startswith(PREFIX)))
+        # non-null columns in key order: the columns' order here, see `text`); one holding
+        # nothing has no metadata (or is raw).
+        by_key = [c[len(PREFIX) :] for c in encoded if c.startswith(PREFIX)]
         # Rebuild each distinct (shape, values) once, then spread to the rows.
         distinct = cols.filter(pl.any_horizontal(pl.col(c).is_not_null() for c in encoded)).unique()
         shapes: dict[str, list[str]] = {}
@@ -243,15 +255,15 @@ def _render_batch(packed: pl.Series) -> pl.Series:
     return out.alias("metadata")
 
 
-def _implied(pairs: list[tuple[str, Any]]) -> bool:
+def _implied(pairs: list[tuple[str, Any]], position: Mapping[str, int]) -> bool:
     """Whether an encoded object's shape goes without saying: at least one key (``{}`` would
     read as no metadata), no ``null`` value (its column is null, as for a missing key), and the
-    keys in code-point order (the order :func:`_render_batch` gives the non-null columns)."""
-    return (
-        len(pairs) > 0
-        and all(v is not None for _, v in pairs)
-        and all(a[0] < b[0] for a, b in zip(pairs, pairs[1:]))
-    )
+    keys in increasing ``position`` (the key order: the order :func:`_render_batch` gives the
+    non-null columns). Every key of such an object is registered, so has a position."""
+    if not pairs or any(v is None for _, v in pairs):
+        return False
+    at = [position.get(k, -1) for k, _ in pairs]
+    return at[0] >= 0 and all(a < b for a, b in zip(at, at[1:]))
 
 
 def _null_where(values: pl.Series, mask: pl.Series) -> pl.Series:
@@ -266,6 +278,10 @@ class MetadataCodec:
         self.kinds: dict[str, str] = {}
         self.strings: dict[str, Dictionary] = {}
         self.shapes = Dictionary(widest=pl.UInt16())
+        #: the key order: every key registered, in the order first registered (append-only, so
+        #: a key's position never changes); implied shapes are rendered in it
+        self.order: list[str] = []
+        self.position: dict[str, int] = {}
         self._decided: dict[str, tuple[list[tuple[str, Any]] | None, str | None]] = {}
         #: text → whether it is kept whole for a dimension mismatch (:meth:`_dimension_mismatch`),
         #: remembered like the decisions: it depends only on the text and its keys' types, which
@@ -286,8 +302,16 @@ class MetadataCodec:
             return self.strings.get(column[len(PREFIX) :])
         return None
 
+    def extend_order(self, keys: Iterable[str]) -> None:
+        """Appends the keys not in the key order yet, in this order."""
+        for k in keys:
+            if k not in self.position:
+                self.position[k] = len(self.order)
+                self.order.append(k)
+
     def adopt(self, column: str, dtype: pl.DataType) -> None:
-        """Registers a key column read back from a segment (its kind from its dtype)."""
+        """Registers a key column read back from a segment (its kind from its dtype; its place
+        in the key order is the manifest's, see ``EventStore.open_dir``)."""
         if not column.startswith(PREFIX):
             return
         key = column[len(PREFIX) :]
@@ -377,7 +401,8 @@ class MetadataCodec:
         except KeyError:
             pass
         pairs = self._decide(t)
-        shape = None if pairs is None or _implied(pairs) else json.dumps([k for k, _ in pairs], ensure_ascii=False, separators=(",", ":"))
+        # The key order only grows, so the answer stays true.
+        shape = None if pairs is None or _implied(pairs, self.position) else json.dumps([k for k, _ in pairs], ensure_ascii=False, separators=(",", ":"))
         if len(self._decided) >= DECISIONS_KEPT:
             self._decided.clear()
         self._decided[t] = (pairs, shape)
@@ -409,6 +434,8 @@ class MetadataCodec:
             self.kinds[k] = kind
             if kind == "str":
                 self.strings[k] = Dictionary(widest=pl.UInt16())
+        # In the text's order: the first object a producer sends sets its keys' order.
+        self.extend_order(new)
         return pairs
 
     def _dimension_mismatch(self, d: pl.DataFrame, keys: list[str]) -> pl.Series:

@@ -11,14 +11,17 @@ Layout (``<shard dir>/segments/``)::
     {"format": 1, "log_position": P, "next_row": R, "max_timestamp": T | null,
      "segments": [{"file", "first_row", "rows", "min_ts", "max_ts", "bytes", "crc32",
                    "log_from", "log_to"}, ...],
-     "tables": {"file", "bytes", "crc32"} | null}
+     "tables": {"file", "bytes", "crc32"} | null, "meta_keys": ["plan", "page", ...]}
 
 Everything before log position ``P`` is in the segments and the tables snapshot, so the shard
 replays its log from ``P``; its rows are numbered from ``R``. Every file is written to a
 ``.tmp`` name, fsynced and renamed, and the manifest last (then the directory is fsynced), so a
 crash at any point leaves either the old manifest (the new files are orphans, deleted at the
 next open, and the log still holds their records) or the new one. Only then does the shard
-worker truncate its log before ``P``. A file that does not match its size and CRC-32 in the
+worker truncate its log before ``P``. ``meta_keys`` is the store's metadata key order
+(``metadata.py``: the keys in the order first registered, append-only), which renders the
+objects whose shape is implied; a manifest written before it has none (see
+``EventStore.open_dir``). A file that does not match its size and CRC-32 in the
 manifest is refused at open (renamed ``*.corrupt``, logged); see ``EventStore.open_dir``.
 
 A segment's columns (written and read by polars): ``timestamp`` int64, ``value`` double,
@@ -142,9 +145,11 @@ class Manifest:
     max_timestamp: int | None = None
     segments: list[SegmentInfo] = field(default_factory=list)
     tables: FileInfo | None = None
+    #: the metadata key order when written (None: a manifest from before key orders)
+    meta_keys: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": FORMAT,
             "log_position": self.log_position,
             "next_row": self.next_row,
@@ -152,6 +157,9 @@ class Manifest:
             "segments": [asdict(s) for s in self.segments],
             "tables": None if self.tables is None else asdict(self.tables),
         }
+        if self.meta_keys is not None:
+            out["meta_keys"] = list(self.meta_keys)
+        return out
 
 
 def _fsync_dir(path: str) -> None:
@@ -211,9 +219,18 @@ def read_manifest(directory: str) -> Manifest | None:
             max_timestamp=raw.get("max_timestamp"),
             segments=[SegmentInfo(**s) for s in raw["segments"]],
             tables=None if raw.get("tables") is None else FileInfo(**raw["tables"]),
+            meta_keys=_meta_keys(raw.get("meta_keys")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise SegmentCorrupt(f"{MANIFEST}: malformed: {exc}") from None
+
+
+def _meta_keys(raw: Any) -> list[str] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(k, str) for k in raw) or len(set(raw)) != len(raw):
+        raise ValueError(f"meta_keys: expected a list of distinct strings, got {str(raw)[:200]}")
+    return raw
 
 
 def write_manifest(directory: str, manifest: Manifest) -> None:

@@ -215,7 +215,7 @@ class EventStore:
         for c in self._chunks():
             for name, dtype in c.df.schema.items():
                 cols.setdefault(name, dtype)
-        return pl.Schema(cols)
+        return pl.Schema({name: cols[name] for name in self._key_ordered(list(cols))})
 
     def _chunks(self) -> list[Chunk]:
         return [*self._segments, *self._open]
@@ -302,21 +302,39 @@ class EventStore:
 
     def frame(self, upto: int | None = None) -> pl.LazyFrame:
         """A lazy frame over the rows held (no copy); with ``upto``, only rows whose absolute
-        index is below it (a slice of at most one chunk). Empty: :meth:`stored_schema`."""
+        index is below it (a slice of at most one chunk). Empty: :meth:`stored_schema`.
+
+        Its ``__meta:`` columns are in the key order (``metadata.text`` renders implied shapes
+        in the schema's order): a chunk's own order is its first batch's, and a diagonal concat
+        lists columns by first appearance, so they are selected in order when they are not."""
         parts: list[pl.LazyFrame] = []
+        columns: dict[str, None] = {}
         for c in self._chunks():
             if upto is not None:
                 if c.first_row >= upto:
                     break
                 if c.end_row > upto:
                     parts.append(c.df.slice(0, upto - c.first_row).lazy())
+                    columns.update(dict.fromkeys(c.df.columns))
                     break
             parts.append(c.df.lazy())
+            columns.update(dict.fromkeys(c.df.columns))
         if not parts:
             return pl.LazyFrame(schema=self.stored_schema())
-        if len(parts) == 1:
-            return parts[0]
-        return pl.concat(parts, how="diagonal", rechunk=False)
+        frame = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal", rechunk=False)
+        natural = list(columns)
+        wanted = self._key_ordered(natural)
+        return frame if wanted == natural else frame.select(wanted)
+
+    def _key_ordered(self, names: list[str]) -> list[str]:
+        """``names`` with its ``__meta:`` columns permuted into the key order (in their slots)."""
+        slots = [i for i, n in enumerate(names) if n.startswith(metadata.PREFIX)]
+        position = self.meta.position
+        keyed = sorted((names[i] for i in slots), key=lambda n: (position.get(n[len(metadata.PREFIX) :], len(position)), n))
+        out = list(names)
+        for i, n in zip(slots, keyed):
+            out[i] = n
+        return out
 
     def events(self, upto: int | None = None) -> pl.DataFrame:
         """The rows as they arrived (:data:`EVENT_SCHEMA`, metadata text rebuilt): tests, tools."""
@@ -391,6 +409,11 @@ class EventStore:
                 continue
             # Appended as it loads: a dictionary widened by a later segment recodes earlier ones.
             self._segments.append(Segment(self._adopt(columns), info.first_row, info))
+        # The key order (metadata.py): the manifest's; one written before key orders gets its
+        # segments' keys in code-point order, which renders their implied shapes (the rule
+        # then: keys in code-point order) as before. Any key no manifest lists goes after.
+        self.meta.extend_order(manifest.meta_keys or ())
+        self.meta.extend_order(sorted(self.meta.kinds))
         log_position, next_row = manifest.log_position, manifest.next_row
         rows_lost = 0
         if refused:
@@ -408,7 +431,7 @@ class EventStore:
                 rows_lost = sum(i.rows for i, _ in refused)
                 log(f"open: {rows_lost} rows of refused segments are lost: the log no longer holds them")
             manifest = segments.Manifest(
-                log_position, next_row, manifest.max_timestamp, [s.info for s in self._segments], manifest.tables
+                log_position, next_row, manifest.max_timestamp, [s.info for s in self._segments], manifest.tables, list(self.meta.order)
             )
             segments.write_manifest(directory, manifest)
         enrichment_tables.replace_all(tables)
@@ -502,6 +525,8 @@ class EventStore:
                 job.max_ts,
                 [*self._manifest.segments, *([job.info] if job.info else [])],
                 job.tables_file if job.tables is not None else self._manifest.tables,
+                # the key order now: it extends the one the segment's rows were encoded with
+                list(self.meta.order),
             )
             old_tables = self._manifest.tables
             segments.write_manifest(job.directory, manifest)
@@ -546,6 +571,7 @@ class EventStore:
             self._manifest.max_timestamp,
             [s for s in self._manifest.segments if s.file not in gone],
             self._manifest.tables,
+            list(self.meta.order),  # kept whole: the open chunks' keys keep their places
         )
         segments.write_manifest(self._dir, manifest)
         self._manifest = manifest

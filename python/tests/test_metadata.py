@@ -12,6 +12,7 @@ import pytest
 from engine_polars import metadata
 from engine_polars.dimensions import with_dimensions
 from engine_polars.metadata import PREFIX, RAW, SHAPE, js_number
+from engine_polars.ops import anomalies, custom, export
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc
 
@@ -83,7 +84,7 @@ def test_flat_objects_become_typed_dictionary_encoded_columns_without_text() -> 
     assert schema[PREFIX + "plan"].categories.physical() == pl.UInt8  # type: ignore[union-attr]
     assert schema[PREFIX + "n"] == pl.Float64
     assert schema[PREFIX + "ok"] == pl.Boolean
-    assert isinstance(schema[SHAPE], pl.Categorical)
+    assert SHAPE not in schema  # both objects' keys follow the key order (plan, n, ok): implied
     assert isinstance(schema["event_type"], pl.Categorical) and schema["event_type"].categories.physical() == pl.UInt8  # type: ignore[union-attr]
     assert isinstance(schema["user_id"], pl.Categorical) and schema["user_id"].categories.physical() == pl.UInt16  # type: ignore[union-attr]
     assert "metadata" not in schema
@@ -273,31 +274,113 @@ def test_implied_and_explicit_shapes_round_trip_through_compaction_rolls_and_res
     again.close()
 
 
-def test_segments_written_with_every_shape_still_load_and_mix_with_implied_ones(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    # The layout before implied shapes: every encoded row carries its shape.
+def _code_point_rule(pairs: list[tuple[str, object]], position: object) -> bool:
+    """The implied-shape rule of e9ffd4c: keys in code-point order (rendered sorted by key)."""
+    return len(pairs) > 0 and all(v is not None for _, v in pairs) and all(a[0] < b[0] for a, b in zip(pairs, pairs[1:]))
+
+
+def _every_shape(pairs: list[tuple[str, object]], position: object) -> bool:
+    """Before e9ffd4c: no shape was implied."""
+    return False
+
+
+def _forget_key_order(directory: str) -> None:
+    """Makes the manifest one written before key orders (no ``meta_keys``)."""
+    path = f"{directory}/segments/manifest.json"
+    with open(path) as f:
+        raw = json.load(f)
+    del raw["meta_keys"]
+    with open(path, "w") as f:
+        json.dump(raw, f)
+
+
+@pytest.mark.parametrize("old_rule", [_every_shape, _code_point_rule], ids=["every-shape", "code-point-order"])
+def test_segments_written_before_key_orders_still_load_and_mix_with_implied_ones(tmp_path, monkeypatch: pytest.MonkeyPatch, old_rule) -> None:  # type: ignore[no-untyped-def]
+    # The layouts before key orders: every encoded row carries its shape, or the rows whose keys
+    # are in code-point order do not (rendered sorted by key); the manifest has no key order.
     old = random_objects(6, 300)
-    monkeypatch.setattr(metadata, "_implied", lambda pairs: False)
+    monkeypatch.setattr(metadata, "_implied", old_rule)
     store = EventStore()
     store.open_dir(str(tmp_path))
     store.append(events_ipc([Event(T0 + j, "click", "u", 1.0, t) for j, t in enumerate(old)]))
     df = store.frame().collect()
     encoded = pl.Series([t is not None for t in old]) & df[RAW].is_null()
-    assert df.filter(encoded)[SHAPE].null_count() == 0
+    if old_rule is _every_shape:
+        assert df.filter(encoded)[SHAPE].null_count() == 0
+    else:  # some rows implied by code-point order, whose keys are not all in the registration order
+        implied = df.filter(encoded & df[SHAPE].is_null())
+        assert implied.height > 0
+        assert store.meta.order != sorted(store.meta.order)
     store.roll(1)
     store.close()
+    _forget_key_order(str(tmp_path))
     monkeypatch.undo()
-    new = random_objects(7, 300)
+    # New keys in a producer's own order (not code-point order), and old keys after them.
+    new = random_objects(7, 300) + ['{"zz":"x","yy":true}', '{"yy":false,"zz":"y"}', '{"zz":"q","plan":"x"}', '{"plan":"y","zz":"r"}'] * 5
     again = EventStore()
     again.open_dir(str(tmp_path))
+    old_keys = list(again.meta.order)
+    assert old_keys == sorted(old_keys) and set(old_keys) >= {"a", "plan", "n"}
     assert again.events()["metadata"].to_list() == old
     again.append(events_ipc([Event(T0 + 300 + j, "click", "u", 1.0, t) for j, t in enumerate(new)]))
+    assert again.meta.order == old_keys + ["zz", "yy"]
+    tail = again.frame().collect().tail(20)
+    shapes = tail[SHAPE].cast(pl.String).to_list()
+    # {"zz","yy"} and {"plan","zz"} follow the key order: implied; the other two keep their shapes
+    assert shapes[:4] == [None, '["yy","zz"]', '["zz","plan"]', None]
+    assert again.events()["metadata"].to_list() == old + new
     again.roll(2)
     again.close()
+    with open(f"{tmp_path}/segments/manifest.json") as f:
+        assert json.load(f)["meta_keys"] == old_keys + ["zz", "yy"]
     third = EventStore()
     third.open_dir(str(tmp_path))
+    assert third.meta.order == old_keys + ["zz", "yy"]
     assert third.events()["metadata"].to_list() == old + new
-    for k in ["a", "plan", "n"]:
+    for k in ["a", "plan", "n", "zz", "yy"]:
         got = with_dimensions(third.frame(), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
         want = with_dimensions(plain_frame(old + new), [f"metadata.{k}"]).collect()[f"metadata.{k}"].to_list()
         assert got == want, k
     third.close()
+
+
+DAY = 86_400_000
+
+
+def _rendered_by_every_op(store: EventStore) -> list[list[str | None]]:
+    """The texts as export, anomalies and a plugin's frame rebuild them, in row order."""
+    frame = store.frame()
+    page = export.run(export.parse({"kind": "export", "limit": 10_000}, "plan"), frame)
+    plugin = custom.plugin_frame(frame).collect()["metadata"].to_list()
+    top = anomalies._top(frame.with_columns(pl.lit(1.0).alias("z_score"), pl.lit(1.0).alias("__abs")), 10_000)
+    return [page["metadata"].to_list(), plugin, top["metadata"].to_list()]
+
+
+def test_objects_in_the_producers_own_key_order_are_implied_through_concats_retention_and_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = ['{"plan":"pro","page":"/a"}'] * 3  # sets the key order: plan, page
+    later = ['{"page":"/b"}', '{"plan":"free","page":"/c"}', '{"page":"/d","plan":"x"}', None, '{"plan":"pro","page":"/a"}']
+    store = EventStore()
+    store.open_dir(str(tmp_path))
+    store.append(events_ipc([Event(T0 + j, "click", "u", 1.0, t) for j, t in enumerate(first)]))
+    store.roll(1)
+    assert SHAPE not in store.frame().collect_schema()
+    # a chunk whose columns are page, plan (its first object's order)
+    store.append(events_ipc([Event(T0 + 10 * DAY + j, "click", "u", 1.0, t) for j, t in enumerate(later)]))
+    assert store._open[0].df.columns.index(PREFIX + "page") < store._open[0].df.columns.index(PREFIX + "plan")
+    assert store.frame().collect()[SHAPE].cast(pl.String).to_list() == [None] * 3 + [None, None, '["page","plan"]', None, None]
+    assert store.events()["metadata"].to_list() == first + later
+    store.roll(2)
+    # the first segment dropped: what is left starts with page; the manifest keeps plan, page
+    assert store.retain(DAY, T0 + 10 * DAY)["segments_dropped"] == 1
+    assert store.events()["metadata"].to_list() == later
+    store.append(events_ipc([Event(T0 + 11 * DAY, "click", "u", 1.0, '{"plan":"z","page":"/e"}')]))
+    store.close()
+    again = EventStore()  # the log's rows after the roll are appended again, as at a replay
+    again.open_dir(str(tmp_path))
+    assert again.meta.order == ["plan", "page"]
+    again.append(events_ipc([Event(T0 + 11 * DAY, "click", "u", 1.0, '{"plan":"z","page":"/e"}')]), first_row=8)
+    want = later + ['{"plan":"z","page":"/e"}']
+    assert again.frame().collect_schema().names().index(PREFIX + "plan") < again.frame().collect_schema().names().index(PREFIX + "page")
+    assert again.events()["metadata"].to_list() == want
+    assert _rendered_by_every_op(again) == [want, want, want]  # (anomalies: every z ties, so by timestamp)
+    again.close()

@@ -10,7 +10,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Table, Utf8, tableToIPC, vectorFromArray } from 'apache-arrow';
+import { Table, Utf8, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { getJson, makeDataDir, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { ColumnBuilder } from '../../src/shards/column-builder.js';
 import { FileShardLog } from '../../src/shards/log/file-log.js';
@@ -28,6 +28,17 @@ afterEach(async () => {
 
 const encoder = new TextEncoder();
 
+/**
+ * An event's metadata text: keys in a producer's own order (not code-point order), so the polars
+ * side leaves most shapes implied (its key order: v, plan, page), and some objects against it.
+ */
+function metadataOf(value: number): string {
+  const plan = value % 2 === 0 ? 'free' : 'pro';
+  const page = `/p/${value % 7}`;
+  const obj = value % 5 === 0 ? { page, v: value } : value % 3 === 0 ? { v: value, plan } : { v: value, plan, page };
+  return JSON.stringify(obj);
+}
+
 interface Event {
   user: string;
   value: number;
@@ -39,7 +50,7 @@ function seal(events: Event[]): { ipc: Uint8Array; rows: number } {
   const buf = new Uint8Array(1 << 20);
   const view = new DataView(buf.buffer);
   for (const ev of events) {
-    const e = { timestamp: 1_767_225_600_000 + ev.value, value: ev.value, eventType: encoder.encode('view'), userId: ev.user, metadata: encoder.encode(JSON.stringify({ v: ev.value })) };
+    const e = { timestamp: 1_767_225_600_000 + ev.value, value: ev.value, eventType: encoder.encode('view'), userId: ev.user, metadata: encoder.encode(metadataOf(ev.value)) };
     const userId = encoder.encode(ev.user);
     const end = encodeRecord(e, userId, buf, view, 0);
     expect(end).toBe(recordSize(e, userId.length));
@@ -134,5 +145,15 @@ describe('re-partitioning old shards with segment files', () => {
       wantPlan.set(p, (wantPlan.get(p) ?? 0) + 1);
     }
     expect(new Map(byPlan.body.results.map((r: any) => [String(r['plans.plan']), r.count]))).toEqual(wantPlan);
+
+    // every metadata text byte for byte, from the segments and from the log
+    const res = await fetch(`${e.queryUrl}/query/export?format=arrow`);
+    expect(res.status).toBe(200);
+    const table = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
+    const values = table.getChild('value')!;
+    const texts = table.getChild('metadata')!;
+    const got = new Map<number, string>();
+    for (let i = 0; i < table.numRows; i++) got.set(Number(values.get(i)), texts.get(i) as string);
+    expect(got).toEqual(new Map(all.map((ev) => [ev.value, metadataOf(ev.value)])));
   });
 });
