@@ -326,6 +326,22 @@ def _users_of(c: Chunk) -> pl.DataFrame:
     return state.users if state is not None and state.users is not None else _code_counts(c.df, "user_id")
 
 
+
+def _sum_states(states: list[_State], digests: dict[str, Digest]) -> _State:
+    """Rows, time range, moments and events per type of ``states`` added up (``users`` left
+    None for the caller; ``digests`` taken as given)."""
+    total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), digests, None)
+    for s in states:
+        total.rows += s.rows
+        if s.first_ts is not None:
+            total.first_ts = s.first_ts if total.first_ts is None else min(total.first_ts, s.first_ts)
+            total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
+        for m in MEASURES:
+            total.moments[m].add(s.moments[m])
+    types = _summed([s.types for s in states])
+    total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    return total
+
 def _summed(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     frames = [f for f in frames if f.height]
     if not frames:
@@ -388,16 +404,7 @@ def _combine(store: EventStore, upto: int | None) -> _Combined:
         users = _dense_add(users, more)
     if less is not None:
         users = _dense_add(users, less, -1)
-    total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), {}, None)
-    for s in states:
-        total.rows += s.rows
-        if s.first_ts is not None:
-            total.first_ts = s.first_ts if total.first_ts is None else min(total.first_ts, s.first_ts)
-            total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
-        for m in MEASURES:
-            total.moments[m].add(s.moments[m])
-    types = _summed([s.types for s in states])
-    total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    total = _sum_states(states, {})
     return _Combined(total, {m: [s.digests[m] for s in states] for m in MEASURES}, users)
 
 
@@ -483,16 +490,7 @@ def _carry(store: EventStore, target: Chunk, sources: list[Chunk], digests: dict
     if rest:
         srcs.append(Chunk(pl.concat([c.df.select(_CORE) for c in rest]) if len(rest) > 1 else rest[0].df, rest[0].first_row))
     states = [_chunk_state(c) for c in srcs]
-    total = _State(0, None, None, {m: _Moments() for m in MEASURES}, pl.DataFrame(), digests, None)
-    for s in states:
-        total.rows += s.rows
-        if s.first_ts is not None:
-            total.first_ts = s.first_ts if total.first_ts is None else min(total.first_ts, s.first_ts)
-            total.last_ts = s.last_ts if total.last_ts is None else max(total.last_ts, s.last_ts)  # type: ignore[type-var]
-        for m in MEASURES:
-            total.moments[m].add(s.moments[m])
-    types = _summed([s.types for s in states])
-    total.types = types if types is not None else pl.DataFrame(schema={"code": pl.UInt32, "count": pl.Int64})
+    total = _sum_states(states, digests)
     if users is None and all(s.users is not None for s in states):
         users = _summed([s.users for s in states if s.users is not None])
         if users is None:
