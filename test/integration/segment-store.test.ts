@@ -83,14 +83,25 @@ describe('segment store', () => {
       expect(await storedTotals(e.queryUrl)).toEqual(acked);
       await until(async () => (await shardStats(e.queryUrl)).every((s) => s.segments >= segments), `${segments} segment(s) per shard`);
     }
-    const stats = await shardStats(e.queryUrl);
+    // A roll writes its file beside the frames and commits it later, and the last appends may
+    // start one more: wait until every file is committed and the counts hold still.
+    const seg = (s: Record<string, any>) => segmentFiles(dataDir, s.shard as number).filter((f) => f.startsWith('seg-')).length;
+    const counts = (st: Awaited<ReturnType<typeof shardStats>>) => JSON.stringify(st.map((s) => [s.segments, s.rows_in_segments, seg(s)]));
+    let stats = await shardStats(e.queryUrl);
+    let stillFor = 0;
+    await until(async () => {
+      const now = await shardStats(e.queryUrl);
+      stillFor = counts(now) === counts(stats) && now.every((s) => seg(s) === s.segments) ? stillFor + 1 : 0;
+      stats = now;
+      return stillFor >= 20; // ~1 s
+    }, 'rolls to settle');
     for (const s of stats) {
       expect(s.rows_in_segments).toBeGreaterThanOrEqual(2 * SMALL.segmentRows);
       expect(s.segment_bytes).toBeGreaterThan(0);
       expect(s.last_roll_ms).toBeGreaterThanOrEqual(0);
       // the log starts past its first files: they were deleted once segments covered them
       expect(Number(walFiles(dataDir, s.shard)[0]!.slice(0, 20))).toBeGreaterThan(0);
-      expect(segmentFiles(dataDir, s.shard).filter((f) => f.startsWith('seg-')).length).toBe(s.segments);
+      expect(seg(s)).toBe(s.segments);
     }
     await stop(e);
 
