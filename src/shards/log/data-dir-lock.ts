@@ -8,7 +8,7 @@
  * /proc, so a pid reused by another process after a crash is not taken for the holder), host and
  * when it started. A lock whose holder is gone (`kill -9`, power loss) is stale and taken over.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataDirError } from './data-dir.js';
@@ -50,9 +50,17 @@ function holds(h: Holder): boolean {
   return h.pidStart === null || start === null || start === h.pidStart;
 }
 
-function readHolder(file: string): Holder | null {
+function readText(file: string): string | null {
   try {
-    const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<Holder>;
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function parseHolder(text: string | null): Holder | null {
+  try {
+    const h = JSON.parse(text ?? '') as Partial<Holder>;
     return typeof h.pid === 'number' && typeof h.host === 'string' ? ({ pidStart: null, startedAt: '?', ...h } as Holder) : null;
   } catch {
     return null;
@@ -73,35 +81,48 @@ export function lockDataDir(dataDir: string, onStale: (holder: Holder | null) =>
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, LOCK_FILE);
   const me: Holder = { pid: process.pid, pidStart: processStart(process.pid), host: hostname(), startedAt: new Date().toISOString() };
+  const mine = `${JSON.stringify(me)}\n`;
+  // The lock appears whole or not at all: written to a file of this process's own, then linked
+  // as the lock (a link fails if the lock exists). Created empty and then written, another engine
+  // starting at the same moment read it empty, took it for a torn stale lock, and both ran.
+  const draft = `${file}.${process.pid}.tmp`;
   for (let attempt = 0; attempt < 5; attempt++) {
-    let fd: number;
+    writeFileSync(draft, mine, { mode: 0o644 });
     try {
-      fd = openSync(file, 'wx', 0o644);
+      linkSync(draft, file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const holder = readHolder(file);
+      const seen = readText(file);
+      const holder = parseHolder(seen);
       if (holder && holds(holder)) {
+        rmSync(draft, { force: true });
         const where = holder.host === me.host ? `pid ${holder.pid}` : `pid ${holder.pid} on ${holder.host}`;
         throw new DataDirError(
           `data dir ${resolve(dataDir)} is in use by another engine (${where}, started ${holder.startedAt}): stop it first; if no engine uses it, delete ${resolve(file)}`,
         );
       }
-      // Stale (its holder is gone, or it was never written whole): moved aside under a name of
-      // our own, so of two engines taking it over at once only one removes it; then try again.
+      if (seen === null) continue; // gone meanwhile: try again
       onStale(holder);
+      // Set aside what is there now, and make sure it is the stale lock just read: an engine
+      // that took the stale lock over between the read and the rename has put its own there,
+      // which goes back (a link: unless yet another lock appeared) and is found live next time.
       const aside = `${file}.stale-${process.pid}`;
       try {
         renameSync(file, aside);
-        rmSync(aside, { force: true });
       } catch {
-        // someone else moved it first
+        continue; // another engine set it aside first
       }
+      if (readText(aside) !== seen) {
+        try {
+          linkSync(aside, file);
+        } catch {
+          // a third engine's lock is there: it is found next time
+        }
+      }
+      rmSync(aside, { force: true });
       continue;
-    }
-    try {
-      writeSync(fd, `${JSON.stringify(me)}\n`);
     } finally {
-      closeSync(fd);
+      rmSync(draft, { force: true });
     }
     let held = true;
     return {
@@ -109,8 +130,7 @@ export function lockDataDir(dataDir: string, onStale: (holder: Holder | null) =>
       release() {
         if (!held) return;
         held = false;
-        const now = readHolder(file);
-        if (now && now.pid === me.pid && now.pidStart === me.pidStart && now.startedAt === me.startedAt) rmSync(file, { force: true });
+        if (readText(file) === mine) rmSync(file, { force: true });
       },
     };
   }

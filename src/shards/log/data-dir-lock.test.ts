@@ -1,0 +1,61 @@
+/**
+ * lockDataDir under contention: engines started side by side on one data dir, fresh or with a
+ * stale lock left by a dead engine. Exactly one of them may hold the lock.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LOCK_FILE } from './data-dir-lock.js';
+
+const MODULE = fileURLToPath(new URL('./data-dir-lock.ts', import.meta.url));
+
+/**
+ * Each contender waits for `go` (a file), takes the lock, says `held` or `refused`, and keeps a
+ * lock it holds for 1.5 s, so every other contender of the round finds it live.
+ */
+function contender(dir: string, go: string): Promise<string> {
+  const script = `
+    import { existsSync } from 'node:fs';
+    import { lockDataDir } from ${JSON.stringify(MODULE)};
+    while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
+    let lock;
+    try { lock = lockDataDir(${JSON.stringify(dir)}); } catch (err) { console.log(/in use/.test(err.message) ? 'refused' : 'error ' + err.message); process.exit(0); }
+    console.log('held');
+    await new Promise((r) => setTimeout(r, 1500));
+    lock.release();`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('exit', () => resolve(out.trim()));
+  });
+}
+
+async function round(stale: boolean): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'lock-race-'));
+  try {
+    // a lock left by an engine that is gone: a pid that cannot be running
+    if (stale) writeFileSync(join(dir, LOCK_FILE), `${JSON.stringify({ pid: 2 ** 22 + 1, pidStart: '1', host: hostname(), startedAt: 'then' })}\n`);
+    const go = join(dir, 'go');
+    const runs = Array.from({ length: 5 }, () => contender(dir, go));
+    await new Promise((r) => setTimeout(r, 1500)); // every contender loaded and polling
+    writeFileSync(go, '');
+    return (await Promise.all(runs)).sort();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('lockDataDir, contended', () => {
+  for (const stale of [false, true]) {
+    it(`lets exactly one of five engines started at once hold the lock (${stale ? 'a stale lock left behind' : 'fresh data dir'})`, async () => {
+      for (let r = 0; r < 3; r++) {
+        expect(await round(stale)).toEqual(['held', 'refused', 'refused', 'refused', 'refused']);
+      }
+    }, 120_000);
+  }
+});
