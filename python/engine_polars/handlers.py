@@ -13,7 +13,7 @@ import polars as pl
 
 from engine_polars import enrichment_tables, partial_cache
 from engine_polars._utils.fields import require_object
-from engine_polars._utils.ipc import to_ipc_stream
+from engine_polars._utils.ipc import Buffer, body_bytes, encode_result, to_ipc_stream
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.proc import rss_bytes
 from engine_polars.errors import BadFrame, BadPlan
@@ -28,13 +28,22 @@ __all__ = ["OPS", "Reply", "finish_roll"]
 @dataclass
 class Reply:
     fields: dict[str, Any]
-    body: bytes = b""
+    #: the body, or its pieces in order (written to the pipe one after the other, never joined)
+    body: bytes | list[Buffer] = b""
     #: the process exits after sending this reply
     stop: bool = False
     #: the store may need compacting (and its new chunks' cached partials computed) once this reply is sent
     compact: bool = False
     #: a roll begun, its files not written yet: the answer is :func:`finish_roll`'s, once they are
     roll: RollJob | None = None
+
+
+def _body(pieces: list[Buffer]) -> bytes | list[Buffer]:
+    """A reply body: one ``bytes`` when every piece is (partials of a few kB, joined), else the
+    pieces (a rows partial's texts: written to the pipe as they lie in polars' memory)."""
+    if all(isinstance(p, bytes) for p in pieces):
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # type: ignore[return-value]
+    return pieces
 
 
 def _append(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
@@ -77,13 +86,12 @@ def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     result = partial_cache.Request(store).answer(plan, cut)
     if result is None:
         result = run_plan(plan, store.frame(cut))
-    ipc = to_ipc_stream(result)
-    return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=ipc)
+    return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=_body(encode_result(result)))
 
 
 def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     """Several plans in one round trip (e.g. a dashboard), each parsed as by ``query`` with an
-    empty body. The answer body is the partials' IPC streams back to back; ``parts`` gives each
+    empty body. The answer body is the partials (IPC streams or rows partials) back to back; ``parts`` gives each
     one's byte length, in plan order; ``op_ms`` and ``op_cpu_ms`` as for ``query``, for all of them."""
     started = _now()
     raw = header.get("plans")
@@ -102,8 +110,8 @@ def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply
             frames[cut] = store.frame(cut)
         return run_plan(plan, frames[cut])
 
-    streams = [to_ipc_stream(run(p, cut)) for p, cut in zip(plans, cuts)]
-    return Reply({"parts": [len(b) for b in streams], **_timing(started)}, body=b"".join(streams))
+    streams = [encode_result(run(p, cut)) for p, cut in zip(plans, cuts)]
+    return Reply({"parts": [body_bytes(s) for s in streams], **_timing(started)}, body=_body([piece for s in streams for piece in s]))
 
 
 def _stats(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:

@@ -24,6 +24,7 @@ __all__ = [
     "PREFIX_BYTES",
     "ProtocolError",
     "encode_frame",
+    "frame_head",
     "json_depth_over",
     "read_frame",
 ]
@@ -57,13 +58,19 @@ def encode_frame(header: dict[str, Any], body: bytes = b"") -> bytes:
     >>> encode_frame({"id": 1, "op": "ping"})
     b'\\x14\\x00\\x00\\x00\\x00\\x00\\x00\\x00{"id":1,"op":"ping"}'
     """
+    return frame_head(header, len(body)) + bytes(body)
+
+
+def frame_head(header: dict[str, Any], body_len: int) -> bytes:
+    """A frame's prefix and header, for a body of ``body_len`` bytes written after it (a large
+    body is written in pieces as it lies, never joined into one ``bytes``)."""
     try:
         head = _dumps(header, ascii_only=False)
     except UnicodeEncodeError:
         # A lone surrogate (e.g. echoed from a plan that carried "\ud800") has no UTF-8 form;
         # JS escapes it as `\ud800`, and so does ASCII-only JSON, which JS parses the same.
         head = _dumps(header, ascii_only=True)
-    return _PREFIX.pack(len(head), len(body)) + head + bytes(body)
+    return _PREFIX.pack(len(head), body_len) + head
 
 
 def _read_exactly(stream: ReadableStream, n: int, what: str) -> bytes:

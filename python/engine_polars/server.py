@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 import polars as pl
 
 from engine_polars import partial_cache
+from engine_polars._utils.ipc import Buffer, body_bytes
 from engine_polars._utils.json_types import is_integer, json_type
 from engine_polars._utils.log import log
 from engine_polars.errors import (
@@ -36,7 +37,7 @@ from engine_polars.errors import (
     unknown_name,
 )
 from engine_polars.handlers import OPS, Reply, finish_roll
-from engine_polars.protocol import encode_frame, read_frame
+from engine_polars.protocol import encode_frame, frame_head, read_frame
 from engine_polars.store import EventStore, RollJob
 
 __all__ = ["handle_frame", "main", "serve"]
@@ -69,6 +70,16 @@ def handle_frame(header: dict[str, Any], body: bytes, store: EventStore, *, back
 
     A roll is written and answered here, unless ``background``: then its reply (``Reply.roll``)
     comes back with no frame, for the caller to write it (``_Roller``) and answer it later."""
+    frame, reply = _handle(header, body, store, background=background)
+    return (frame if isinstance(frame, bytes) else b"".join(frame)), reply
+
+
+#: A response frame, or its pieces in order (a reply body in pieces: never joined, see _send).
+Frame = bytes | list[Buffer]
+
+
+def _handle(header: dict[str, Any], body: bytes, store: EventStore, *, background: bool = False) -> tuple[Frame, Reply | None]:
+    """:func:`handle_frame`, with the frame left in pieces when the reply's body is."""
     request_id = header.get("id")
     if not is_integer(request_id):
         exc = BadFrame(f"header field `id` must be an integer; got {json_type(request_id)}")
@@ -92,7 +103,7 @@ def handle_frame(header: dict[str, Any], body: bytes, store: EventStore, *, back
     return _answered(request_id, op, run)
 
 
-def _answered(request_id: int, op: object, run: Callable[[], Reply]) -> tuple[bytes, Reply | None]:
+def _answered(request_id: int, op: object, run: Callable[[], Reply]) -> tuple[Frame, Reply | None]:
     """``run``'s reply as a response frame (none for a roll left to write), or its failure as an
     error frame."""
     try:
@@ -101,7 +112,10 @@ def _answered(request_id: int, op: object, run: Callable[[], Reply]) -> tuple[by
             return b"", reply
         # Encoding is inside the try: a reply field that is not JSON (NaN, an odd type) or a body
         # too big for memory is this request's failure, answered like any other.
-        return encode_frame({"id": request_id, "ok": True, **reply.fields}, reply.body), reply
+        header = {"id": request_id, "ok": True, **reply.fields}
+        if isinstance(reply.body, bytes):
+            return encode_frame(header, reply.body), reply
+        return [frame_head(header, body_bytes(reply.body)), *reply.body], reply
     except EngineError as exc:
         log(f"{op!r} #{request_id} failed: {exc.code}: {exc.message}")
         return _error_frame(request_id, exc), None
@@ -191,8 +205,9 @@ class _Roller:
             self.poll()
 
 
-def _send(out: BinaryIO, frame: bytes) -> None:
-    out.write(frame)
+def _send(out: BinaryIO, frame: Frame) -> None:
+    for piece in [frame] if isinstance(frame, bytes) else frame:
+        out.write(piece)
     out.flush()
 
 
@@ -237,7 +252,7 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading
         if frame[0].get("op") in ("roll", "shutdown"):
             roller.wait()  # one roll at a time; a shutdown answers after the roll before it
         with lock:
-            response, reply = handle_frame(*frame, store, background=True)
+            response, reply = _handle(*frame, store, background=True)
             if reply is not None and reply.roll is not None:
                 roller.start(frame[0]["id"], reply.roll)
                 continue

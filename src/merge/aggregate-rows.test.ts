@@ -6,19 +6,33 @@ import { mergeAggregateRows } from './aggregate-rows.js';
 
 type Row = Record<string, string | number | null>;
 
-/** A shard's finished-rows partial, as python/engine_polars/answer_rows.py writes one (one batch per `batches` entry). */
+/** The bytes of a rows partial (python/engine_polars/_utils/ipc.py): prefix, IPC stream, texts, padding. */
+function rowsPartial(ipc: Uint8Array, texts: string[], pad = true): Uint8Array {
+  const body = Buffer.from(texts.join(''), 'utf8');
+  const padding = pad ? -(8 + ipc.length + body.length) & 7 : 0;
+  const out = new Uint8Array(8 + ipc.length + body.length + padding);
+  new DataView(out.buffer).setUint32(0, ipc.length, true);
+  out.set(ipc, 8);
+  out.set(body, 8 + ipc.length);
+  return out;
+}
+
+/** A shard's finished-rows partial, as python/engine_polars/answer_rows.py and _utils/ipc.py write one (one batch per `batches` entry). */
 function partial(keys: string[], batches: Array<Array<{ row: Row; text?: string; reparse?: boolean }>>, large = true): Uint8Array {
+  const texts: string[] = [];
   const tables = batches.map((rows) => {
     const cols: Record<string, Vector> = {};
     for (const k of keys) {
       if (k === 'window_start') cols[k] = makeVector({ type: new Int64(), data: new BigInt64Array(rows.map((r) => BigInt(r.row[k] as number))) } as never);
       else cols[k] = vectorFromArray(rows.map((r) => r.row[k] as string | null), large ? new LargeUtf8() : new Utf8());
     }
-    cols.__row = vectorFromArray(rows.map((r) => r.text ?? JSON.stringify(r.row)), large ? new LargeUtf8() : new Utf8());
+    const own = rows.map((r) => r.text ?? JSON.stringify(r.row));
+    texts.push(...own);
+    cols.__len = makeVector(Uint32Array.from(own.map((t) => Buffer.byteLength(t, 'utf8'))));
     cols.__reparse = vectorFromArray(rows.map((r) => r.reparse ?? false), new Bool());
     return new Table(cols);
   });
-  return tableToIPC(tables.reduce((a, b) => a.concat(b)), 'stream');
+  return rowsPartial(tableToIPC(tables.reduce((a, b) => a.concat(b)), 'stream'), texts);
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -81,8 +95,15 @@ describe('finished aggregate rows merge', () => {
   });
 
   it('names a missing column', () => {
-    const noFlag = tableToIPC(new Table({ user_id: vectorFromArray(['a'], new Utf8()), __row: vectorFromArray(['{}'], new Utf8()) }), 'stream');
-    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [noFlag])).toThrow(/missing column `__reparse`/);
+    const noFlag = tableToIPC(new Table({ user_id: vectorFromArray(['a'], new Utf8()), __len: makeVector(Uint32Array.of(2)) }), 'stream');
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(noFlag, ['{}'])])).toThrow(/missing column `__reparse`/);
+  });
+
+  it('refuses a partial whose texts are not the lengths `__len` gives, or that is not a rows partial', () => {
+    const ipc = tableToIPC(new Table({ user_id: vectorFromArray(['a', 'b'], new Utf8()), __len: makeVector(Uint32Array.of(2, 2)), __reparse: vectorFromArray([false, false], new Bool()) }), 'stream');
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc, ['{}'], false)])).toThrow(/shard 0: `__len` adds up to 4 bytes of text, has 2/);
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc, ['{}', '{}', '{"ab":12}'], false)])).toThrow(/adds up to 4 bytes of text, has 13/);
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [ipc])).toThrow(/expected an 8-byte prefix/);
   });
 
   it('reads test/vectors/json-numbers.json as JavaScript writes each number', () => {

@@ -7,6 +7,11 @@
  *
  * Order: keys in `groupBy` order, strings by code point (compared as UTF-8 bytes, which is also
  * how polars sorts them), `window_start` by number, null last.
+ *
+ * A shard's partial is a rows partial (python/engine_polars/_utils/ipc.py): `u32 LE ipc_len`,
+ * `u32 LE 0`, an Arrow IPC stream of the keys, `__len` (UInt32: each row text's UTF-8 length)
+ * and `__reparse`, then the texts' bytes back to back (0-7 bytes of padding after them), so the
+ * hundreds of MB of text never go through an Arrow writer or reader.
  */
 import { Type, tableFromIPC, type Data } from 'apache-arrow';
 import { offsetWords } from './decode-partial.js';
@@ -20,22 +25,20 @@ const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
 const COMMA = 0x2c;
 
-/** A string column's bytes and offsets (32-bit words, `step` apart: LargeUtf8 offsets are read by their low word). */
+/** A string key column's bytes and its rows' offsets into them (`starts[i]` to `starts[i + 1]`, by row of the batch). */
 class Strings {
-  readonly words: Int32Array;
-  readonly step: number;
+  readonly starts: Int32Array;
   readonly bytes: Uint8Array;
 
   constructor(data: Data, what: string) {
     const o = offsetWords(data);
     if (!o) throw new Error(`aggregate rows: column \`${what}\` holds 2 GiB or more`);
-    this.words = o.words;
-    this.step = o.step;
+    // LargeUtf8 offsets are read by their low word; copied once into one word per row, so the
+    // comparisons below index them directly.
+    const { words, step } = o;
+    this.starts = new Int32Array(data.length + 1);
+    for (let i = 0, w = data.offset * step; i <= data.length; i++, w += step) this.starts[i] = words[w]!;
     this.bytes = data.values as Uint8Array;
-  }
-
-  start(i: number): number {
-    return this.words[i * this.step]!;
   }
 }
 
@@ -44,6 +47,7 @@ const NO_STRINGS = null;
 
 /** A key column of one batch (one shape for every key, so comparisons stay monomorphic). */
 class KeyColumn {
+  /** The batch's first row's bit in `valid`. */
   readonly offset: number;
   /** Validity bitmap; null when the column has no nulls. */
   readonly valid: Uint8Array | null;
@@ -75,56 +79,68 @@ function isSet(bits: Uint8Array | null, bit: number): boolean {
   return bits === null || (bits[bit >> 3]! & (1 << (bit & 7))) !== 0;
 }
 
-/** One record batch of one shard's partial: rows sorted by the keys. */
+/** One record batch of one shard's partial: rows sorted by the keys, their texts in `text`. */
 class Run {
   i = 0;
   readonly n: number;
   readonly keys: KeyColumn[];
-  private readonly rowOffset: number;
-  private readonly rows: Strings;
-  /** Re-serialized texts of the rows flagged `__reparse`, by row. */
-  readonly rewritten = new Map<number, Uint8Array>();
+  /** Row `i`'s text is `text[starts[i]]` to `text[starts[i + 1]]`. */
+  readonly starts: Int32Array;
+  /** Re-serialized texts of the rows flagged `__reparse`, by row; null when there are none. */
+  readonly rewritten: Map<number, Uint8Array> | null;
 
-  constructor(columns: Map<string, Data>, keyNames: string[], readonly shard: number) {
+  /** `text` holds the partial's texts; this batch's begin at byte `at` of it. */
+  constructor(columns: Map<string, Data>, keyNames: string[], readonly shard: number, readonly text: Uint8Array, at: number) {
     const need = (name: string) => {
       const d = columns.get(name);
       if (!d) throw new Error(`aggregate rows partial of shard ${shard} is missing column \`${name}\`; has ${[...columns.keys()].join(', ')}`);
       return d;
     };
-    const rowData = need('__row');
-    this.n = rowData.length;
-    this.rowOffset = rowData.offset;
-    this.rows = new Strings(rowData, '__row');
+    const lengths = need('__len');
+    if (lengths.typeId !== Type.Int || lengths.nullCount > 0) throw new Error(`aggregate rows partial of shard ${shard}: expected \`__len\` as UInt32 without nulls, got ${String(lengths.type)}`);
+    this.n = lengths.length;
+    const lens = lengths.values as Uint32Array;
+    this.starts = new Int32Array(this.n + 1);
+    let end = at;
+    for (let i = 0; i < this.n; i++) {
+      this.starts[i] = end;
+      end += lens[lengths.offset + i]!;
+    }
+    this.starts[this.n] = end;
+    if (end > text.length) throw new Error(`aggregate rows partial of shard ${shard}: \`__len\` adds up to ${end} bytes of text, has ${text.length}`);
     this.keys = keyNames.map((name) => new KeyColumn(need(name), name, shard));
     const reparse = need('__reparse');
     const bits = reparse.values as Uint8Array;
     const valid = validityOf(reparse);
+    let rewritten: Map<number, Uint8Array> | null = null;
     for (let i = 0; i < this.n; i++) {
       const bit = reparse.offset + i;
-      if (isSet(valid, bit) && isSet(bits, bit)) {
+      if (bits[bit >> 3] !== 0 && isSet(valid, bit) && isSet(bits, bit)) {
         // polars wrote a number JavaScript writes differently (e.g. 1e+16, -0.0): same value, JS's text.
-        this.rewritten.set(i, encoder.encode(JSON.stringify(JSON.parse(utf8.decode(this.rowBytes(i))))));
+        rewritten ??= new Map();
+        rewritten.set(i, encoder.encode(JSON.stringify(JSON.parse(utf8.decode(this.rowBytes(i))))));
       }
     }
+    this.rewritten = rewritten;
   }
 
   rowBytes(i: number): Uint8Array {
-    return this.rows.bytes.subarray(this.rows.start(this.rowOffset + i), this.rows.start(this.rowOffset + i + 1));
+    return this.text.subarray(this.starts[i]!, this.starts[i + 1]!);
   }
 
   /** Bytes the rows' texts add to the answer. */
   textBytes(): number {
-    let n = this.rows.start(this.rowOffset + this.n) - this.rows.start(this.rowOffset);
-    for (const [i, text] of this.rewritten) n += text.length - this.rowBytes(i).length;
+    let n = this.starts[this.n]! - this.starts[0]!;
+    if (this.rewritten) for (const [i, text] of this.rewritten) n += text.length - (this.starts[i + 1]! - this.starts[i]!);
     return n;
   }
 }
 
 function compareStrings(a: Strings, ai: number, b: Strings, bi: number): number {
-  let x = a.start(ai);
-  const xe = a.start(ai + 1);
-  let y = b.start(bi);
-  const ye = b.start(bi + 1);
+  let x = a.starts[ai]!;
+  const xe = a.starts[ai + 1]!;
+  let y = b.starts[bi]!;
+  const ye = b.starts[bi + 1]!;
   const ab = a.bytes;
   const bb = b.bytes;
   for (; x < xe && y < ye; x++, y++) {
@@ -146,15 +162,32 @@ function compareRows(a: Run, i: number, b: Run, j: number): number {
       if (va !== vb) return va ? -1 : 1;
       continue;
     }
-    const c = ka.strings !== null && kb.strings !== null ? compareStrings(ka.strings, ka.offset + i, kb.strings, kb.offset + j) : ka.numbers[i]! - kb.numbers[j]!;
+    const c = ka.strings !== null && kb.strings !== null ? compareStrings(ka.strings, i, kb.strings, j) : ka.numbers[i]! - kb.numbers[j]!;
     if (c !== 0) return c;
   }
   return 0;
 }
 
-function runsOf(ipc: Uint8Array, keyNames: string[], shard: number): Run[] {
-  const table = tableFromIPC(ipc);
-  return table.batches.map((batch) => new Run(new Map(table.schema.fields.map((f, c) => [f.name, batch.data.children[c]!])), keyNames, shard));
+/** The 8-byte prefix of a rows partial: the length of the IPC stream after it. */
+const PREFIX = 8;
+
+function runsOf(partial: Uint8Array, keyNames: string[], shard: number): Run[] {
+  const view = new DataView(partial.buffer, partial.byteOffset, partial.byteLength);
+  const ipcBytes = partial.byteLength >= PREFIX ? view.getUint32(0, true) : -1;
+  if (ipcBytes < 0 || view.getUint32(4, true) !== 0 || PREFIX + ipcBytes > partial.byteLength) {
+    throw new Error(`aggregate rows partial of shard ${shard}: expected an 8-byte prefix (the IPC stream's length, 0) then that many bytes, in ${partial.byteLength} bytes`);
+  }
+  const table = tableFromIPC(partial.subarray(PREFIX, PREFIX + ipcBytes));
+  const text = partial.subarray(PREFIX + ipcBytes);
+  let at = 0;
+  const runs = table.batches.map((batch) => {
+    const run = new Run(new Map(table.schema.fields.map((f, c) => [f.name, batch.data.children[c]!])), keyNames, shard, text, at);
+    at = run.starts[run.n]!;
+    return run;
+  });
+  // polars pads the texts to a multiple of 8 bytes
+  if (text.length - at >= 8 || text.length - at < 0) throw new Error(`aggregate rows partial of shard ${shard}: \`__len\` adds up to ${at} bytes of text, has ${text.length}`);
+  return runs;
 }
 
 /**
@@ -163,7 +196,7 @@ function runsOf(ipc: Uint8Array, keyNames: string[], shard: number): Run[] {
  */
 export function mergeAggregateRows(spec: AggregateRowsSpec, partials: Uint8Array[]): Uint8Array {
   const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
-  const runs = partials.flatMap((ipc, shard) => runsOf(ipc, keyNames, shard)).filter((r) => r.n > 0);
+  const runs = partials.flatMap((p, shard) => runsOf(p, keyNames, shard)).filter((r) => r.n > 0);
   let total = 2;
   let rows = 0;
   for (const r of runs) {
@@ -184,12 +217,20 @@ export function mergeAggregateRows(spec: AggregateRowsSpec, partials: Uint8Array
     for (let h = 1; h < live.length; h++) if (compareRows(live[h]!, live[h]!.i, live[best]!, live[best]!.i) < 0) best = h;
     const r = live[best]!;
     if (at > 1) out[at++] = COMMA;
-    const text = (r.rewritten.size > 0 && r.rewritten.get(r.i)) || r.rowBytes(r.i);
-    out.set(text, at);
-    at += text.length;
+    const i = r.i;
+    const rewritten = r.rewritten === null ? undefined : r.rewritten.get(i);
+    if (rewritten === undefined) {
+      const s = r.starts[i]!;
+      const e = r.starts[i + 1]!;
+      out.set(r.text.subarray(s, e), at);
+      at += e - s;
+    } else {
+      out.set(rewritten, at);
+      at += rewritten.length;
+    }
     r.i++;
     if (r.i === r.n) live.splice(best, 1);
-    else if (compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate rows of shard ${r.shard} are not in key order at row ${r.i}`);
+    else if (compareRows(r, i, r, i + 1) > 0) throw new Error(`aggregate rows of shard ${r.shard} are not in key order at row ${r.i}`);
   }
   out[at++] = 0x5d;
   if (at !== total) throw new Error(`aggregate rows: wrote ${at} bytes, expected ${total}`);

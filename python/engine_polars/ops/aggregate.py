@@ -26,6 +26,8 @@ this shard's groups) the partial is instead the finished answer rows, sorted the
     <each group key> LargeUtf8 (``window``: Int64 ``window_start``)   __row LargeUtf8 (the answer
     row's JSON text)   __reparse Boolean (the merge must re-serialize the text)
 
+(sent as a rows partial, the texts beside a small IPC stream: ``_utils/ipc.encode_result``)
+
 and, with ``max_bytes`` (the router's ``maxResponseBytes``), a shard whose rows alone take more
 bytes of JSON than that answers ``RESULT_TOO_LARGE`` naming ``maxResponseBytes`` instead of
 sending them: the answer holds every shard's rows, so it would be refused anyway.
