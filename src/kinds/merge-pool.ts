@@ -34,16 +34,22 @@ export class MergePool {
     });
   }
 
-  /** Merges the partials with `merge`; a pooled merge still running at `deadline` (epoch ms) is aborted. */
-  async merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline = Infinity): Promise<O> {
-    if (inline(merge, partials)) return merge.run(spec, partials);
-    return (await this.run({ file: merge.file, spec, partials }, deadline)) as O;
+  /**
+   * Merges the partials with `merge`; a pooled merge still running at `deadline` (epoch ms) is
+   * aborted. `record` gets the merge's ms: an inline merge's own run (timing the promise would
+   * also count the merges started after it in the same tick), a pooled one's round trip.
+   */
+  async merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline = Infinity, record?: (ms: number) => void): Promise<O> {
+    const started = performance.now();
+    if (inline(merge, partials)) return recorded(merge.run(spec, partials), started, record);
+    return recorded((await this.run({ file: merge.file, spec, partials }, deadline)) as O, started, record);
   }
 
   /** Like `merge`, but answers the merged output (or its `field`) as UTF-8 JSON, made off the main thread. */
-  async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity): Promise<Uint8Array> {
-    if (inline(merge, partials)) return mergedJsonBytes(merge.run(spec, partials), field);
-    return (await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as Uint8Array;
+  async mergeToJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string, deadline = Infinity, record?: (ms: number) => void): Promise<Uint8Array> {
+    const started = performance.now();
+    if (inline(merge, partials)) return recorded(mergedJsonBytes(merge.run(spec, partials), field), started, record);
+    return recorded((await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as Uint8Array, started, record);
   }
 
   private async run(job: MergeTask, deadline: number): Promise<unknown> {
@@ -60,6 +66,11 @@ export class MergePool {
   async close(): Promise<void> {
     await this.pool.destroy();
   }
+}
+
+function recorded<T>(result: T, started: number, record: ((ms: number) => void) | undefined): T {
+  record?.(performance.now() - started);
+  return result;
 }
 
 function inline(merge: Pick<MergeDef, 'inlineBytes'>, partials: Uint8Array[]): boolean {

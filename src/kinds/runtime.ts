@@ -10,7 +10,7 @@ import { fanOut, fanOutMany, queryShard, requireAllReady, takeCut, type Visibili
 import { JsonText, type IngestionSummary, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import type { MergePool } from './merge-pool.js';
-import { timed, type QueryStages } from './query-stages.js';
+import type { QueryStages } from './query-stages.js';
 import { invalidField } from './request-error.js';
 import { isTableColumn } from './schemas.js';
 
@@ -73,8 +73,8 @@ export function makeRuntime(svc: QueryServices, opts: { deadline: number; params
     fanOutMany: (plans) => fanOutMany(svc, plans, deadline, cutOnce(), stages),
     queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at, cutOnce(), stages),
     requireAllReady: () => requireAllReady(svc.shards),
-    merge: (merge, spec, partials, at = deadline) => timed(() => svc.mergePool.merge(merge, spec, partials, at), merged),
-    mergeJson: async (merge, spec, partials, field) => new JsonText(await timed(() => svc.mergePool.mergeToJson(merge, spec, partials, field, deadline), merged)),
+    merge: (merge, spec, partials, at = deadline) => svc.mergePool.merge(merge, spec, partials, at, merged),
+    mergeJson: async (merge, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson(merge, spec, partials, field, deadline, merged)),
     customPlugins: () => pluginList(svc),
     ingestion: () => svc.ingestion(),
   };
