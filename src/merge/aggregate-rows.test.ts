@@ -100,10 +100,43 @@ describe('finished aggregate rows merge', () => {
   });
 
   it('refuses a partial whose texts are not the lengths `__len` gives, or that is not a rows partial', () => {
-    const ipc = tableToIPC(new Table({ user_id: vectorFromArray(['a', 'b'], new Utf8()), __len: makeVector(Uint32Array.of(2, 2)), __reparse: vectorFromArray([false, false], new Bool()) }), 'stream');
-    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc, ['{}'], false)])).toThrow(/shard 0: `__len` adds up to 4 bytes of text, has 2/);
-    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc, ['{}', '{}', '{"ab":12}'], false)])).toThrow(/adds up to 4 bytes of text, has 13/);
-    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [ipc])).toThrow(/expected an 8-byte prefix/);
+    const ipc = (...lens: number[]) =>
+      tableToIPC(new Table({ user_id: vectorFromArray(['a', 'b'], new Utf8()), __len: makeVector(Uint32Array.from(lens)), __reparse: vectorFromArray([false, false], new Bool()) }), 'stream');
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc(2, 2), ['{}'], false)])).toThrow(/shard 0: `__len` adds up to 4 bytes of text, has 2/);
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [rowsPartial(ipc(2, 2), ['{}', '{}', '{"ab":12}'], false)])).toThrow(/adds up to 4 bytes of text, has 13/);
+    expect(() => mergeAggregateRows({ groupBy: ['user_id'] }, [ipc(2, 2)])).toThrow(/expected an 8-byte prefix/);
+  });
+
+  it('matches the rows sorted by brute force over 1-4 shards, with empty shards, several batches, shared key prefixes and re-serialized rows', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const types = ['click', 'page_view', 'page_viewed', null];
+    const users = ['user-1', 'user-10', 'user-100000', 'user-2', 'user-20000a', 'user-20000b', 'ü', '', 'user-1234567890'];
+    for (let round = 0; round < 40; round++) {
+      const shards = 1 + rand(4);
+      const all: Array<{ shard: number; row: Row; text?: string; reparse?: boolean }> = [];
+      const seen = new Set<string>();
+      for (let k = rand(60); k > 0; k--) {
+        const row = { event_type: types[rand(types.length)]!, user_id: `${users[rand(users.length)]}${rand(3) === 0 ? rand(50) : ''}`, count: 1 + rand(5) };
+        const key = JSON.stringify([row.event_type, row.user_id]);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const odd = rand(5) === 0;
+        all.push({ shard: rand(shards), row: odd ? { ...row, value_sum: 1e16 } : row, ...(odd ? { text: JSON.stringify({ ...row, value_sum: 'X' }).replace('"X"', '1e+16'), reparse: true } : {}) });
+      }
+      const cmp = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? 1 : b === null ? -1 : Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const sorted = [...all].sort((a, b) => cmp(a.row.event_type as string | null, b.row.event_type as string | null) || cmp(a.row.user_id as string, b.row.user_id as string));
+      const partials = Array.from({ length: shards }, (_, s) => {
+        const mine = sorted.filter((x) => x.shard === s);
+        const cut = rand(mine.length + 1);
+        return partial(['event_type', 'user_id'], cut > 0 && cut < mine.length ? [mine.slice(0, cut), mine.slice(cut)] : [mine]);
+      });
+      const out = text(mergeAggregateRows({ groupBy: ['event_type', 'user_id'] }, partials));
+      expect(out).toBe(JSON.stringify(sorted.map((x) => x.row)));
+    }
   });
 
   it('reads test/vectors/json-numbers.json as JavaScript writes each number', () => {
