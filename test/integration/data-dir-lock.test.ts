@@ -4,12 +4,13 @@
  * removes it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAndRestart, startMain, type MainProcess } from '../helpers/main-process.js';
 import { getJson, postJson } from '../helpers/engine-harness.js';
-import { lockDataDir, LOCK_FILE } from '../../src/shards/log/data-dir-lock.js';
+import { lockDataDir, LOCK_FILE, TORN_LOCK_GRACE_MS } from '../../src/shards/log/data-dir-lock.js';
 
 const dirs: string[] = [];
 const running: MainProcess[] = [];
@@ -91,10 +92,42 @@ describe('data dir lock', () => {
     const a = lockDataDir(dir, (h) => stale.push(h));
     expect(stale).toHaveLength(1);
     a.release();
+    // torn: taken over once it is TORN_LOCK_GRACE_MS old (younger, it may be one being written)
     writeFileSync(file, '{"pid": 12');
+    const written = statSync(file).mtimeMs;
     const b = lockDataDir(dir, (h) => stale.push(h));
+    expect(Date.now() - written).toBeGreaterThanOrEqual(TORN_LOCK_GRACE_MS);
     expect(stale).toHaveLength(2);
     expect(stale[1]).toBeNull();
     b.release();
+    // empty and old: taken over
+    writeFileSync(file, '');
+    utimesSync(file, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    const c = lockDataDir(dir, (h) => stale.push(h));
+    expect(stale).toHaveLength(3);
+    c.release();
+  });
+
+  it('waits for a lock that another engine created and is still writing (a filesystem without hard links), and refuses it once written', async () => {
+    const dir = dataDir();
+    const file = join(dir, LOCK_FILE);
+    // created empty, written 300 ms later, then held for 5 s: what an engine does without link()
+    const script = `
+      const fs = require('node:fs');
+      fs.writeFileSync(${JSON.stringify(file)}, '', { flag: 'wx' });
+      setTimeout(() => fs.writeFileSync(${JSON.stringify(file)}, JSON.stringify({ pid: process.pid, pidStart: null, host: require('node:os').hostname(), startedAt: 'now' }) + '\\n'), 300);
+      setTimeout(() => {}, 5000);`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.on('exit', r));
+    try {
+      while (!existsSync(file)) await new Promise((r) => setTimeout(r, 5));
+      const stale: unknown[] = [];
+      expect(() => lockDataDir(dir, (h) => stale.push(h))).toThrow(new RegExp(`in use by another engine \\(pid ${child.pid},`));
+      expect(stale).toEqual([]);
+      expect(JSON.parse(readFileSync(file, 'utf8')).pid).toBe(child.pid);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 });

@@ -1,6 +1,8 @@
 /**
  * lockDataDir under contention: engines started side by side on one data dir, fresh or with a
- * stale lock left by a dead engine. Exactly one of them may hold the lock.
+ * stale lock left by a dead engine, on a filesystem with hard links and on one without (link()
+ * fails with EPERM, as on vfat or some network and FUSE mounts). Exactly one of them may hold the
+ * lock.
  */
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -16,10 +18,18 @@ const MODULE = fileURLToPath(new URL('./data-dir-lock.ts', import.meta.url));
  * Each contender waits for `go` (a file), takes the lock, says `held` or `refused`, and keeps a
  * lock it holds for 1.5 s, so every other contender of the round finds it live.
  */
-function contender(dir: string, go: string): Promise<string> {
+function contender(dir: string, go: string, noLinks: boolean): Promise<string> {
+  // without hard links: node:fs's linkSync fails as such a filesystem's link() does
+  const patch = noLinks
+    ? `const fs = createRequire(import.meta.url)('node:fs');
+       fs.linkSync = () => { throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }); };
+       syncBuiltinESMExports();`
+    : '';
   const script = `
     import { existsSync } from 'node:fs';
-    import { lockDataDir } from ${JSON.stringify(MODULE)};
+    import { createRequire, syncBuiltinESMExports } from 'node:module';
+    ${patch}
+    const { lockDataDir } = await import(${JSON.stringify(MODULE)});
     while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
     let lock;
     try { lock = lockDataDir(${JSON.stringify(dir)}); } catch (err) { console.log(/in use/.test(err.message) ? 'refused' : 'error ' + err.message); process.exit(0); }
@@ -35,13 +45,13 @@ function contender(dir: string, go: string): Promise<string> {
   });
 }
 
-async function round(stale: boolean): Promise<string[]> {
+async function round(stale: boolean, noLinks: boolean): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'lock-race-'));
   try {
     // a lock left by an engine that is gone: a pid that cannot be running
     if (stale) writeFileSync(join(dir, LOCK_FILE), `${JSON.stringify({ pid: 2 ** 22 + 1, pidStart: '1', host: hostname(), startedAt: 'then' })}\n`);
     const go = join(dir, 'go');
-    const runs = Array.from({ length: 5 }, () => contender(dir, go));
+    const runs = Array.from({ length: 5 }, () => contender(dir, go, noLinks));
     await new Promise((r) => setTimeout(r, 1500)); // every contender loaded and polling
     writeFileSync(go, '');
     return (await Promise.all(runs)).sort();
@@ -51,11 +61,13 @@ async function round(stale: boolean): Promise<string[]> {
 }
 
 describe('lockDataDir, contended', () => {
-  for (const stale of [false, true]) {
-    it(`lets exactly one of five engines started at once hold the lock (${stale ? 'a stale lock left behind' : 'fresh data dir'})`, async () => {
-      for (let r = 0; r < 3; r++) {
-        expect(await round(stale)).toEqual(['held', 'refused', 'refused', 'refused', 'refused']);
-      }
-    }, 120_000);
+  for (const noLinks of [false, true]) {
+    for (const stale of [false, true]) {
+      it(`lets exactly one of five engines started at once hold the lock (${stale ? 'a stale lock left behind' : 'fresh data dir'}${noLinks ? ', no hard links' : ''})`, async () => {
+        for (let r = 0; r < 3; r++) {
+          expect(await round(stale, noLinks)).toEqual(['held', 'refused', 'refused', 'refused', 'refused']);
+        }
+      }, 120_000);
+    }
   }
 });

@@ -8,12 +8,47 @@
  * /proc, so a pid reused by another process after a crash is not taken for the holder), host and
  * when it started. A lock whose holder is gone (`kill -9`, power loss) is stale and taken over.
  */
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DataDirError } from './data-dir.js';
 
 export const LOCK_FILE = 'engine.lock';
+/**
+ * An empty or unreadable lock younger than this is taken for one being written (on a filesystem
+ * without hard links a lock is created, then written) and waited for; older, for one torn by a
+ * crash, so stale.
+ */
+export const TORN_LOCK_GRACE_MS = 2000;
+
+/** link() errors of a filesystem that has no hard links (vfat, some network and FUSE mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * `content` appears as `file` unless `file` exists (EEXIST): `source` (a file holding `content`)
+ * hard-linked, so it appears whole; on a filesystem without hard links created exclusively and
+ * then written, so a reader can find it empty for a moment (TORN_LOCK_GRACE_MS).
+ */
+function placeExclusive(source: string, content: string, file: string): void {
+  try {
+    linkSync(source, file);
+  } catch (err) {
+    if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    writeFileSync(file, content, { flag: 'wx', mode: 0o644 });
+  }
+}
+
+function ageMs(file: string): number | null {
+  try {
+    return Date.now() - statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
 
 interface Holder {
   pid: number;
@@ -85,11 +120,13 @@ export function lockDataDir(dataDir: string, onStale: (holder: Holder | null) =>
   // The lock appears whole or not at all: written to a file of this process's own, then linked
   // as the lock (a link fails if the lock exists). Created empty and then written, another engine
   // starting at the same moment read it empty, took it for a torn stale lock, and both ran.
+  // Without hard links it is created and written after all, and an empty or torn lock is waited
+  // for until it is TORN_LOCK_GRACE_MS old.
   const draft = `${file}.${process.pid}.tmp`;
   for (let attempt = 0; attempt < 5; attempt++) {
     writeFileSync(draft, mine, { mode: 0o644 });
     try {
-      linkSync(draft, file);
+      placeExclusive(draft, mine, file);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const seen = readText(file);
@@ -102,19 +139,27 @@ export function lockDataDir(dataDir: string, onStale: (holder: Holder | null) =>
         );
       }
       if (seen === null) continue; // gone meanwhile: try again
+      const age = holder ? null : ageMs(file);
+      if (age !== null && age < TORN_LOCK_GRACE_MS) {
+        // empty or torn, and young: another engine may be writing it
+        sleepSync(Math.min(20, TORN_LOCK_GRACE_MS - age + 1));
+        attempt--;
+        continue;
+      }
       onStale(holder);
       // Set aside what is there now, and make sure it is the stale lock just read: an engine
       // that took the stale lock over between the read and the rename has put its own there,
-      // which goes back (a link: unless yet another lock appeared) and is found live next time.
+      // which goes back (unless yet another lock appeared) and is found live next time.
       const aside = `${file}.stale-${process.pid}`;
       try {
         renameSync(file, aside);
       } catch {
         continue; // another engine set it aside first
       }
-      if (readText(aside) !== seen) {
+      const moved = readText(aside);
+      if (moved !== seen && moved !== null) {
         try {
-          linkSync(aside, file);
+          placeExclusive(aside, moved, file);
         } catch {
           // a third engine's lock is there: it is found next time
         }
