@@ -1,4 +1,5 @@
 /** What the HTTP apps share: config, shards, the ring writer, metrics and the merge pool. */
+import type { AnswerBudget } from './router/answer-budget.js';
 import type { Logger } from 'pino';
 import type { EngineConfig } from './config/schema.js';
 import type { IngestMetrics } from './router/ingest-metrics.js';
@@ -21,6 +22,8 @@ export interface EngineContext {
   stopping: boolean;
   /** Per-kind query counts and recent latencies, fed by the analytics app. */
   queryTimings?: QueryTimings;
+  /** Bytes of JSON answers held until their clients take them (src/router/answer-budget.ts); made by the analytics app. */
+  answers?: AnswerBudget;
   /** Enrichment tables known on the main thread (validates `<table>.<column>`); set by the engine. */
   enrichment?: EnrichmentTables;
   /** The engine's Prometheus registry and metrics (GET /metrics); set by the engine. */

@@ -11,6 +11,13 @@ describe('config loading', () => {
     expect(c.maxBatchEvents).toBe(10000);
   });
 
+  it('refuses a maxAnswerBytesInFlight below maxResponseBytes, naming it: one whole answer must fit', () => {
+    expect(() => loadConfig({ env: {}, argv: ['--max-response-bytes', '2048', '--max-answer-bytes-in-flight', '2047'] })).toThrow(
+      'invalid config `maxAnswerBytesInFlight`: 2047 is below maxResponseBytes (2048): one whole answer must fit',
+    );
+    expect(loadConfig({ env: {}, argv: ['--max-response-bytes', '2048', '--max-answer-bytes-in-flight', '2048'] }).maxAnswerBytesInFlight).toBe(2048);
+  });
+
   it('layers env vars under CLI flags', () => {
     const c = loadConfig({ env: { ENGINE_SHARDS: '3', ENGINE_RING_BYTES: '65536' }, argv: ['--shards', '5', '--flush-interval-ms=20'] });
     expect(c.shards).toBe(5);

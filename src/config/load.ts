@@ -97,6 +97,9 @@ export function loadConfig(options: LoadOptions = {}): EngineConfig {
     out[key] = (parse as (raw: unknown, key: string) => unknown)(merged[key], key);
   }
   const config = out as unknown as EngineConfig;
+  if (config.maxAnswerBytesInFlight < config.maxResponseBytes) {
+    throw new ConfigError('maxAnswerBytesInFlight', `${config.maxAnswerBytesInFlight} is below maxResponseBytes (${config.maxResponseBytes}): one whole answer must fit`);
+  }
   // Checked after every layer: a token from the environment makes a production host fine.
   checkExposure(config);
   return config;

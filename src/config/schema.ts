@@ -27,6 +27,10 @@ export interface EngineConfig {
   maxResultCells: number;
   /** Largest JSON answer of a query, bytes. */
   maxResponseBytes: number;
+  /** Bytes of JSON answers held until their clients take them, all queries together; past it a query is answered 503. */
+  maxAnswerBytesInFlight: number;
+  /** A response whose client takes nothing for this long is cut off (its connection closed), ms. */
+  sendStallTimeoutMs: number;
   /** Queries one shard runs at once; more wait in its queue. */
   shardQueryConcurrency: number;
   /** Queries that may wait per shard; beyond that a query is answered 429. */
@@ -202,6 +206,8 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
   maxGroupByKeys: integer(1, 64),
   maxResultCells: integer(1, 1_000_000_000),
   maxResponseBytes: integer(1024, 2 ** 31),
+  maxAnswerBytesInFlight: integer(1024, 2 ** 40),
+  sendStallTimeoutMs: integer(100, 3_600_000),
   shardQueryConcurrency: integer(1, 256),
   shardQueryQueue: integer(0, 100_000),
   headersTimeoutMs: integer(100, 3_600_000),

@@ -8,6 +8,8 @@
  * added beside the kinds (routes/enrichment.ts).
  */
 import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EngineContext } from '../engine-context.js';
 import { answerBody, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
@@ -18,6 +20,8 @@ import { parseWith, queryParams } from '../kinds/parse-request.js';
 import { KINDS } from '../kinds/registry.js';
 import { checkDimensions, makeRuntime, type QueryServices } from '../kinds/runtime.js';
 import { readJsonBody } from './read-body.js';
+import { AnswerBudget } from './answer-budget.js';
+import { overloaded } from './http-error.js';
 import { requestLog } from './request-id.js';
 import { errorStatus } from './http-error.js';
 import { QueryTimings } from './query-timings.js';
@@ -61,14 +65,33 @@ async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context,
   return parseWith(schema(), raw);
 }
 
-/** A JSON answer with its length: a streamed body is sent with a Content-Length too, not chunked. */
-function jsonAnswer(c: Context, answer: SerializedAnswer): Response {
+/**
+ * A JSON answer with its length: a streamed body is sent with a Content-Length too, not chunked.
+ * Its bytes count against `budget` until its socket has taken them or closed; a socket that takes
+ * nothing for `stallMs` is destroyed (answer-budget.ts).
+ */
+function jsonAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, stallMs: number, log: Logger): Response {
+  const res = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
+  if (res) {
+    if (!budget.reserve(answer.bytes)) {
+      throw overloaded(`answers waiting for their clients hold ${budget.held} bytes; this one (${answer.bytes} bytes) would pass maxAnswerBytesInFlight (${budget.maxBytes}): retry`);
+    }
+    const release = budget.releaser(answer.bytes);
+    res.once('close', release);
+    res.once('finish', release);
+    res.setTimeout(stallMs, () => {
+      budget.stalled++;
+      log.warn({ bytes: answer.bytes, sendStallTimeoutMs: stallMs }, 'answer cut off: its client took nothing for sendStallTimeoutMs');
+      res.destroy();
+    });
+  }
   return c.body(answerBody(answer), 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) });
 }
 
 export function makeQueryApp(ctx: EngineContext): Hono {
   const app = new Hono();
   const timings = (ctx.queryTimings ??= new QueryTimings());
+  const answers = (ctx.answers ??= new AnswerBudget(ctx.config.maxAnswerBytesInFlight));
   let services: QueryServices | null = null;
   for (const kind of KINDS) {
     let schema: z.ZodType | null = null;
@@ -89,7 +112,7 @@ export function makeQueryApp(ctx: EngineContext): Hono {
         const ran = performance.now();
         const res = isStreamAnswer(answer)
           ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
-          : jsonAnswer(c, serializeAnswer(answer, started, ctx.config.maxResponseBytes));
+          : jsonAnswer(c, serializeAnswer(answer, started, ctx.config.maxResponseBytes), answers, ctx.config.sendStallTimeoutMs, log);
         stages?.serialized(performance.now() - ran);
         status = 200;
         return res;

@@ -8,7 +8,7 @@
  * timings (`ctx.queryTimings.subscribe`), the shards at scrape time (./shard-gauges.ts), and
  * prom-client's default process metrics.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { EngineContext } from '../../engine-context.js';
 import { QueryTimings } from '../query-timings.js';
 import { ShardGauges } from './shard-gauges.js';
@@ -29,7 +29,7 @@ export class EngineMetrics {
   private readonly shardGauges: ShardGauges;
   private readonly unsubscribe: () => void;
 
-  constructor(ctx: Pick<EngineContext, 'shards' | 'queryTimings'>) {
+  constructor(ctx: Pick<EngineContext, 'shards' | 'queryTimings' | 'answers'>) {
     const registers = [this.registry];
     const p = METRIC_PREFIX;
     this.httpRequests = new Counter({ name: `${p}http_requests_total`, help: 'HTTP requests answered, by route pattern, method and status', labelNames: ['route', 'method', 'status'], registers });
@@ -48,6 +48,28 @@ export class EngineMetrics {
       registers,
     });
     this.queryDuration = new Histogram({ name: `${p}query_duration_seconds`, help: 'Query time by kind, whatever the outcome', labelNames: ['kind'], buckets: QUERY_BUCKETS, registers });
+    // Read at scrape time from the query app's answer budget (src/router/answer-budget.ts).
+    new Gauge({
+      name: `${p}answer_bytes_in_flight`,
+      help: 'Bytes of JSON answers held until their clients take them (bounded by maxAnswerBytesInFlight)',
+      registers,
+      collect() {
+        this.set(ctx.answers?.held ?? 0);
+      },
+    });
+    let counted = { refused: 0, stalled: 0 };
+    new Counter({
+      name: `${p}answers_refused_total`,
+      help: 'Query answers refused (503) or cut off, by reason: budget (maxAnswerBytesInFlight), stalled (sendStallTimeoutMs)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        const now = { refused: ctx.answers?.refused ?? 0, stalled: ctx.answers?.stalled ?? 0 };
+        this.inc({ reason: 'budget' }, now.refused - counted.refused);
+        this.inc({ reason: 'stalled' }, now.stalled - counted.stalled);
+        counted = now;
+      },
+    });
     this.shardGauges = new ShardGauges(this.registry, p, ctx.shards);
     collectDefaultMetrics({ register: this.registry, prefix: p });
     // The query app records into the same object (it keeps one that is already there).
