@@ -86,7 +86,8 @@ def _query(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
     result = partial_cache.Request(store).answer(plan, cut)
     if result is None:
         result = run_plan(plan, store.frame(cut))
-    return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=_body(encode_result(result)))
+    body = _body(encode_result(result))
+    return Reply({"kind": plan.kind, "rows": result.height, **_timing(started)}, body=body)
 
 
 def _query_many(header: dict[str, Any], body: bytes, store: EventStore) -> Reply:
