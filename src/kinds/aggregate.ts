@@ -20,12 +20,15 @@
  * `max_bytes`, so a shard whose rows alone are over `maxResponseBytes` refuses before sending them.
  */
 import aggregateMerge from '../merge/aggregate.js';
-import aggregateRowsMerge from '../merge/aggregate-rows.js';
+import aggregateRowsMerge, { RowsMerge } from '../merge/aggregate-rows.js';
 import { z } from 'zod';
-import { defineKind, type KindRuntime } from './kind.js';
+import { defineKind, JsonStream, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import { boundedList, dimension, duration, filterDimensionFields, filterSchema, measure, type PlanFilter } from './schemas.js';
 import { checkFilterSpan } from './windows.js';
+
+/** Finished rows partials of more bytes than this (all shards) are merged as they are sent. */
+export const STREAM_ROWS_FROM = 4 << 20;
 
 export interface AggregatePlan {
   kind: 'aggregate';
@@ -110,9 +113,16 @@ export default defineKind<AggregatePlan>({
   ],
   async run(plan: AggregatePlan, rt: KindRuntime) {
     const partials = await rt.fanOut(plan);
-    // Serialized in the merge pool: a by-user answer is tens of MB of JSON, which would
-    // otherwise be structured-cloned back to this thread and then stringified on it.
-    if (plan.finish) return { results: await rt.mergeJson(aggregateRowsMerge, { groupBy: plan.group_by }, partials, 'rows') };
+    if (plan.finish) {
+      // Finished rows (a by-user answer: hundreds of MB of JSON at 10 M events) are interleaved
+      // as they are sent, a megabyte at a time on this thread, so the answer goes out while it is
+      // merged instead of after (~0.5 s at 10 M events); small ones in one go.
+      if (partials.reduce((n, p) => n + p.byteLength, 0) > STREAM_ROWS_FROM) {
+        const merge = new RowsMerge({ groupBy: plan.group_by }, partials);
+        return { results: new JsonStream(merge.bytes, (out) => merge.fill(out)) };
+      }
+      return { results: await rt.mergeJson(aggregateRowsMerge, { groupBy: plan.group_by }, partials, 'rows') };
+    }
     return { results: await rt.mergeJson(aggregateMerge, aggregateSpec(plan), partials, 'rows') };
   },
 });

@@ -3,12 +3,13 @@
  * serialized once, with pre-serialized JsonText fields spliced in, and bounded by
  * `maxResponseBytes`. Pure.
  */
-import { JsonText } from './kind.js';
+import { JsonStream, JsonText } from './kind.js';
 import { overLimit } from './request-error.js';
 
 /** An answer's UTF-8 JSON as the pieces it is made of, in order, and their total length. */
 export interface SerializedAnswer {
-  pieces: Uint8Array[];
+  /** bytes, or a JsonStream made as it is sent */
+  pieces: Array<Uint8Array | JsonStream>;
   bytes: number;
 }
 
@@ -19,20 +20,20 @@ export interface SerializedAnswer {
  */
 export function serializeAnswer(answer: Record<string, unknown>, startedMs: number, maxBytes: number): SerializedAnswer {
   const envelope = { query_time_ms: performance.now() - startedMs, timestamp: new Date().toISOString() };
-  const parts: Array<string | Uint8Array> = [];
+  const parts: Array<string | Uint8Array | JsonStream> = [];
   let size = 0;
   for (const [key, value] of Object.entries<unknown>({ ...answer, ...envelope })) {
     if (value === undefined) continue;
     const head = `${parts.length === 0 ? '{' : ','}${JSON.stringify(key)}:`;
-    const body = value instanceof JsonText ? value.bytes : JSON.stringify(value);
+    const body = value instanceof JsonText ? value.bytes : value instanceof JsonStream ? value : JSON.stringify(value);
     parts.push(head, body);
     // A string's UTF-8 size is at least its length: exact sizes are summed below.
     size += head.length + (typeof body === 'string' ? body.length : body.byteLength);
     if (size > maxBytes) throw tooLarge(size, maxBytes);
   }
   parts.push('}');
-  // Neighbouring strings become one piece; a JsonText stays a piece of its own.
-  const pieces: Uint8Array[] = [];
+  // Neighbouring strings become one piece; a JsonText or JsonStream stays a piece of its own.
+  const pieces: Array<Uint8Array | JsonStream> = [];
   let text = '';
   for (const p of parts) {
     if (typeof p === 'string') text += p;
@@ -50,21 +51,43 @@ export function serializeAnswer(answer: Record<string, unknown>, startedMs: numb
 
 /** Pieces up to this many bytes in all are joined into one buffer: a copy costs less than a stream. */
 const JOIN_UP_TO = 1 << 20;
+/** A JsonStream is sent in buffers of this size. */
+export const STREAM_CHUNK = 1 << 20;
 
 /**
  * The HTTP body of a serialized answer: one buffer, or for a large answer with several pieces
  * a stream of them, so a by-user answer of hundreds of MB is not copied once more into a single
- * buffer (~0.2-0.3 s for 241 MB, most of it page faults on the fresh memory).
+ * buffer (~0.2-0.3 s for 241 MB, most of it page faults on the fresh memory). A JsonStream piece
+ * is filled STREAM_CHUNK bytes at a time as the socket takes them (`onError`: it failed midway;
+ * the body then errors and the connection is cut, never a short answer that looks whole).
  */
-export function answerBody(answer: SerializedAnswer): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => void = () => undefined): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
   const { pieces, bytes } = answer;
-  if (pieces.length === 1 && pieces[0]!.buffer instanceof ArrayBuffer) return pieces[0] as Uint8Array<ArrayBuffer>;
-  if (bytes <= JOIN_UP_TO || pieces.length === 1) return Buffer.concat(pieces, bytes) as unknown as Uint8Array<ArrayBuffer>;
+  const streams = pieces.some((p) => p instanceof JsonStream);
+  if (!streams && pieces.length === 1 && (pieces[0] as Uint8Array).buffer instanceof ArrayBuffer) return pieces[0] as Uint8Array<ArrayBuffer>;
+  if (!streams && (bytes <= JOIN_UP_TO || pieces.length === 1)) return Buffer.concat(pieces as Uint8Array[], bytes) as unknown as Uint8Array<ArrayBuffer>;
   let next = 0;
+  let left = 0;
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      if (next < pieces.length) controller.enqueue(pieces[next++]!);
-      else controller.close();
+      const piece = pieces[next];
+      if (piece === undefined) return controller.close();
+      if (!(piece instanceof JsonStream)) {
+        next++;
+        return controller.enqueue(piece);
+      }
+      if (left === 0) left = piece.byteLength;
+      try {
+        const chunk = Buffer.allocUnsafeSlow(Math.min(STREAM_CHUNK, left));
+        const n = piece.fill(chunk);
+        if (n !== chunk.length) throw new Error(`a streamed answer field wrote ${n} of ${chunk.length} bytes (${left} were left)`);
+        left -= n;
+        if (left === 0) next++;
+        controller.enqueue(chunk);
+      } catch (err) {
+        onError(err);
+        controller.error(err);
+      }
     },
   });
 }

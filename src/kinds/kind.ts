@@ -19,6 +19,19 @@ export class JsonText {
   constructor(readonly bytes: Uint8Array) {}
 }
 
+/**
+ * A field's UTF-8 JSON made while it is sent: `byteLength` bytes in all, known up front (so the
+ * answer is bounded and gets a Content-Length before any byte goes out), written by `fill` into
+ * the buffers it is given as the client takes them (src/kinds/answer.ts). `fill` returns how
+ * many bytes it wrote, 0 once it has written them all.
+ */
+export class JsonStream {
+  constructor(
+    readonly byteLength: number,
+    readonly fill: (out: Uint8Array) => number,
+  ) {}
+}
+
 /** A streamed answer (export): content type and a pull-based body. */
 export interface StreamAnswer {
   stream: ReadableStream<Uint8Array>;

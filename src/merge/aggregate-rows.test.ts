@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Bool, Int64, LargeUtf8, Table, Utf8, makeVector, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
 import { fromRoot } from '../paths.js';
-import { mergeAggregateRows } from './aggregate-rows.js';
+import { RowsMerge, mergeAggregateRows, type AggregateRowsSpec } from './aggregate-rows.js';
 
 type Row = Record<string, string | number | null>;
 
@@ -36,6 +36,21 @@ function partial(keys: string[], batches: Array<Array<{ row: Row; text?: string;
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** The rows merged through RowsMerge.fill into buffers of the sizes `size` picks (1 byte and up). */
+function streamed(spec: AggregateRowsSpec, partials: Uint8Array[], size: () => number): Uint8Array {
+  const merge = new RowsMerge(spec, partials);
+  const out: Uint8Array[] = [];
+  while (merge.left > 0) {
+    const chunk = new Uint8Array(Math.min(size(), merge.left));
+    expect(merge.fill(chunk)).toBe(chunk.length);
+    out.push(chunk);
+  }
+  expect(merge.fill(new Uint8Array(8))).toBe(0);
+  const whole = Buffer.concat(out);
+  expect(whole.length).toBe(merge.bytes);
+  return whole;
+}
 
 function r(event_type: string | null, user_id: string, count = 1): Row {
   return { event_type, user_id, count };
@@ -136,7 +151,18 @@ describe('finished aggregate rows merge', () => {
       });
       const out = text(mergeAggregateRows({ groupBy: ['event_type', 'user_id'] }, partials));
       expect(out).toBe(JSON.stringify(sorted.map((x) => x.row)));
+      // the same bytes when they are written a few at a time (rows cut between fills), as a streamed answer is
+      const bytes = 1 + rand(40);
+      expect(text(streamed({ groupBy: ['event_type', 'user_id'] }, partials, () => 1 + rand(bytes)))).toBe(out);
     }
+  });
+
+  it('streamed: refuses a shard out of key order when it reaches it, after the rows before', () => {
+    const shard0 = partial(['event_type', 'user_id'], [[{ row: r('a', 'u1') }, { row: r('b', 'u1') }, { row: r('a', 'u2') }]]);
+    const merge = new RowsMerge({ groupBy: ['event_type', 'user_id'] }, [shard0]);
+    const first = new Uint8Array(Buffer.byteLength(JSON.stringify(r('a', 'u1'))) + 1);
+    expect(merge.fill(first)).toBe(first.length);
+    expect(() => merge.fill(new Uint8Array(1000))).toThrow('aggregate rows of shard 0 are not in key order at row 2');
   });
 
   it('reads test/vectors/json-numbers.json as JavaScript writes each number', () => {

@@ -256,52 +256,110 @@ function runsOf(partial: Uint8Array, keyNames: string[], shard: number): Run[] {
 }
 
 /**
- * The `results` array's UTF-8 JSON: every shard's rows, in key order. Pure.
+ * The `results` array's UTF-8 JSON (every shard's rows, in key order), written piece by piece
+ * into the buffers `fill` is given: an answer of hundreds of MB is sent while it is merged (as the
+ * client takes it) instead of after. `bytes` is its whole length, known before the first byte.
+ * Rows may be cut between two fills.
+ */
+export class RowsMerge {
+  readonly bytes: number;
+  private readonly live: Run[];
+  private written = 0;
+  /** the piece being copied (a row with its comma or bracket, or a bracket) and how much of it is out */
+  private piece: Uint8Array | null = null;
+  private pieceAt = 0;
+  private rows = 0;
+
+  constructor(spec: AggregateRowsSpec, partials: Uint8Array[]) {
+    const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
+    const runs = partials.flatMap((p, shard) => runsOf(p, keyNames, shard)).filter((r) => r.n > 0);
+    setHeads(runs, keyNames.length);
+    let total = 2;
+    let rows = 0;
+    for (const r of runs) {
+      total += r.textBytes();
+      rows += r.n;
+    }
+    this.bytes = total + Math.max(0, rows - 1);
+    this.live = runs;
+  }
+
+  /** Bytes not yet written. */
+  get left(): number {
+    return this.bytes - this.written;
+  }
+
+  /**
+   * Writes the next bytes into `out` from its start, as many as fit; returns how many (0 once
+   * everything is written).
+   * @throws Error when a shard's rows are not in key order (a bug: the shards sort them).
+   */
+  fill(out: Uint8Array): number {
+    let at = 0;
+    if (this.written === 0 && out.length > 0) out[at++] = 0x5b;
+    const live = this.live;
+    while (at < out.length) {
+      if (this.piece !== null) {
+        const n = Math.min(out.length - at, this.piece.length - this.pieceAt);
+        out.set(this.piece.subarray(this.pieceAt, this.pieceAt + n), at);
+        at += n;
+        this.pieceAt += n;
+        if (this.pieceAt < this.piece.length) break;
+        this.piece = null;
+        continue;
+      }
+      if (live.length === 0) {
+        if (this.written + at === this.bytes - 1) out[at++] = 0x5d;
+        break;
+      }
+      let best = 0;
+      for (let h = 1; h < live.length; h++) if (compareRows(live[h]!, live[h]!.i, live[best]!, live[best]!.i) < 0) best = h;
+      const r = live[best]!;
+      const i = r.i;
+      const rewritten = r.rewritten === null ? undefined : r.rewritten.get(i);
+      const comma = this.rows > 0 ? 1 : 0;
+      const s = r.starts[i]!;
+      const e = r.starts[i + 1]!;
+      const length = rewritten === undefined ? e - s : rewritten.length;
+      if (at + comma + length <= out.length) {
+        if (comma) out[at++] = COMMA;
+        if (rewritten === undefined) out.set(r.text.subarray(s, e), at);
+        else out.set(rewritten, at);
+        at += length;
+      } else {
+        // the row goes out over this fill and the next ones
+        const piece = new Uint8Array(comma + length);
+        if (comma) piece[0] = COMMA;
+        piece.set(rewritten ?? r.text.subarray(s, e), comma);
+        this.piece = piece;
+        this.pieceAt = 0;
+      }
+      this.rows++;
+      r.i++;
+      if (r.i === r.n) live.splice(best, 1);
+      else if (compareRows(r, i, r, i + 1) > 0) throw new Error(`aggregate rows of shard ${r.shard} are not in key order at row ${r.i}`);
+    }
+    this.written += at;
+    if (this.written > this.bytes) throw new Error(`aggregate rows: wrote ${this.written} bytes, expected ${this.bytes}`);
+    return at;
+  }
+}
+
+/**
+ * The `results` array's UTF-8 JSON: every shard's rows, in key order, in one buffer. Pure.
  * @throws Error when a shard's rows are not in key order (a bug: the shards sort them).
  */
 export function mergeAggregateRows(spec: AggregateRowsSpec, partials: Uint8Array[]): Uint8Array {
-  const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
-  const runs = partials.flatMap((p, shard) => runsOf(p, keyNames, shard)).filter((r) => r.n > 0);
-  setHeads(runs, keyNames.length);
-  let total = 2;
-  let rows = 0;
-  for (const r of runs) {
-    total += r.textBytes();
-    rows += r.n;
-  }
-  total += Math.max(0, rows - 1);
+  const merge = new RowsMerge(spec, partials);
   // Slow: never a slice of Buffer's shared pool (small answers), whose ArrayBuffer cannot be
   // transferred (merge-task.ts moves these bytes to the main thread). Every byte is written below
   // (checked at the end), but a large answer's memory is fresh from the kernel and faults once
   // per 4 KiB page: faulted in by one fill first, 243 MB merged in ~450 instead of ~500 ms (the
   // faults amid the row copies cost more than the fill).
-  const out = Buffer.allocUnsafeSlow(total);
-  if (total >= PREFAULT_BYTES) out.fill(0);
-  out[0] = 0x5b;
-  let at = 1;
-  const live = [...runs];
-  while (live.length > 0) {
-    let best = 0;
-    for (let h = 1; h < live.length; h++) if (compareRows(live[h]!, live[h]!.i, live[best]!, live[best]!.i) < 0) best = h;
-    const r = live[best]!;
-    if (at > 1) out[at++] = COMMA;
-    const i = r.i;
-    const rewritten = r.rewritten === null ? undefined : r.rewritten.get(i);
-    if (rewritten === undefined) {
-      const s = r.starts[i]!;
-      const e = r.starts[i + 1]!;
-      out.set(r.text.subarray(s, e), at);
-      at += e - s;
-    } else {
-      out.set(rewritten, at);
-      at += rewritten.length;
-    }
-    r.i++;
-    if (r.i === r.n) live.splice(best, 1);
-    else if (compareRows(r, i, r, i + 1) > 0) throw new Error(`aggregate rows of shard ${r.shard} are not in key order at row ${r.i}`);
-  }
-  out[at++] = 0x5d;
-  if (at !== total) throw new Error(`aggregate rows: wrote ${at} bytes, expected ${total}`);
+  const out = Buffer.allocUnsafeSlow(merge.bytes);
+  if (merge.bytes >= PREFAULT_BYTES) out.fill(0);
+  const at = merge.fill(out);
+  if (at !== merge.bytes || merge.left !== 0) throw new Error(`aggregate rows: wrote ${at} bytes, expected ${merge.bytes}`);
   return out;
 }
 

@@ -85,7 +85,8 @@ function jsonAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, 
       res.destroy();
     });
   }
-  return c.body(answerBody(answer), 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) });
+  const body = answerBody(answer, (err) => log.error({ err }, 'answer failed while it was sent; connection cut'));
+  return c.body(body, 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) });
 }
 
 export function makeQueryApp(ctx: EngineContext): Hono {
