@@ -4,9 +4,12 @@
  * brute force, keeps its Content-Length, and is refused whole before any byte when it is over
  * maxResponseBytes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { request } from 'node:http';
-import { STREAM_ROWS_FROM } from '../../src/kinds/aggregate.js';
+import { STREAM_ROWS_FROM } from '../../src/kinds/stream-rows.js';
+
+// the engine runs in this process: a 4 MiB threshold lets a 6 MB answer take the streamed path
+vi.mock('../../src/kinds/stream-rows.js', () => ({ STREAM_ROWS_FROM: 4 * 1024 * 1024 }));
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { expectBruteAggregate } from '../helpers/expect-aggregate.js';
 import { makeEvents, type TestEvent } from '../helpers/random-events.js';
