@@ -120,7 +120,7 @@ function engineBodies(answers: EngineAnswer[]): unknown[] {
 async function measure(system: SystemName, q: PeerQuery, engine: EnginePeer, polars: PolarsPeer, duck: DuckDbPeer): Promise<SystemResult | undefined> {
   try {
     if (system === 'engine') {
-      const { timing, first } = await timeRuns(() => engine.run(q.engine), warmup, runs);
+      const { timing, first } = await engine.timeRuns(q.engine, warmup, runs);
       const answer = q.fromEngine(engineBodies(first));
       return { timing, answer };
     }

@@ -7,9 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { ROOT, spawnServer, type ChildServer } from '../bench-util.js';
 import { batchBody, userFragments } from './encode-json.js';
 import type { EventChunk } from './events.js';
+import { summarize, type Timing } from './timing.js';
 
 export interface EngineRequest {
   method: 'GET' | 'POST';
@@ -134,6 +136,25 @@ export class EnginePeer {
       if (c !== null && c > n) throw new Error(`engine holds ${c} events, more than the ${n} sent`);
       if (performance.now() > deadline) throw new Error(`engine holds ${c} of ${n} events after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /**
+   * `warmup` untimed then `runs` timed runs of the requests, from a client in a worker thread of
+   * its own (engine-timer.mjs says why); the timings and the first run's answers.
+   */
+  async timeRuns(requests: readonly EngineRequest[], warmup: number, runs: number): Promise<{ timing: Timing; first: EngineAnswer[] }> {
+    const worker = new Worker(new URL('./engine-timer.mjs', import.meta.url), { workerData: { queryUrl: this.queryUrl, requests, warmup, runs } });
+    try {
+      const out = await new Promise<{ times: number[]; first: EngineAnswer[] }>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`engine timer exited (${code}) before answering`)));
+      });
+      if (out.first === null) throw new Error('timeRuns needs at least one run');
+      return { timing: summarize(out.times), first: out.first };
+    } finally {
+      await worker.terminate();
     }
   }
 
