@@ -30,6 +30,21 @@ export interface IngestProgress {
   elapsedMs: number;
 }
 
+/**
+ * `fetch`, sent again once when the connection was closed under it: this thread's keep-alive
+ * socket to the engine can sit idle as long as the server's keepAliveTimeout while the timed runs
+ * go from their worker, and a request sent as the server closes it fails with "other side
+ * closed" (these requests are reads).
+ */
+async function fetchReadAgainIfClosed(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if ((err as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw err;
+    return fetch(url, init);
+  }
+}
+
 export class EnginePeer {
   private constructor(
     private readonly server: ChildServer,
@@ -72,7 +87,7 @@ export class EnginePeer {
 
   /** `GET /stats/shards`. */
   async shardStats(): Promise<Array<Record<string, any>>> {
-    const res = await fetch(`${this.queryUrl}/stats/shards`);
+    const res = await fetchReadAgainIfClosed(`${this.queryUrl}/stats/shards`);
     if (res.status !== 200) throw new Error(`engine stats: ${res.status} ${await res.text()}`);
     return ((await res.json()) as { shards: Array<Record<string, any>> }).shards;
   }
@@ -117,7 +132,7 @@ export class EnginePeer {
 
   /** The engine's global event count (`POST /query/aggregate {}`); null while a shard restores (503). */
   async count(): Promise<number | null> {
-    const res = await fetch(`${this.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const res = await fetchReadAgainIfClosed(`${this.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     if (res.status === 503) {
       await res.arrayBuffer();
       return null;
