@@ -28,7 +28,6 @@ import { boundedList, dimension, duration, filterDimensionFields, filterSchema, 
 import { checkFilterSpan } from './windows.js';
 import { STREAM_ROWS_FROM } from './stream-rows.js';
 
-
 export interface AggregatePlan {
   kind: 'aggregate';
   filter: PlanFilter;

@@ -268,7 +268,6 @@ export class RowsMerge {
   /** the piece being copied (a row with its comma or bracket, or a bracket) and how much of it is out */
   private piece: Uint8Array | null = null;
   private pieceAt = 0;
-  private rows = 0;
 
   constructor(spec: AggregateRowsSpec, partials: Uint8Array[]) {
     const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
@@ -317,7 +316,8 @@ export class RowsMerge {
       const r = live[best]!;
       const i = r.i;
       const rewritten = r.rewritten === null ? undefined : r.rewritten.get(i);
-      const comma = this.rows > 0 ? 1 : 0;
+      // every row but the first follows a comma; the first follows only `[`
+      const comma = this.written + at > 1 ? 1 : 0;
       const s = r.starts[i]!;
       const e = r.starts[i + 1]!;
       const length = rewritten === undefined ? e - s : rewritten.length;
@@ -334,7 +334,6 @@ export class RowsMerge {
         this.piece = piece;
         this.pieceAt = 0;
       }
-      this.rows++;
       r.i++;
       if (r.i === r.n) live.splice(best, 1);
       else if (compareRows(r, i, r, i + 1) > 0) throw new Error(`aggregate rows of shard ${r.shard} are not in key order at row ${r.i}`);

@@ -30,13 +30,8 @@ export class AnswerBudget {
     return true;
   }
 
-  /** A `release` for `bytes` reserved: gives them back once, however often it is called. */
-  releaser(bytes: number): () => void {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.held -= bytes;
-    };
+  /** Gives back `bytes` reserved. */
+  release(bytes: number): void {
+    this.held -= bytes;
   }
 }

@@ -21,9 +21,8 @@ import { KINDS } from '../kinds/registry.js';
 import { checkDimensions, makeRuntime, type QueryServices } from '../kinds/runtime.js';
 import { readJsonBody } from './read-body.js';
 import { AnswerBudget } from './answer-budget.js';
-import { overloaded } from './http-error.js';
 import { requestLog } from './request-id.js';
-import { errorStatus } from './http-error.js';
+import { errorStatus, overloaded } from './http-error.js';
 import { QueryTimings } from './query-timings.js';
 import { QueryStages } from '../kinds/query-stages.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
@@ -76,9 +75,8 @@ function jsonAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, 
     if (!budget.reserve(answer.bytes)) {
       throw overloaded(`answers waiting for their clients hold ${budget.held} bytes; this one (${answer.bytes} bytes) would pass maxAnswerBytesInFlight (${budget.maxBytes}): retry`);
     }
-    const release = budget.releaser(answer.bytes);
-    res.once('close', release);
-    res.once('finish', release);
+    // 'close' comes once, when the response has gone out or its connection has closed
+    res.once('close', () => budget.release(answer.bytes));
     res.setTimeout(stallMs, () => {
       budget.stalled++;
       log.warn({ bytes: answer.bytes, sendStallTimeoutMs: stallMs }, 'answer cut off: its client took nothing for sendStallTimeoutMs');
