@@ -2,10 +2,12 @@
  * A by-user aggregate over STREAM_ROWS_FROM bytes of rows is merged while it is sent
  * (src/kinds/aggregate.ts, RowsMerge): the answer a client reads, slowly or at once, equals
  * brute force, keeps its Content-Length, and is refused whole before any byte when it is over
- * maxResponseBytes.
+ * maxResponseBytes. A client that goes away midway and a polars process killed with -9 while the
+ * answer streams leave the engine answering whole.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { request } from 'node:http';
+import { getJson } from '../helpers/engine-harness.js';
 import { STREAM_ROWS_FROM } from '../../src/kinds/stream-rows.js';
 
 // the engine runs in this process: a 4 MiB threshold lets a 6 MB answer take the streamed path
@@ -65,6 +67,56 @@ describe('a by-user answer merged as it is sent', () => {
     expect(Buffer.byteLength(slow.text)).toBe(slow.length);
     const again = (JSON.parse(slow.text) as { results: Array<Record<string, any>> }).results;
     expect(again).toEqual(rows);
+  }, 60_000);
+
+  it('a client gone midway gives its answer\'s bytes back; kill -9 of a polars process while an answer streams leaves that answer whole; both then answered again', async () => {
+    const body = JSON.stringify(QUERY);
+    const held = async () => {
+      const text = await (await fetch(`${engine.queryUrl}/metrics`)).text();
+      return Number(text.split('\n').find((l) => l.startsWith('shardlytics_answer_bytes_in_flight '))!.split(' ')[1]);
+    };
+    // the client reads its first chunk, then closes the connection
+    await new Promise<void>((resolve) => {
+      const req = request(`${engine.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => undefined);
+      req.on('close', () => resolve());
+      req.end(body);
+    });
+    while ((await held()) !== 0) await new Promise((r) => setTimeout(r, 20));
+
+    // kill -9 of a shard's polars process once the answer is streaming: its rows are in this process already
+    const stats = (await getJson(`${engine.queryUrl}/stats/shards`)).body as { shards: Array<{ polars_pid: number }> };
+    const pid = stats.shards[0]!.polars_pid;
+    const streamed = await new Promise<string>((resolve, reject) => {
+      const req = request(`${engine.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.once('data', () => process.kill(pid, 'SIGKILL'));
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expectBruteAggregate((JSON.parse(streamed) as { results: Array<Record<string, any>> }).results, events, ['user_id', 'event_type']);
+    // the shard restores from its log and the query is answered whole again
+    await engine.engine.ctx.shards[0]!.whenReady();
+    let again = await postJson(`${engine.queryUrl}/query/aggregate`, QUERY);
+    while (again.status === 503) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await postJson(`${engine.queryUrl}/query/aggregate`, QUERY);
+    }
+    expect(again.status).toBe(200);
+    expectBruteAggregate(again.body.results, events, ['user_id', 'event_type']);
+    // a new polars process serves shard 0: the kill landed
+    const after = (await getJson(`${engine.queryUrl}/stats/shards`)).body as { shards: Array<{ polars_pid: number }> };
+    expect(after.shards[0]!.polars_pid).not.toBe(pid);
+    expect(await held()).toBe(0);
   }, 60_000);
 
   it('is refused whole with a 400 naming maxResponseBytes when over it, before any byte', async () => {
