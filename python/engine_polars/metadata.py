@@ -327,15 +327,26 @@ class MetadataCodec:
         """The metadata columns of a batch (one row per text; only the columns some row uses)
         and the names of columns whose dictionary widened (already-held chunks must recode them)."""
         widened: set[str] = set()
-        # In order of first appearance: the first value of a key decides its column's type.
-        distinct = texts.drop_nulls().unique(maintain_order=True)
+        # Each row's distinct text as a code (a batch-local Categorical: one hash per row): the
+        # columns are built once per distinct text and gathered by these codes at the end. (A
+        # `unique` and then a join of the rows against the distinct texts hashed every row twice:
+        # 5 + 21 of the metadata's ~44 ns per row on 20,000-row batches.)
+        local = texts.cast(pl.Categorical(pl.Categories.random()))
+        codes = local.to_physical()
+        distinct = local.dtype.categories.to_series()  # type: ignore[union-attr]  # code order
         if distinct.len() == 0:  # no metadata in the batch: no metadata columns
             return pl.DataFrame(), widened
         texts_list = distinct.to_list()
-        decided = [self._decided_once(t) for t in texts_list]
+        # Decided in order of first appearance (the codes' order when the cast ran in row order,
+        # but not counted on): the first value of a key decides its column's type, and the first
+        # object with a key sets its place in the key order.
+        appearance = codes.drop_nulls().unique(maintain_order=True).to_list()
+        decided: list[tuple[list[tuple[str, Any]] | None, str | None]] = [(None, None)] * len(texts_list)
+        for code in appearance:
+            decided[code] = self._decided_once(texts_list[code])
         keys: list[str] = []
-        for pairs, _ in decided:
-            for k, _ in pairs or ():
+        for code in appearance:
+            for k, _ in decided[code][0] or ():
                 if k not in keys:
                     keys.append(k)
         columns: dict[str, list[Any]] = {k: [] for k in keys}
@@ -387,8 +398,8 @@ class MetadataCodec:
                 *(pl.when(bad).then(None).otherwise(pl.col(c)).alias(c) for c in encoded_cols),
                 pl.when(bad).then(pl.col("__text")).otherwise(None).alias(RAW),
             )
-        rows = texts.alias("__text").to_frame().join(d, on="__text", how="left", maintain_order="left")
-        rows.drop_in_place("__text")
+        d.drop_in_place("__text")
+        rows = d.select(pl.all().gather(codes))  # a null code (no metadata): a null row
         for c in [c for c in rows.columns if rows[c].null_count() == rows.height]:
             rows.drop_in_place(c)
         return rows, widened

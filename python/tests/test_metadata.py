@@ -120,6 +120,19 @@ def test_a_type_conflict_keeps_the_first_type_and_the_other_events_text() -> Non
     assert dims == ["1", "1", "2"]
 
 
+def test_a_batchs_texts_are_decided_in_the_order_they_first_appear_among_nulls_and_repeats() -> None:
+    # Each distinct text gets a batch-local code, and the rows gather their columns by it: a key's
+    # type is still its first row's, and every row (nulls between) gets its own text's columns.
+    texts: list[str | None] = [None, '{"k":1}', None, '{"k":"1"}', '{"k":1}', None, '{"j":true,"k":2}', '{"k":"1"}']
+    store = store_of(texts)
+    df = store.frame().collect()
+    assert df.schema[PREFIX + "k"] == pl.Float64
+    assert df[RAW].to_list() == [None, None, None, '{"k":"1"}', None, None, None, '{"k":"1"}']
+    assert df[PREFIX + "k"].to_list() == [None, 1.0, None, None, 1.0, None, 2.0, None]
+    assert store.meta.order == ["k", "j"]
+    assert store.events()["metadata"].to_list() == texts
+
+
 def test_random_flat_objects_round_trip_and_answer_like_the_text() -> None:
     rng = random.Random(11)
     keys = ["a", "b", "c", "plan", "n"]
