@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-__all__ = ["PLAIN_MAX", "PLAIN_MIN", "answer_rows", "json_number"]
+__all__ = ["PLAIN_MAX", "PLAIN_MIN", "answer_columns", "answer_rows", "column_bytes", "json_number"]
 
 #: Floats in [PLAIN_MIN, PLAIN_MAX) in magnitude have the same text in polars (less a trailing
 #: ``.0``) and JavaScript; test/vectors/json-numbers.json holds JavaScript's texts to check it.
@@ -100,3 +100,48 @@ def answer_rows(
     reparse = pl.any_horizontal(flags).fill_null(False) if flags else pl.lit(False)
     key_columns = [pl.col(k).cast(pl.String) if k != "window" else pl.col("window_start") for k in group_by]
     return frame.select(*key_columns, pl.concat_str(parts).alias("__row"), reparse.alias("__reparse"))
+
+
+def answer_columns(
+    grouped: pl.DataFrame, group_by: Sequence[str], metrics: Sequence[str], window_ms: int | None
+) -> pl.DataFrame:
+    """``grouped`` (as for :func:`answer_rows`) → the answer rows as columns, for an Arrow answer
+    (``format: "arrow"``, ``src/merge/aggregate-arrow.ts`` interleaves the shards' frames): the
+    keys (String; ``window`` as Int64 ``window_start`` and ``window_end``), ``count`` Int64, per
+    metric ``m_count`` Int64 and ``m_sum``, ``m_mean``, ``m_min``, ``m_max``, ``m_stddev`` Float64
+    (null where ``m_count`` is 0; a non-finite double stays that double). No JSON text is made:
+    it was ~0.34 s of a shard's ~1.3 s for a by-user answer at 10 M events."""
+    columns: list[pl.Expr] = []
+    for k in group_by:
+        if k == "window":
+            assert window_ms is not None
+            columns += [pl.col("window_start").cast(pl.Int64), (pl.col("window_start") + window_ms).cast(pl.Int64).alias("window_end")]
+        else:
+            columns.append(pl.col(k).cast(pl.String))
+    columns.append(pl.col("count").cast(pl.Int64))
+    for m in metrics:
+        n = pl.col(f"{m}__count")
+        some = n > 0
+        columns += [
+            n.cast(pl.Int64).alias(f"{m}_count"),
+            pl.when(some).then(pl.col(f"{m}__sum")).cast(pl.Float64).alias(f"{m}_sum"),
+            pl.when(some).then(pl.col(f"{m}__mean")).cast(pl.Float64).alias(f"{m}_mean"),
+            pl.when(some).then(pl.col(f"{m}__min")).cast(pl.Float64).alias(f"{m}_min"),
+            pl.when(some).then(pl.col(f"{m}__max")).cast(pl.Float64).alias(f"{m}_max"),
+            # JavaScript's Math.sqrt(Math.max(0, m2) / count): the same IEEE operations.
+            pl.when(some).then((pl.col(f"{m}__m2").clip(lower_bound=0.0) / n).sqrt()).cast(pl.Float64).alias(f"{m}_stddev"),
+        ]
+    return grouped.select(columns)
+
+
+def column_bytes(columns: pl.DataFrame) -> int:
+    """The bytes ``columns`` (from :func:`answer_columns`) take at least in an Arrow answer: each
+    string's UTF-8 bytes and 4-byte offset, 8 bytes per number (validity bits and the messages
+    around them come on top), to refuse an answer over ``maxResponseBytes`` before sending it."""
+    total = 0
+    for name, dtype in columns.schema.items():
+        if dtype == pl.String:
+            total += int(columns[name].str.len_bytes().sum() or 0) + 4 * columns.height
+        else:
+            total += 8 * columns.height
+    return total

@@ -47,7 +47,8 @@ export type QueryValue = string | number | boolean | Date | ReadonlyArray<string
  */
 export type QueryParams<T> = { [K in keyof T]?: unknown extends T[K] ? QueryValue : T[K] };
 
-export type AggregateRequest = AggregateInput;
+/** (`format: "arrow"` answers an Arrow IPC stream, not this client's JSON: not offered here.) */
+export type AggregateRequest = Omit<AggregateInput, 'format'>;
 export type WindowRequest = WindowInput;
 export type TopNRequest = TopNInput;
 export type FunnelRequest = FunnelInput;

@@ -18,11 +18,16 @@
  * for `finish`: each shard answers its rows finished, as JSON text sorted by the keys, and the
  * merge only interleaves them (src/merge/aggregate-rows.ts). The plan then also carries
  * `max_bytes`, so a shard whose rows alone are over `maxResponseBytes` refuses before sending them.
+ *
+ * `format: "arrow"` answers the rows as an Arrow IPC stream instead (same columns and order,
+ * src/merge/aggregate-arrow.ts; the envelope's fields in headers). A `finish` plan then also asks
+ * for `columns`: each shard sends its finished rows as the answer's columns, no JSON text made.
  */
 import aggregateMerge from '../merge/aggregate.js';
 import aggregateRowsMerge, { RowsMerge } from '../merge/aggregate-rows.js';
 import { z } from 'zod';
-import { defineKind, JsonStream, type KindRuntime } from './kind.js';
+import aggregateArrowMerge from '../merge/aggregate-arrow.js';
+import { BytesAnswer, defineKind, JsonStream, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import { boundedList, dimension, duration, filterDimensionFields, filterSchema, measure, type PlanFilter } from './schemas.js';
 import { checkFilterSpan } from './windows.js';
@@ -45,6 +50,17 @@ export interface AggregatePlan {
    * RESULT_TOO_LARGE instead of sending them (the whole answer would be refused anyway).
    */
   max_bytes?: number;
+  /** With `finish`: the shard answers its finished rows as the answer's columns (an Arrow answer), no JSON text. */
+  columns?: boolean;
+}
+
+export const AGGREGATE_FORMATS = ['json', 'arrow'] as const;
+/** The content type of an Arrow answer (also the export's). */
+export const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
+
+/** The request: the shards' plan and how the answer is written (never sent to a shard). */
+export interface AggregateRequest extends AggregatePlan {
+  format: (typeof AGGREGATE_FORMATS)[number];
 }
 
 const groupKey = z.union([z.literal('window'), dimension]);
@@ -66,13 +82,14 @@ function schema(limits: RequestLimits) {
       metrics: oneOrMany(measure, 8, 'metrics').nullish(),
       filter: filterSchema(limits),
       windowSize: duration.nullish(),
+      format: z.enum(AGGREGATE_FORMATS).nullish(),
     })
-    .transform((b, ctx): AggregatePlan => {
+    .transform((b, ctx): AggregateRequest => {
       const groupBy = b.groupBy ?? [];
       const metrics = b.metrics ?? ['value'];
       distinct(groupBy, 'groupBy', ctx);
       distinct(metrics, 'metrics', ctx);
-      const plan: AggregatePlan = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells };
+      const plan: AggregateRequest = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells, format: b.format ?? 'json' };
       // Every user lives on one shard: a group keyed by user_id is on that shard only.
       if (groupBy.includes('user_id')) {
         plan.finish = true;
@@ -98,7 +115,7 @@ export function aggregateSpec(plan: AggregatePlan) {
   return { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };
 }
 
-export default defineKind<AggregatePlan>({
+export default defineKind<AggregateRequest>({
   name: 'aggregate',
   method: 'POST',
   path: '/query/aggregate',
@@ -109,7 +126,13 @@ export default defineKind<AggregatePlan>({
     ...plan.group_by.filter((k) => k !== 'window').map((k): [string, string] => ['groupBy', k]),
     ...filterDimensionFields(plan.filter),
   ],
-  async run(plan: AggregatePlan, rt: KindRuntime) {
+  async run({ format, ...plan }: AggregateRequest, rt: KindRuntime) {
+    if (format === 'arrow') {
+      // finished rows as columns: interleaved into the answer's batches (in the pool when large)
+      const partials = await rt.fanOut(plan.finish ? { ...plan, columns: true } : plan);
+      const out = await rt.merge(aggregateArrowMerge, { ...aggregateSpec(plan), finish: plan.finish === true }, partials);
+      return new BytesAnswer(ARROW_STREAM, out.pieces);
+    }
     const partials = await rt.fanOut(plan);
     if (plan.finish) {
       // Finished rows of a large by-user answer (243 MB of JSON at 10 M events) are interleaved

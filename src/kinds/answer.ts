@@ -49,6 +49,15 @@ export function serializeAnswer(answer: Record<string, unknown>, startedMs: numb
   return { pieces, bytes: total };
 }
 
+/**
+ * A binary answer's pieces, bounded like a JSON answer's (no byte has gone out yet).
+ * @throws RequestError (`invalid`, LIMIT_EXCEEDED) when longer than `maxBytes`.
+ */
+export function boundedBytes(pieces: Uint8Array[], bytes: number, maxBytes: number): SerializedAnswer {
+  if (bytes > maxBytes) throw tooLarge(bytes, maxBytes);
+  return { pieces, bytes };
+}
+
 /** Pieces up to this many bytes in all are joined into one buffer: a copy costs less than a stream. */
 const JOIN_UP_TO = 1 << 20;
 /**

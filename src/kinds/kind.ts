@@ -32,17 +32,34 @@ export class JsonStream {
   ) {}
 }
 
+/**
+ * A binary answer made whole before it is sent (an Arrow IPC stream): its bytes as pieces, in
+ * order. The app bounds it by `maxResponseBytes` and the answer budget like a JSON answer, sends
+ * it with a Content-Length, and puts the envelope's fields in headers (`X-Query-Time-Ms`,
+ * `X-Timestamp`).
+ */
+export class BytesAnswer {
+  readonly bytes: number;
+
+  constructor(
+    readonly contentType: string,
+    readonly pieces: Uint8Array[],
+  ) {
+    this.bytes = pieces.reduce((n, p) => n + p.byteLength, 0);
+  }
+}
+
 /** A streamed answer (export): content type and a pull-based body. */
 export interface StreamAnswer {
   stream: ReadableStream<Uint8Array>;
   contentType: string;
 }
 
-/** A kind's answer: the JSON object without the envelope's fields, or a stream. */
-export type Answer = Record<string, unknown> | StreamAnswer;
+/** A kind's answer: the JSON object without the envelope's fields, bytes, or a stream. */
+export type Answer = Record<string, unknown> | BytesAnswer | StreamAnswer;
 
 export function isStreamAnswer(a: Answer): a is StreamAnswer {
-  return a.stream instanceof ReadableStream;
+  return (a as Partial<StreamAnswer>).stream instanceof ReadableStream;
 }
 
 /** Ingestion figures the dashboard shows (the router's metrics). */

@@ -54,7 +54,9 @@ describe('aggregate request', () => {
       group_by: ['event_type'],
       metrics: ['value'],
       max_cells: 1000,
+      format: 'json',
     });
+    expect(parse(aggregate, { format: 'arrow' }).format).toBe('arrow');
     expect(parse(aggregate, {}).group_by).toEqual([]);
     expect(parse(aggregate, { groupBy: 'user_id' }).group_by).toEqual(['user_id']);
   });
@@ -65,6 +67,7 @@ describe('aggregate request', () => {
     expectField(aggregate, { groupBy: ['event_type', 'user_id', 'metadata.plan'] }, 'groupBy');
     expectField(aggregate, { metrics: ['price'] }, 'metrics[0]');
     expectField(aggregate, { foo: 1 }, 'foo');
+    expectField(aggregate, { format: 'csv' }, 'format');
     expectField(aggregate, { groupBy: ['window'] }, 'windowSize');
     expectField(aggregate, { windowSize: '1h' }, 'windowSize');
     expectField(aggregate, { groupBy: ['window'], windowSize: '1 hour' }, 'windowSize');

@@ -26,7 +26,7 @@ const encoder = new TextEncoder();
 const COMMA = 0x2c;
 
 /** A string key column's bytes and its rows' offsets into them (`starts[i]` to `starts[i + 1]`, by row of the batch). */
-class Strings {
+export class Strings {
   readonly starts: Int32Array;
   readonly bytes: Uint8Array;
 
@@ -51,9 +51,9 @@ const HEAD_BYTES = 6;
  * (`window_start`) itself, a string the 6 bytes after the prefix every row of the key shares (see
  * `setHeads`), each byte + 1 and 0 past the end. Most comparisons end at the heads (user ids
  * differ within their first bytes after a shared `user-`); equal heads of longer strings compare
- * the bytes after them.
+ * the bytes after them. (Also the Arrow answer's merge, aggregate-arrow.ts.)
  */
-class KeyColumn {
+export class KeyColumn {
   /** The batch's first row's bit in `valid`. */
   readonly offset: number;
   /** Validity bitmap; null when the column has no nulls. */
@@ -108,11 +108,11 @@ class KeyColumn {
   }
 }
 
-function validityOf(data: Data): Uint8Array | null {
+export function validityOf(data: Data): Uint8Array | null {
   return data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0 ? null : data.nullBitmap;
 }
 
-function isSet(bits: Uint8Array | null, bit: number): boolean {
+export function isSet(bits: Uint8Array | null, bit: number): boolean {
   return bits === null || (bits[bit >> 3]! & (1 << (bit & 7))) !== 0;
 }
 
@@ -189,8 +189,13 @@ function compareTails(a: Strings, ai: number, b: Strings, bi: number, from: numb
   return xe - x - (ye - y);
 }
 
+/** Sorted rows with key columns: a batch of one shard's partial. */
+export interface Keyed {
+  readonly keys: KeyColumn[];
+}
+
 /** Row `i` of run `a` against row `j` of run `b`: negative when it comes first. */
-function compareRows(a: Run, i: number, b: Run, j: number): number {
+export function compareRows(a: Keyed, i: number, b: Keyed, j: number): number {
   const keys = a.keys.length;
   for (let k = 0; k < keys; k++) {
     const ka = a.keys[k]!;
@@ -216,7 +221,7 @@ function compareRows(a: Run, i: number, b: Run, j: number): number {
  * Sets every string key's heads, past the prefix that all rows of all runs share for that key
  * (`user-` for the bench's user ids), so that heads of different keys differ.
  */
-function setHeads(runs: Run[], keys: number): void {
+export function setHeads(runs: readonly Keyed[], keys: number): void {
   for (let k = 0; k < keys; k++) {
     const columns = runs.map((r) => r.keys[k]!).filter((c) => c.strings !== null);
     let first: { bytes: Uint8Array; start: number; end: number } | null = null;

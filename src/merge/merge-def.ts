@@ -13,12 +13,26 @@ export interface MergeDef<Spec = any, Out = unknown> {
    * hop to a pool thread costs more than the merge.
    */
   readonly inlineBytes?: number;
+  /**
+   * The buffers of a pooled merge's output that are moved to the main thread instead of copied
+   * (each its own ArrayBuffer, none shared with another): for outputs of many MB of bytes.
+   */
+  readonly transfer?: (out: Out) => ArrayBuffer[];
 }
 
 export const MERGE_FILE = /^[a-z][a-z-]{0,40}$/;
 
 /** @example export default defineMerge('funnel', mergeFunnelTask); */
-export function defineMerge<Spec, Out>(file: string, run: (spec: Spec, partials: Uint8Array[]) => Out, options: { inlineBytes?: number } = {}): MergeDef<Spec, Out> {
+export function defineMerge<Spec, Out>(
+  file: string,
+  run: (spec: Spec, partials: Uint8Array[]) => Out,
+  options: { inlineBytes?: number; transfer?: (out: Out) => ArrayBuffer[] } = {},
+): MergeDef<Spec, Out> {
   if (!MERGE_FILE.test(file)) throw new Error(`merge file name must match ${MERGE_FILE}, got ${JSON.stringify(file)}`);
-  return options.inlineBytes === undefined ? { file, run } : { file, run, inlineBytes: options.inlineBytes };
+  return {
+    file,
+    run,
+    ...(options.inlineBytes === undefined ? {} : { inlineBytes: options.inlineBytes }),
+    ...(options.transfer === undefined ? {} : { transfer: options.transfer }),
+  };
 }

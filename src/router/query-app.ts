@@ -12,9 +12,9 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EngineContext } from '../engine-context.js';
-import { answerBody, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
+import { answerBody, boundedBytes, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
 import { EnrichmentTables } from '../kinds/enrichment-catalog.js';
-import { isStreamAnswer, type QueryKind } from '../kinds/kind.js';
+import { BytesAnswer, isStreamAnswer, type QueryKind } from '../kinds/kind.js';
 import type { RequestLimits } from '../kinds/limits.js';
 import { parseWith, queryParams } from '../kinds/parse-request.js';
 import { KINDS } from '../kinds/registry.js';
@@ -65,11 +65,11 @@ async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context,
 }
 
 /**
- * A JSON answer with its length: a streamed body is sent with a Content-Length too, not chunked.
- * Its bytes count against `budget` until its socket has taken them or closed; a socket that takes
- * nothing for `stallMs` is destroyed (answer-budget.ts).
+ * A JSON (or binary) answer with its length: a streamed body is sent with a Content-Length too,
+ * not chunked. Its bytes count against `budget` until its socket has taken them or closed; a
+ * socket that takes nothing for `stallMs` is destroyed (answer-budget.ts).
  */
-function jsonAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, stallMs: number, log: Logger): Response {
+function sendAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, stallMs: number, log: Logger, headers: Record<string, string> = { 'content-type': 'application/json' }): Response {
   const res = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
   if (res) {
     if (!budget.reserve(answer.bytes)) {
@@ -84,7 +84,7 @@ function jsonAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, 
     });
   }
   const body = answerBody(answer, (err) => log.error({ err }, 'answer failed while it was sent; connection cut'));
-  return c.body(body, 200, { 'content-type': 'application/json', 'content-length': String(answer.bytes) });
+  return c.body(body, 200, { ...headers, 'content-length': String(answer.bytes) });
 }
 
 export function makeQueryApp(ctx: EngineContext): Hono {
@@ -109,9 +109,17 @@ export function makeQueryApp(ctx: EngineContext): Hono {
         const rt = makeRuntime(services, { deadline: Date.now() + ctx.config.queryTimeoutMs, params: c.req.param() as Record<string, string>, logger: log, stages });
         const answer = await kind.run(req, rt);
         const ran = performance.now();
+        const { maxResponseBytes, sendStallTimeoutMs } = ctx.config;
         const res = isStreamAnswer(answer)
           ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
-          : jsonAnswer(c, serializeAnswer(answer, started, ctx.config.maxResponseBytes), answers, ctx.config.sendStallTimeoutMs, log);
+          : answer instanceof BytesAnswer
+            ? sendAnswer(c, boundedBytes(answer.pieces, answer.bytes, maxResponseBytes), answers, sendStallTimeoutMs, log, {
+                'content-type': answer.contentType,
+                // the envelope of a JSON answer, in headers
+                'x-query-time-ms': String(performance.now() - started),
+                'x-timestamp': new Date().toISOString(),
+              })
+            : sendAnswer(c, serializeAnswer(answer, started, maxResponseBytes), answers, sendStallTimeoutMs, log);
         stages?.serialized(performance.now() - ran);
         status = 200;
         return res;

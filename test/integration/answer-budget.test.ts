@@ -33,9 +33,9 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 /** Sends the aggregate on a raw socket and never reads the answer. */
-function neverReading(queryUrl: string): { socket: Socket; closed: Promise<void> } {
+function neverReading(queryUrl: string, query: Record<string, unknown> = QUERY): { socket: Socket; closed: Promise<void> } {
   const { hostname, port } = new URL(queryUrl);
-  const body = JSON.stringify(QUERY);
+  const body = JSON.stringify(query);
   const socket = connect(Number(port), hostname);
   socket.pause();
   socket.write(`POST /query/aggregate HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
@@ -89,5 +89,17 @@ describe('answers in flight', () => {
     expect(rows.reduce((n, r) => n + r.count, 0)).toBe(USERS);
     expect(await metric(queryUrl, 'shardlytics_answers_refused_total{reason="budget"}')).toBe(1);
     expect(await metric(queryUrl, 'shardlytics_answers_refused_total{reason="stalled"}')).toBe(1);
+
+    // an Arrow answer's bytes are held against the budget the same way, until it is cut off
+    const arrowQuery = { ...QUERY, format: 'arrow' };
+    const read = await fetch(`${queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(arrowQuery) });
+    const arrowBytes = (await read.arrayBuffer()).byteLength;
+    expect(arrowBytes).toBeGreaterThan(6_000_000);
+    const arrow = neverReading(queryUrl, arrowQuery);
+    await until(async () => (await metric(queryUrl, 'shardlytics_answer_bytes_in_flight')) === arrowBytes);
+    await until(async () => (await metric(queryUrl, 'shardlytics_answer_bytes_in_flight')) === 0);
+    arrow.socket.resume();
+    await arrow.closed;
+    expect(await metric(queryUrl, 'shardlytics_answers_refused_total{reason="stalled"}')).toBe(2);
   }, 120_000);
 });

@@ -5,7 +5,8 @@ Plan (``src/kinds/aggregate.ts``)::
     {"kind": "aggregate", "filter": {...}, "group_by": ["<dimension>" | "window", ...],
      "metrics": ["value", ...], "window_ms": int >= 1 (only with a ``window`` key),
      "max_cells": int >= 1 (optional), "finish": bool (optional, default false),
-     "max_bytes": int >= 1 (optional, only with ``finish``)}
+     "max_bytes": int >= 1 (optional, only with ``finish``),
+     "columns": bool (optional, only with ``finish``)}
 
 Partial (one row per group, sorted by the group keys; exactly one row when there are none,
 with ``count`` 0 on an empty or fully filtered shard)::
@@ -26,11 +27,15 @@ this shard's groups) the partial is instead the finished answer rows, sorted the
     <each group key> LargeUtf8 (``window``: Int64 ``window_start``)   __row LargeUtf8 (the answer
     row's JSON text)   __reparse Boolean (the merge must re-serialize the text)
 
-(sent as a rows partial, the texts beside a small IPC stream: ``_utils/ipc.encode_result``)
+(sent as a rows partial, the texts beside a small IPC stream: ``_utils/ipc.encode_result``);
+with ``columns`` too (an Arrow answer) the finished rows as the answer's own columns instead, no
+text (``engine_polars.answer_rows.answer_columns``): the keys, ``count``, per metric ``m_count``
+and ``m_sum|mean|min|max|stddev``, sorted the same way, sent as a plain IPC stream;
 
 and, with ``max_bytes`` (the router's ``maxResponseBytes``), a shard whose rows alone take more
 bytes of JSON than that answers ``RESULT_TOO_LARGE`` naming ``maxResponseBytes`` instead of
-sending them: the answer holds every shard's rows, so it would be refused anyway.
+sending them: the answer holds every shard's rows, so it would be refused anyway (with
+``columns``: the columns' bytes, ``answer_columns.column_bytes``).
 
 Group keys are dimensions (``engine_polars.dimensions``: event columns, ``metadata.<key>``,
 ``<table>.<column>``; missing → null group) or ``window``: the tumbling window of ``window_ms``
@@ -58,7 +63,7 @@ from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, ResultTooLarge
 from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import MAX_WINDOW_MS, MAX_WINDOWS
-from engine_polars.answer_rows import answer_rows
+from engine_polars.answer_rows import answer_columns, answer_rows, column_bytes
 from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
 from engine_polars.windows import Panes
@@ -83,6 +88,8 @@ class AggregatePlan:
     finish: bool = False
     #: With ``finish``: most bytes of JSON the rows may take (the answer's bound); ``None``: unbounded.
     max_bytes: int | None = None
+    #: With ``finish``: answer the finished rows as columns (an Arrow answer), not JSON text.
+    columns: bool = False
 
 
 def _group_keys(raw: object, path: str) -> tuple[str, ...]:
@@ -105,7 +112,7 @@ def _group_keys(raw: object, path: str) -> tuple[str, ...]:
 
 
 def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan:
-    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells", "finish", "max_bytes"), path)
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells", "finish", "max_bytes", "columns"), path)
     group_by = _group_keys(require_key(obj, "group_by", path), f"{path}.group_by")
     window_ms = obj.get("window_ms")
     if "window" in group_by:
@@ -121,6 +128,11 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan
     max_bytes = optional_int(obj, "max_bytes", path, 1, MAX_CELLS_BOUND)
     if max_bytes is not None and not finish:
         raise BadPlan(f"`{path}.max_bytes` needs `finish`")
+    columns = obj.get("columns", False)
+    if not isinstance(columns, bool):
+        raise BadPlan(f"`{path}.columns` must be a boolean; got {json_type(columns)}")
+    if columns and not finish:
+        raise BadPlan(f"`{path}.columns` needs `finish`")
     return AggregatePlan(
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
         group_by=group_by,
@@ -129,6 +141,7 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan
         max_cells=max_cells(obj, path),
         finish=finish,
         max_bytes=max_bytes,
+        columns=columns,
     )
 
 
@@ -142,6 +155,8 @@ def partial_schema(plan: AggregatePlan) -> pl.Schema:
     cols: dict[str, pl.DataType] = {
         key_column(k): pl.Int64() if k == "window" else pl.String() for k in plan.group_by
     }
+    if plan.finish and plan.columns:
+        return answer_columns(pl.DataFrame(schema=_moments_schema(cols, plan.metrics)), plan.group_by, plan.metrics, plan.window_ms or 1).schema
     if plan.finish:
         return pl.Schema({**cols, "__row": pl.String(), "__reparse": pl.Boolean()})
     return pl.Schema(_moments_schema(cols, plan.metrics))
@@ -352,6 +367,17 @@ def _check_text_bytes(rows: pl.DataFrame, max_bytes: int) -> None:
         )
 
 
+def _check_column_bytes(columns: pl.DataFrame, max_bytes: int) -> None:
+    """:class:`ResultTooLarge` when the finished ``columns`` take more than ``max_bytes`` bytes
+    in an Arrow answer (at least :func:`column_bytes`)."""
+    size = column_bytes(columns)
+    if size > max_bytes:
+        raise ResultTooLarge(
+            f"`(answer)`: this shard's {columns.height} rows alone are over {size} bytes of Arrow; at most "
+            f"`maxResponseBytes` {max_bytes}: narrow the filter, group by fewer keys or ask for fewer rows"
+        )
+
+
 def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
     """The aggregate partial of ``frame`` (the store's events) for ``plan``."""
     rows = apply_filter(frame, plan.filter)
@@ -382,6 +408,11 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
             for m in plan.metrics:
                 row.update(series_moments(data[m], m))
         out = pl.DataFrame([row], schema=_moments_schema({}, plan.metrics)).lazy()
+    if plan.finish and plan.columns:
+        columns = answer_columns(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
+        if plan.max_bytes is not None:
+            _check_column_bytes(columns, plan.max_bytes)
+        return columns
     if plan.finish:
         rows_out = answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
         if plan.max_bytes is not None:

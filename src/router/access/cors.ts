@@ -11,7 +11,7 @@ import { HttpError } from '../http-error.js';
 
 export const CORS_ALLOW_METHODS = ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'];
 export const CORS_ALLOW_HEADERS = ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id'];
-export const CORS_EXPOSE_HEADERS = ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'];
+export const CORS_EXPOSE_HEADERS = ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed', 'X-Query-Time-Ms', 'X-Timestamp'];
 
 export function corsMiddleware(origins: readonly string[]): MiddlewareHandler {
   const allowed = new Set(origins);

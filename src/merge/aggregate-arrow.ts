@@ -1,0 +1,248 @@
+/**
+ * The Arrow answer of POST /query/aggregate (`format: "arrow"`): the answer rows as an Arrow IPC
+ * stream, one column per JSON field, in the JSON answer's order.
+ *
+ * With `finish` (a by-user grouping: no group is on two shards) each shard's partial is already
+ * the answer's columns, sorted by the keys (python/engine_polars/answer_rows.py
+ * `answer_columns`: strings LargeUtf8, numbers Int64/Float64). They are interleaved by key (the
+ * comparisons of aggregate-rows.ts: numeric heads, then the string bytes after them) and each
+ * output batch is gathered column by column straight into its message (arrow-ipc.ts): 8-byte
+ * values as pairs of 32-bit words, string bytes copied, validity bits moved, no JavaScript object
+ * per row. Otherwise the partials are merged as for JSON (aggregate.ts) and the rows written out.
+ */
+import { Type, tableFromIPC, type Data } from 'apache-arrow';
+import { compareRows, isSet, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
+import { mergeAggregateTask, type AggregateRow, type AggregateSpec } from './aggregate.js';
+import { BatchWriter, ipcPieces, schemaMessage, type ColumnSpec, type IpcPieces } from './arrow-ipc.js';
+import { defineMerge } from './merge-def.js';
+
+export interface AggregateArrowSpec extends AggregateSpec {
+  /** The partials are finished columns (`answer_columns`), whose groups no two shards share. */
+  finish: boolean;
+}
+
+/** Rows per record batch: ~5 MB of a by-user answer; a reader gets its first rows early. */
+export const ARROW_BATCH_ROWS = 65_536;
+
+const MOMENT_FIELDS = ['sum', 'mean', 'min', 'max', 'stddev'] as const;
+
+/** The answer's columns, named and ordered as the JSON answer's fields. */
+export function answerColumns(spec: AggregateSpec): ColumnSpec[] {
+  const out: ColumnSpec[] = [];
+  for (const k of spec.groupBy) {
+    if (k === 'window') out.push({ name: 'window_start', kind: 'int64', nullable: false }, { name: 'window_end', kind: 'int64', nullable: false });
+    else out.push({ name: k, kind: 'utf8', nullable: true });
+  }
+  out.push({ name: 'count', kind: 'int64', nullable: false });
+  for (const m of spec.metrics) {
+    out.push({ name: `${m}_count`, kind: 'int64', nullable: false });
+    for (const f of MOMENT_FIELDS) out.push({ name: `${m}_${f}`, kind: 'float64', nullable: true });
+  }
+  return out;
+}
+
+/** One column of one shard's batch, as the gather reads it. */
+interface SourceColumn {
+  /** The batch's first row's bit in `valid`. */
+  offset: number;
+  valid: Uint8Array | null;
+  /** Utf8: string `i` is `bytes[starts[i]]` to `bytes[starts[i + 1]]`. */
+  starts: Int32Array | null;
+  bytes: Uint8Array | null;
+  /** 8-byte values as 32-bit word pairs, from the batch's first row. */
+  words: Int32Array | null;
+}
+
+/** One record batch of one shard's finished columns, rows sorted by the keys. */
+class ColumnRun implements Keyed {
+  i = 0;
+  readonly n: number;
+  readonly keys: KeyColumn[];
+  readonly columns: SourceColumn[];
+
+  constructor(children: Map<string, Data>, columns: readonly ColumnSpec[], keyNames: readonly string[], readonly shard: number) {
+    const need = (name: string) => {
+      const d = children.get(name);
+      if (!d) throw new Error(`aggregate columns partial of shard ${shard} is missing column \`${name}\`; has ${[...children.keys()].join(', ')}`);
+      return d;
+    };
+    this.n = need('count').length;
+    this.keys = keyNames.map((name) => new KeyColumn(need(name), name, shard));
+    this.columns = columns.map((c) => {
+      const data = need(c.name);
+      const key = keyNames.indexOf(c.name);
+      if (c.kind === 'utf8') {
+        const strings = key >= 0 ? this.keys[key]!.strings : null;
+        if (strings === null) throw new Error(`aggregate columns partial of shard ${shard}: expected \`${c.name}\` as strings, got ${String(data.type)}`);
+        return { offset: data.offset, valid: validityOf(data), starts: strings.starts, bytes: strings.bytes, words: null };
+      }
+      const float = data.typeId === Type.Float && data.values instanceof Float64Array;
+      const int = data.typeId === Type.Int && data.values instanceof BigInt64Array;
+      if ((c.kind === 'float64' && !float) || (c.kind === 'int64' && !int)) {
+        throw new Error(`aggregate columns partial of shard ${shard}: expected \`${c.name}\` as ${c.kind === 'int64' ? 'Int64' : 'Float64'}, got ${String(data.type)}`);
+      }
+      if (!c.nullable && data.nullCount > 0) throw new Error(`aggregate columns partial of shard ${shard}: \`${c.name}\` has ${data.nullCount} nulls`);
+      const values = data.values as Float64Array | BigInt64Array;
+      return { offset: data.offset, valid: validityOf(data), starts: null, bytes: null, words: new Int32Array(values.buffer, values.byteOffset + 8 * data.offset, 2 * data.length) };
+    });
+  }
+}
+
+function runsOf(partial: Uint8Array, columns: readonly ColumnSpec[], keyNames: readonly string[], shard: number): ColumnRun[] {
+  const table = tableFromIPC(partial);
+  return table.batches.map((batch) => new ColumnRun(new Map(table.schema.fields.map((f, c) => [f.name, batch.data.children[c]!])), columns, keyNames, shard));
+}
+
+/** Every shard's rows in key order, as (run, row) pairs. */
+function interleave(runs: ColumnRun[], keyCount: number): { run: Uint16Array; row: Int32Array } {
+  const total = runs.reduce((n, r) => n + r.n, 0);
+  const run = new Uint16Array(total);
+  const row = new Int32Array(total);
+  const live = runs.filter((r) => r.n > 0);
+  const ids = new Map(runs.map((r, k) => [r, k]));
+  let at = 0;
+  while (live.length > 0) {
+    let best = 0;
+    for (let h = 1; h < live.length; h++) if (compareRows(live[h]!, live[h]!.i, live[best]!, live[best]!.i) < 0) best = h;
+    const r = live[best]!;
+    run[at] = ids.get(r)!;
+    row[at++] = r.i;
+    r.i++;
+    if (r.i === r.n) live.splice(best, 1);
+    else if (keyCount > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${r.i}`);
+  }
+  return { run, row };
+}
+
+/** Rows `from` to `to` of the interleaved order as one record batch message. */
+function gatherBatch(writer: BatchWriter, runs: ColumnRun[], order: { run: Uint16Array; row: Int32Array }, from: number, to: number): Uint8Array {
+  const columns = writer.columns;
+  const rows = to - from;
+  const stringBytes = columns.map((c, k) => {
+    if (c.kind !== 'utf8') return 0;
+    let n = 0;
+    for (let i = from; i < to; i++) {
+      const s = runs[order.run[i]!]!.columns[k]!;
+      const j = order.row[i]!;
+      n += s.starts![j + 1]! - s.starts![j]!;
+    }
+    return n;
+  });
+  const batch = writer.begin(rows, stringBytes);
+  const nulls = columns.map((c, k) => {
+    const valid = batch.validity[k] ?? null;
+    let nullCount = 0;
+    if (c.kind === 'utf8') {
+      const offsets = batch.offsets[k]!;
+      const out = batch.bytes[k]!;
+      let at = 0;
+      for (let i = from; i < to; i++) {
+        const s = runs[order.run[i]!]!.columns[k]!;
+        const j = order.row[i]!;
+        const o = i - from;
+        if (isSet(s.valid, s.offset + j)) {
+          valid![o >> 3]! |= 1 << (o & 7);
+          const bytes = s.bytes!;
+          const e = s.starts![j + 1]!;
+          let b = s.starts![j]!;
+          // short strings (user ids) byte by byte: a subarray per row costs more than its copy
+          if (e - b > 32) {
+            out.set(bytes.subarray(b, e), at);
+            at += e - b;
+          } else while (b < e) out[at++] = bytes[b++]!;
+        } else nullCount++;
+        offsets[o + 1] = at;
+      }
+      return nullCount;
+    }
+    const words = batch.words[k]!;
+    for (let i = from, o = 0; i < to; i++, o++) {
+      const s = runs[order.run[i]!]!.columns[k]!;
+      const j = order.row[i]!;
+      words[2 * o] = s.words![2 * j]!;
+      words[2 * o + 1] = s.words![2 * j + 1]!;
+      if (valid !== null) {
+        if (isSet(s.valid, s.offset + j)) valid[o >> 3]! |= 1 << (o & 7);
+        else nullCount++;
+      }
+    }
+    return nullCount;
+  });
+  return writer.end(batch, nulls);
+}
+
+/** Finished columns of every shard → the answer's IPC stream. */
+export function arrowFromColumns(spec: AggregateSpec, partials: Uint8Array[], batchRows = ARROW_BATCH_ROWS): IpcPieces {
+  const columns = answerColumns(spec);
+  const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
+  const runs = partials.flatMap((p, shard) => runsOf(p, columns, keyNames, shard));
+  setHeads(runs, keyNames.length);
+  const order = interleave(runs, keyNames.length);
+  const writer = new BatchWriter(columns);
+  const batches: Uint8Array[] = [];
+  for (let from = 0; from < order.run.length; from += batchRows) batches.push(gatherBatch(writer, runs, order, from, Math.min(order.run.length, from + batchRows)));
+  return ipcPieces(schemaMessage(columns), batches);
+}
+
+const encoder = new TextEncoder();
+
+/** Answer rows (the JSON answer's, aggregate.ts) → the answer's IPC stream. */
+export function arrowFromRows(spec: AggregateSpec, rows: readonly AggregateRow[], batchRows = ARROW_BATCH_ROWS): IpcPieces {
+  const columns = answerColumns(spec);
+  const writer = new BatchWriter(columns);
+  const batches: Uint8Array[] = [];
+  for (let from = 0; from < rows.length; from += batchRows) {
+    const slice = rows.slice(from, from + batchRows);
+    const texts = columns.map((c) => (c.kind === 'utf8' ? slice.map((r) => (r[c.name] == null ? null : encoder.encode(String(r[c.name])))) : null));
+    const batch = writer.begin(slice.length, texts.map((t) => (t === null ? 0 : t.reduce((n, b) => n + (b?.length ?? 0), 0))));
+    const nulls = columns.map((c, k) => {
+      let nullCount = 0;
+      const valid = batch.validity[k] ?? null;
+      const text = texts[k];
+      if (text) {
+        const offsets = batch.offsets[k]!;
+        const out = batch.bytes[k]!;
+        let at = 0;
+        text.forEach((b, o) => {
+          if (b === null) nullCount++;
+          else {
+            valid![o >> 3]! |= 1 << (o & 7);
+            out.set(b, at);
+            at += b.length;
+          }
+          offsets[o + 1] = at;
+        });
+        return nullCount;
+      }
+      const words = batch.words[k]!;
+      const ints = new BigInt64Array(words.buffer, words.byteOffset, slice.length);
+      const floats = new Float64Array(words.buffer, words.byteOffset, slice.length);
+      slice.forEach((r, o) => {
+        const v = r[c.name];
+        if (v === null || v === undefined) {
+          if (valid === null) throw new Error(`aggregate arrow: \`${c.name}\` is null in row ${from + o}`);
+          nullCount++;
+          return;
+        }
+        if (valid !== null) valid[o >> 3]! |= 1 << (o & 7);
+        // the JSON answer's overflowed moments are the strings "Infinity", "-Infinity", "NaN"
+        if (c.kind === 'int64') ints[o] = BigInt(v);
+        else floats[o] = Number(v);
+      });
+      return nullCount;
+    });
+    batches.push(writer.end(batch, nulls));
+  }
+  return ipcPieces(schemaMessage(columns), batches);
+}
+
+/** Every shard's partial → the answer's Arrow IPC stream, as pieces. Pure. */
+export function mergeAggregateArrowTask(spec: AggregateArrowSpec, partials: Uint8Array[]): IpcPieces {
+  if (spec.finish) return arrowFromColumns(spec, partials);
+  return arrowFromRows(spec, mergeAggregateTask(spec, partials).rows);
+}
+
+export default defineMerge('aggregate-arrow', mergeAggregateArrowTask, {
+  // the pieces' buffers are moved to the main thread, not copied
+  transfer: (out: IpcPieces) => out.pieces.map((p) => p.buffer as ArrayBuffer),
+});
