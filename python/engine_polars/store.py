@@ -52,8 +52,10 @@ DIMENSIONS: tuple[str, ...] = ("event_type", "user_id")
 #: Numeric columns a query may aggregate.
 MEASURES: tuple[str, ...] = ("value",)
 
-#: Types accepted in an appended batch. Timestamps arrive as Float64 because JS numbers are
-#: doubles; Int64 (the stored type) is accepted too, so a store's own rows can be replayed.
+#: Types accepted in an appended batch. Timestamps arrive as Int64 epoch ms (the stored type;
+#: the shard converts the integral epoch ms both ingest routes give it), or as Float64, checked
+#: here: batches logged before the shard sent Int64, and a batch with a timestamp that is not a
+#: safe integer (src/shards/column-builder.ts).
 _INCOMING_TYPES: dict[str, tuple[pl.DataType, ...]] = {
     "timestamp": (pl.Float64(), pl.Int64()),
     "event_type": (pl.String(),),

@@ -21,6 +21,22 @@ def with_column(table: pa.Table, name: str, array: pa.Array) -> pa.Table:
     return table.set_column(table.schema.get_field_index(name), name, array)
 
 
+def test_int64_timestamps_as_the_shard_seals_them_and_float64_ones_as_older_logs_hold_them_store_the_same_rows() -> None:
+    rng = random.Random(7)
+    events = random_events(rng, 300)
+    events += [one_event(timestamp=t) for t in (-1, -(2**32) - 5, 2**53 - 1, 0)]
+    as_int = with_column(events_table(events), "timestamp", pa.array([e.timestamp for e in events], pa.int64()))
+    mixed = EventStore()
+    mixed.append(ipc_stream(as_int.slice(0, 150)))
+    mixed.append(events_ipc(events[150:250]))  # Float64, as logged before
+    mixed.append(ipc_stream(as_int.slice(250)))
+    assert mixed.frame().collect()["timestamp"].dtype == pl.Int64
+    assert mixed.events()["timestamp"].to_list() == [e.timestamp for e in events]
+    plain = EventStore()
+    plain.append(events_ipc(events))
+    assert mixed.events().equals(plain.events())
+
+
 def test_appends_rows_and_stores_timestamps_as_int64_epoch_ms() -> None:
     store = EventStore()
     events = random_events(random.Random(1), 50)

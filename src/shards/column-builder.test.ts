@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Float64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, tableFromIPC } from 'apache-arrow';
-import { ColumnBuilder, EVENT_BATCH_SCHEMA, SEALED_HEAD_BYTES } from './column-builder.js';
+import { Float64, Int64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, tableFromIPC } from 'apache-arrow';
+import { ColumnBuilder, EVENT_BATCH_SCHEMA, FLOAT_TIMESTAMP_SCHEMA, SEALED_HEAD_BYTES } from './column-builder.js';
 import { decodeRecord, encodeRecord, recordSize, type EncodableEvent } from './ring-record.js';
 import { decodeNumberedBatch, numberedBatchIn } from './log/shard-log.js';
 
@@ -36,6 +36,7 @@ function fill(builder: ColumnBuilder, events: EncodableEvent[]): void {
 /** The same rows through apache-arrow's own writer (what seal() wrote before it wrote the stream itself). */
 function writerBytes(events: EncodableEvent[], metadata?: Map<string, string>): Uint8Array {
   const n = events.length;
+  const intTimestamps = events.every((e) => Number.isSafeInteger(e.timestamp));
   const bitmap = (valid: (e: EncodableEvent) => boolean) => {
     const bits = new Uint8Array((n + 7) >> 3);
     events.forEach((e, i) => {
@@ -54,7 +55,9 @@ function writerBytes(events: EncodableEvent[], metadata?: Map<string, string>): 
   const valueNulls = events.filter((e) => e.value === null).length;
   const metadataNulls = events.filter((e) => e.metadata === null).length;
   const children = [
-    makeData({ type: new Float64(), length: n, data: Float64Array.from(events, (e) => e.timestamp) }),
+    intTimestamps
+      ? makeData({ type: new Int64(), length: n, data: BigInt64Array.from(events, (e) => BigInt(e.timestamp)) })
+      : makeData({ type: new Float64(), length: n, data: Float64Array.from(events, (e) => e.timestamp) }),
     utf8((e) => e.eventType),
     utf8((e) => enc.encode(e.userId)),
     makeData({
@@ -66,8 +69,9 @@ function writerBytes(events: EncodableEvent[], metadata?: Map<string, string>): 
     }),
     utf8((e) => e.metadata ?? new Uint8Array(0), metadataNulls, bitmap((e) => e.metadata !== null)),
   ];
-  const schema = metadata ? new Schema(EVENT_BATCH_SCHEMA.fields, metadata) : EVENT_BATCH_SCHEMA;
-  const struct = makeData({ type: new Struct(EVENT_BATCH_SCHEMA.fields), length: n, nullCount: 0, children });
+  const fields = intTimestamps ? EVENT_BATCH_SCHEMA : FLOAT_TIMESTAMP_SCHEMA;
+  const schema = metadata ? new Schema(fields.fields, metadata) : fields;
+  const struct = makeData({ type: new Struct(fields.fields), length: n, nullCount: 0, children });
   return RecordBatchStreamWriter.writeAll([new RecordBatch(schema, struct)]).toUint8Array(true);
 }
 
@@ -127,13 +131,33 @@ describe('ColumnBuilder.seal', () => {
       events.forEach((e, i) => {
         const row = table.get(i)!.toJSON() as Record<string, unknown>;
         expect(row).toEqual({
-          timestamp: e.timestamp,
+          timestamp: BigInt(e.timestamp),
           event_type: dec.decode(e.eventType),
           user_id: e.userId,
           value: e.value,
           metadata: e.metadata ? dec.decode(e.metadata) : null,
         });
       });
+    }
+  });
+
+  it('writes timestamps as Int64, negative and up to 2^53 - 1 exactly, and a batch holding one that is not a safe integer as Float64', () => {
+    const stamps = [0, -1, -(2 ** 32), 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, -(2 ** 40) - 7, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 1_700_000_000_123];
+    const events = randomEvents(21, stamps.length, { valueNulls: true, metadataNulls: true }).map((e, i) => ({ ...e, timestamp: stamps[i]! }));
+    const builder = new ColumnBuilder();
+    fill(builder, events);
+    const sealed = builder.seal()!;
+    expect(Buffer.from(sealed.ipc).equals(Buffer.from(writerBytes(events)))).toBe(true);
+    const table = tableFromIPC(sealed.ipc);
+    expect(String(table.schema.fields[0]!.type)).toBe('Int64');
+    expect(Array.from(table.getChild('timestamp')!.toArray() as BigInt64Array)).toEqual(stamps.map((t) => BigInt(t)));
+    for (const odd of [1.5, 2 ** 53, -(2 ** 60), NaN]) {
+      fill(builder, [...events.slice(0, 3), { ...events[3]!, timestamp: odd }]);
+      const b = builder.seal()!;
+      const t = tableFromIPC(b.ipc);
+      expect(String(t.schema.fields[0]!.type)).toBe('Float64');
+      expect(Array.from(t.getChild('timestamp')!.toArray() as Float64Array)).toEqual([...stamps.slice(0, 3), odd]);
+      expect(Buffer.from(b.ipc).equals(Buffer.from(writerBytes([...events.slice(0, 3), { ...events[3]!, timestamp: odd }])))).toBe(true);
     }
   });
 

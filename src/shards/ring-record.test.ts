@@ -86,7 +86,7 @@ describe('column builder', () => {
     for (const i of [0, 1, 2, 3, 4, 1999, 2999]) {
       const row = table.get(i)!.toJSON() as Record<string, unknown>;
       const e = events[i]!;
-      expect(row.timestamp).toBe(e.timestamp);
+      expect(row.timestamp).toBe(BigInt(e.timestamp)); // Int64 in the sealed batch
       expect(row.event_type).toBe(dec.decode(e.eventType));
       expect(row.user_id).toBe(e.userId);
       expect(row.value).toBe(e.value);

@@ -10,7 +10,7 @@
  * cannot be carried: its missing parts are named by old shard numbers, which mean other users
  * now; it is left out and counted.
  */
-import { Field, Float64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, vectorFromArray } from 'apache-arrow';
+import { Field, Float64, Int64, RecordBatch, RecordBatchStreamWriter, Schema, Struct, Utf8, makeData, vectorFromArray } from 'apache-arrow';
 import { KEYS_METADATA, keysOfBatchRecord } from '../batch-keys.js';
 import { EVENT_BATCH_SCHEMA } from '../column-builder.js';
 import type { LogRecord } from '../log/shard-log.js';
@@ -43,7 +43,7 @@ export class CarriedKeys {
 export function keysBatchIpc(keys: StoredKey[]): Uint8Array {
   const tuples = keys.map((k) => [k.key, k.hash, k.at, k.events, k.total, k.parts, k.wait ? 1 : 0]);
   const schema = new Schema(EVENT_BATCH_SCHEMA.fields, new Map([[KEYS_METADATA, JSON.stringify(tuples)]]));
-  const children = EVENT_BATCH_SCHEMA.fields.map((f: Field) => vectorFromArray([], f.type instanceof Utf8 ? new Utf8() : new Float64()).data[0]!);
+  const children = EVENT_BATCH_SCHEMA.fields.map((f: Field) => vectorFromArray([], f.type instanceof Utf8 ? new Utf8() : f.type instanceof Int64 ? new Int64() : new Float64()).data[0]!);
   const struct = makeData({ type: new Struct(schema.fields), length: 0, nullCount: 0, children });
   return RecordBatchStreamWriter.writeAll([new RecordBatch(schema, struct)]).toUint8Array(true);
 }

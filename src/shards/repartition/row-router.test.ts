@@ -42,7 +42,7 @@ function routed(ipc: Uint8Array, shards: number, maxBatchRows: number): { parts:
   for (const p of parts) {
     const t = tableFromIPC(p.ipc);
     expect(t.numRows).toBe(p.rows);
-    for (const r of t.toArray()) out[p.shard]!.push({ timestamp: r.timestamp, event_type: r.event_type, user_id: r.user_id, value: r.value, metadata: r.metadata });
+    for (const r of t.toArray()) out[p.shard]!.push({ timestamp: Number(r.timestamp), event_type: r.event_type, user_id: r.user_id, value: r.value, metadata: r.metadata });
   }
   return { parts, out };
 }
