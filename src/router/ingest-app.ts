@@ -8,6 +8,7 @@ import { Hono, type Context } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, errorStatus, invalidEvents, unavailable, type FieldError } from './http-error.js';
+import { eventColumns } from './event-columns.js';
 import { jsonDepthExceeded } from './json-depth.js';
 import { noteIngestEvents } from './metrics/http-metrics.js';
 import { parseJson, readBodyBytes, readBodyText, requireContentType, tooDeep } from './read-body.js';
@@ -57,16 +58,21 @@ export function makeIngestApp(ctx: EngineContext): Hono {
         { field: 'events', reason: `more than ${config.maxBatchEvents} events` },
       ]);
     }
-    const result = validateBatch(raws, Date.now(), config.maxFutureSkew);
-    if (preErrors.length > 0 || 'errors' in result) {
-      const errors = [...preErrors, ...('errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
+    const receivedAt = Date.now();
+    // Valid events go straight into column blocks (event-columns.ts); a request with any invalid
+    // event is validated again by validateBatch, which names every error.
+    const columns = preErrors.length === 0 ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length) : null;
+    const result = columns === null ? validateBatch(raws, receivedAt, config.maxFutureSkew) : null;
+    if (preErrors.length > 0 || (result !== null && 'errors' in result)) {
+      const errors = [...preErrors, ...(result !== null && 'errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
       metrics.recordRejected(raws.length, true);
       // An unparseable NDJSON line is one error, reported as the line's error instead of '(event)'.
-      throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), 'errors' in result ? result.total : preErrors.length);
+      throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), result !== null && 'errors' in result ? result.total : preErrors.length);
     }
     let written: number;
     try {
-      written = writer.write(result.events as EncodableEvent[], ack?.opts);
+      // (validateBatch accepting what eventColumns refused would be a bug there: still stored, the old way)
+      written = columns !== null ? writer.writeColumns([columns], ack?.opts, false) : writer.write((result as { events: EncodableEvent[] }).events, ack?.opts);
     } catch (err) {
       metrics.recordRejected(raws.length, false);
       throw err;

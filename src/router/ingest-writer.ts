@@ -91,11 +91,13 @@ export class IngestWriter {
   }
 
   /**
-   * Pushes validated column chunks (POST /ingest/arrow) as column blocks (ring-block.ts), each
-   * chunk's rows already grouped by shard, all or nothing like `write`. A shard's part that is
-   * larger than its whole ring can never fit: 413 instead of a 503 a retry could not cure.
+   * Pushes validated column chunks (POST /ingest/arrow, and the JSON batch routes through
+   * event-columns.ts) as column blocks (ring-block.ts), each chunk's rows already grouped by
+   * shard, all or nothing like `write`. With `oversizeIs413`, a shard's part that is larger than
+   * its whole ring can never fit: 413 instead of a 503 a retry could not cure (the JSON routes
+   * keep answering 503 there, as they always have).
    */
-  writeColumns(chunks: ReadonlyArray<{ source: BlockSource; order: ShardOrder }>, opts: WriteOptions = {}): number {
+  writeColumns(chunks: ReadonlyArray<{ source: BlockSource; order: ShardOrder }>, opts: WriteOptions = {}, oversizeIs413 = true): number {
     this.beginStaging(opts);
     let total = 0;
     for (const { source, order } of chunks) {
@@ -112,7 +114,7 @@ export class IngestWriter {
       }
       total += order.order.length;
     }
-    return this.commit(total, opts, true);
+    return this.commit(total, opts, oversizeIs413);
   }
 
   /** Empties the staging buffers, leaving room for a keyed part's marker in front. */

@@ -59,27 +59,28 @@ function daysFromCivil(year: number, month: number, day: number): number {
  */
 function parseIsoTimestamp(raw: string): number | string {
   const m = ISO_8601.exec(raw);
-  const shown = JSON.stringify(raw.slice(0, 40));
-  if (!m) return `expected epoch ms or an ISO-8601 string, got ${shown}`;
+  // only an error shows the string: not quoted per valid timestamp
+  const shown = () => JSON.stringify(raw.slice(0, 40));
+  if (!m) return `expected epoch ms or an ISO-8601 string, got ${shown()}`;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const [hour, minute, second] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
-  if (month < 1 || month > 12) return `not a real date: month ${m[2]} in ${shown}`;
-  if (day < 1 || day > daysInMonth(year, month)) return `not a real date: day ${m[3]} of ${year}-${m[2]} in ${shown}`;
-  if (hour > 23) return `not a real time: hour ${m[4]} in ${shown} (00–23)`;
-  if (minute > 59) return `not a real time: minute ${m[5]} in ${shown} (00–59)`;
-  if (second > 59) return `not a real time: second ${m[6]} in ${shown} (00–59)`;
+  if (month < 1 || month > 12) return `not a real date: month ${m[2]} in ${shown()}`;
+  if (day < 1 || day > daysInMonth(year, month)) return `not a real date: day ${m[3]} of ${year}-${m[2]} in ${shown()}`;
+  if (hour > 23) return `not a real time: hour ${m[4]} in ${shown()} (00–23)`;
+  if (minute > 59) return `not a real time: minute ${m[5]} in ${shown()} (00–59)`;
+  if (second > 59) return `not a real time: second ${m[6]} in ${shown()} (00–59)`;
   let offsetMinutes = 0;
   const zone = m[8];
   if (zone !== undefined && zone !== 'Z') {
     const digits = zone.slice(1).replace(':', '');
     const [oh, om] = [Number(digits.slice(0, 2)), Number(digits.slice(2))];
-    if (oh > 23 || om > 59) return `not a real UTC offset: ${zone} in ${shown}`;
+    if (oh > 23 || om > 59) return `not a real UTC offset: ${zone} in ${shown()}`;
     offsetMinutes = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   // Sub-millisecond digits are dropped (truncated), as Date.parse does.
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
   const epoch = ((daysFromCivil(year, month, day) * 24 + hour) * 60 + minute - offsetMinutes) * 60_000 + second * 1000 + ms;
-  if (epoch < MIN_TS || epoch > MAX_TS) return `${shown} is outside years 0001–9999 UTC`;
+  if (epoch < MIN_TS || epoch > MAX_TS) return `${shown()} is outside years 0001–9999 UTC`;
   return epoch;
 }
 

@@ -31,6 +31,12 @@ export function orderByShard(userId: StringColumn, rows: number, shards: number)
       }
     }
   }
+  return groupByShard(shardOf, shards);
+}
+
+/** Rows grouped by their shard (`shardOf[row]`), each shard's in row order: a counting sort. */
+export function groupByShard(shardOf: Uint8Array, shards: number): ShardOrder {
+  const rows = shardOf.length;
   const bounds = new Int32Array(shards + 1);
   for (let i = 0; i < rows; i++) bounds[shardOf[i]! + 1]!++;
   for (let s = 0; s < shards; s++) bounds[s + 1]! += bounds[s]!;
