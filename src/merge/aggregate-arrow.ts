@@ -11,7 +11,7 @@
  * per row. Otherwise the partials are merged as for JSON (aggregate.ts) and the rows written out.
  */
 import { Type, tableFromIPC, type Data } from 'apache-arrow';
-import { compareRows, isSet, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
+import { compareRows, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
 import { mergeAggregateTask, type AggregateRow, type AggregateSpec } from './aggregate.js';
 import { BatchWriter, ipcPieces, schemaMessage, type ColumnSpec, type IpcPieces } from './arrow-ipc.js';
 import { defineMerge } from './merge-def.js';
@@ -93,81 +93,126 @@ function runsOf(partial: Uint8Array, columns: readonly ColumnSpec[], keyNames: r
   return table.batches.map((batch) => new ColumnRun(new Map(table.schema.fields.map((f, c) => [f.name, batch.data.children[c]!])), columns, keyNames, shard));
 }
 
-/** Every shard's rows in key order, as (run, row) pairs. */
-function interleave(runs: ColumnRun[], keyCount: number): { run: Uint16Array; row: Int32Array } {
-  const total = runs.reduce((n, r) => n + r.n, 0);
-  const run = new Uint16Array(total);
-  const row = new Int32Array(total);
-  const live = runs.filter((r) => r.n > 0);
-  const ids = new Map(runs.map((r, k) => [r, k]));
-  let at = 0;
-  while (live.length > 0) {
+/**
+ * Every shard's rows in key order: for each run, the answer row each of its rows becomes (rising,
+ * since a run's rows keep their order), so the gathers below go run by run in tight loops.
+ */
+function interleave(runs: ColumnRun[], keyCount: number): Int32Array[] {
+  const positions = runs.map((r) => new Int32Array(r.n));
+  const live = runs.map((r, k) => ({ r, at: positions[k]! })).filter((l) => l.r.n > 0);
+  let out = 0;
+  while (live.length > 1) {
     let best = 0;
-    for (let h = 1; h < live.length; h++) if (compareRows(live[h]!, live[h]!.i, live[best]!, live[best]!.i) < 0) best = h;
-    const r = live[best]!;
-    run[at] = ids.get(r)!;
-    row[at++] = r.i;
-    r.i++;
+    for (let h = 1; h < live.length; h++) if (compareRows(live[h]!.r, live[h]!.r.i, live[best]!.r, live[best]!.r.i) < 0) best = h;
+    const { r, at } = live[best]!;
+    at[r.i++] = out++;
     if (r.i === r.n) live.splice(best, 1);
     else if (keyCount > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${r.i}`);
   }
-  return { run, row };
+  // the last run left: its rows follow in order (still checked)
+  for (const { r, at } of live) {
+    for (; r.i < r.n; r.i++) {
+      if (keyCount > 0 && r.i > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${r.i}`);
+      at[r.i] = out++;
+    }
+  }
+  return positions;
 }
 
-/** Rows `from` to `to` of the interleaved order as one record batch message. */
-function gatherBatch(writer: BatchWriter, runs: ColumnRun[], order: { run: Uint16Array; row: Int32Array }, from: number, to: number): Uint8Array {
+/** Run rows `j0` to `j1` of a Utf8 column, whose answer rows are `at[j] - from`: their lengths at `offsets[o + 1]`, validity bits; the nulls. */
+function scatterLengths(src: SourceColumn, at: Int32Array, j0: number, j1: number, from: number, offsets: Int32Array, valid: Uint8Array): number {
+  const starts = src.starts!;
+  const sv = src.valid;
+  const off = src.offset;
+  let nulls = 0;
+  for (let j = j0; j < j1; j++) {
+    const o = at[j]! - from;
+    offsets[o + 1] = starts[j + 1]! - starts[j]!;
+    const bit = off + j;
+    if (sv === null || (sv[bit >> 3]! & (1 << (bit & 7))) !== 0) valid[o >> 3]! |= 1 << (o & 7);
+    else nulls++;
+  }
+  return nulls;
+}
+
+/** The same rows' string bytes, each at its answer row's offset. */
+function scatterBytes(src: SourceColumn, at: Int32Array, j0: number, j1: number, from: number, offsets: Int32Array, out: Uint8Array): void {
+  const starts = src.starts!;
+  const bytes = src.bytes!;
+  for (let j = j0; j < j1; j++) {
+    let to = offsets[at[j]! - from]!;
+    let b = starts[j]!;
+    const e = starts[j + 1]!;
+    // short strings (user ids) byte by byte: a subarray per row costs more than its copy
+    if (e - b > 32) out.set(bytes.subarray(b, e), to);
+    else while (b < e) out[to++] = bytes[b++]!;
+  }
+}
+
+/** The same rows of an 8-byte column (as word pairs), and their validity bits when `valid`; the nulls. */
+function scatterWords(src: SourceColumn, at: Int32Array, j0: number, j1: number, from: number, words: Int32Array, valid: Uint8Array | null): number {
+  const w = src.words!;
+  for (let j = j0; j < j1; j++) {
+    const o = 2 * (at[j]! - from);
+    const i = 2 * j;
+    words[o] = w[i]!;
+    words[o + 1] = w[i + 1]!;
+  }
+  if (valid === null) return 0;
+  const sv = src.valid;
+  if (sv === null) {
+    for (let j = j0; j < j1; j++) {
+      const o = at[j]! - from;
+      valid[o >> 3]! |= 1 << (o & 7);
+    }
+    return 0;
+  }
+  const off = src.offset;
+  let nulls = 0;
+  for (let j = j0; j < j1; j++) {
+    const o = at[j]! - from;
+    const bit = off + j;
+    if ((sv[bit >> 3]! & (1 << (bit & 7))) !== 0) valid[o >> 3]! |= 1 << (o & 7);
+    else nulls++;
+  }
+  return nulls;
+}
+
+/**
+ * Answer rows `from` to `to` as one record batch message; `first[k]` is run k's first row in it
+ * (advanced past the batch's rows on return).
+ */
+function gatherBatch(writer: BatchWriter, runs: ColumnRun[], positions: Int32Array[], first: Int32Array, from: number, to: number): Uint8Array {
   const columns = writer.columns;
   const rows = to - from;
-  const stringBytes = columns.map((c, k) => {
-    if (c.kind !== 'utf8') return 0;
+  // run k's rows in this batch: first[k] to last[k]
+  const last = new Int32Array(runs.length);
+  for (let k = 0; k < runs.length; k++) {
+    const at = positions[k]!;
+    let j = first[k]!;
+    while (j < at.length && at[j]! < to) j++;
+    last[k] = j;
+  }
+  const stringBytes = columns.map((c, col) => {
     let n = 0;
-    for (let i = from; i < to; i++) {
-      const s = runs[order.run[i]!]!.columns[k]!;
-      const j = order.row[i]!;
-      n += s.starts![j + 1]! - s.starts![j]!;
-    }
+    if (c.kind === 'utf8') for (let k = 0; k < runs.length; k++) n += runs[k]!.columns[col]!.starts![last[k]!]! - runs[k]!.columns[col]!.starts![first[k]!]!;
     return n;
   });
   const batch = writer.begin(rows, stringBytes);
-  const nulls = columns.map((c, k) => {
-    const valid = batch.validity[k] ?? null;
-    let nullCount = 0;
-    if (c.kind === 'utf8') {
-      const offsets = batch.offsets[k]!;
-      const out = batch.bytes[k]!;
-      let at = 0;
-      for (let i = from; i < to; i++) {
-        const s = runs[order.run[i]!]!.columns[k]!;
-        const j = order.row[i]!;
-        const o = i - from;
-        if (isSet(s.valid, s.offset + j)) {
-          valid![o >> 3]! |= 1 << (o & 7);
-          const bytes = s.bytes!;
-          const e = s.starts![j + 1]!;
-          let b = s.starts![j]!;
-          // short strings (user ids) byte by byte: a subarray per row costs more than its copy
-          if (e - b > 32) {
-            out.set(bytes.subarray(b, e), at);
-            at += e - b;
-          } else while (b < e) out[at++] = bytes[b++]!;
-        } else nullCount++;
-        offsets[o + 1] = at;
-      }
-      return nullCount;
+  const nulls = new Array<number>(columns.length).fill(0);
+  for (let col = 0; col < columns.length; col++) {
+    const valid = batch.validity[col] ?? null;
+    if (columns[col]!.kind === 'utf8') {
+      // each row's length at its place, the offsets as their running sum, then the bytes
+      const offsets = batch.offsets[col]!;
+      for (let k = 0; k < runs.length; k++) nulls[col]! += scatterLengths(runs[k]!.columns[col]!, positions[k]!, first[k]!, last[k]!, from, offsets, valid!);
+      for (let o = 0; o < rows; o++) offsets[o + 1]! += offsets[o]!;
+      for (let k = 0; k < runs.length; k++) scatterBytes(runs[k]!.columns[col]!, positions[k]!, first[k]!, last[k]!, from, offsets, batch.bytes[col]!);
+    } else {
+      for (let k = 0; k < runs.length; k++) nulls[col]! += scatterWords(runs[k]!.columns[col]!, positions[k]!, first[k]!, last[k]!, from, batch.words[col]!, valid);
     }
-    const words = batch.words[k]!;
-    for (let i = from, o = 0; i < to; i++, o++) {
-      const s = runs[order.run[i]!]!.columns[k]!;
-      const j = order.row[i]!;
-      words[2 * o] = s.words![2 * j]!;
-      words[2 * o + 1] = s.words![2 * j + 1]!;
-      if (valid !== null) {
-        if (isSet(s.valid, s.offset + j)) valid[o >> 3]! |= 1 << (o & 7);
-        else nullCount++;
-      }
-    }
-    return nullCount;
-  });
+  }
+  first.set(last);
   return writer.end(batch, nulls);
 }
 
@@ -177,10 +222,12 @@ export function arrowFromColumns(spec: AggregateSpec, partials: Uint8Array[], ba
   const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
   const runs = partials.flatMap((p, shard) => runsOf(p, columns, keyNames, shard));
   setHeads(runs, keyNames.length);
-  const order = interleave(runs, keyNames.length);
+  const positions = interleave(runs, keyNames.length);
+  const total = runs.reduce((n, r) => n + r.n, 0);
   const writer = new BatchWriter(columns);
   const batches: Uint8Array[] = [];
-  for (let from = 0; from < order.run.length; from += batchRows) batches.push(gatherBatch(writer, runs, order, from, Math.min(order.run.length, from + batchRows)));
+  const first = new Int32Array(runs.length);
+  for (let from = 0; from < total; from += batchRows) batches.push(gatherBatch(writer, runs, positions, first, from, Math.min(total, from + batchRows)));
   return ipcPieces(schemaMessage(columns), batches);
 }
 
