@@ -41,6 +41,7 @@ import type { Answer } from './peers/answer.js';
 import { writeEventsArrowFile } from './peers/arrow-file.js';
 import { assertFields, compareAnswers, type Mismatch } from './peers/compare.js';
 import { DuckDbPeer } from './peers/duckdb-peer.js';
+import { arrowRows } from './peers/answer.js';
 import { EnginePeer, type EngineAnswer } from './peers/engine-peer.js';
 import { EventGenerator, makeEventSpec, type EventChunk } from './peers/events.js';
 import { dashboardUnderIngest, liveBodies, type LiveDashboardResult } from './peers/live-dashboard.js';
@@ -114,7 +115,8 @@ class EngineRefused extends Error {}
 
 function engineBodies(answers: EngineAnswer[]): unknown[] {
   for (const a of answers) if (a.status !== 200) throw new EngineRefused(`HTTP ${a.status}: ${a.text.slice(0, 300)}`);
-  return answers.map((a) => JSON.parse(a.text) as unknown);
+  // an Arrow answer as the JSON answer's body: its rows under `results`
+  return answers.map((a) => (a.bytes ? { results: arrowRows(a.bytes) } : (JSON.parse(a.text) as unknown)));
 }
 
 async function measure(system: SystemName, q: PeerQuery, engine: EnginePeer, polars: PolarsPeer, duck: DuckDbPeer): Promise<SystemResult | undefined> {

@@ -3,6 +3,7 @@
  * rows of plain cells, and per section which fields identify a row, which must be equal and which
  * are floats compared to a relative tolerance.
  */
+import { tableFromIPC } from 'apache-arrow';
 
 export type Cell = string | number | null;
 export type Row = Record<string, Cell>;
@@ -67,4 +68,15 @@ export function sortByKey(rows: readonly Row[], key: readonly string[]): Row[] {
     }
     return 0;
   });
+}
+
+/** An Arrow answer's rows as plain objects (Int64 as numbers, nulls as null), column by column. */
+export function arrowRows(bytes: Uint8Array): Array<Record<string, Cell>> {
+  const table = tableFromIPC(bytes);
+  const rows: Array<Record<string, Cell>> = Array.from({ length: table.numRows }, () => ({}));
+  for (const field of table.schema.fields) {
+    let i = 0;
+    for (const v of table.getChild(field.name)!) rows[i++]![field.name] = cell(v);
+  }
+  return rows;
 }

@@ -17,11 +17,16 @@ export interface EngineRequest {
   method: 'GET' | 'POST';
   path: string;
   body?: unknown;
+  /** The answer is an Arrow IPC stream (`format: "arrow"`): the timed client decodes it with `tableFromIPC`. */
+  arrow?: boolean;
 }
 
 export interface EngineAnswer {
   status: number;
+  /** The answer's text; an Arrow answer's only when it is not a 200. */
   text: string;
+  /** A 200 Arrow answer's bytes. */
+  bytes?: Uint8Array;
 }
 
 export interface IngestProgress {
@@ -179,6 +184,7 @@ export class EnginePeer {
       requests.map(async (r) => {
         const init: RequestInit = r.method === 'POST' ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.body ?? {}) } : {};
         const res = await fetch(this.queryUrl + r.path, init);
+        if (r.arrow && res.status === 200) return { status: res.status, text: '', bytes: new Uint8Array(await res.arrayBuffer()) };
         return { status: res.status, text: await res.text() };
       }),
     );

@@ -5,7 +5,7 @@
  * {@link Answer}.
  *
  * Where the documents fix a choice, the peers follow it:
- * - aggregate (Q1, Q1b): `count` counts events, `value_count` non-null values; sum, mean, min
+ * - aggregate (Q1, Q1b, Q1b-arrow: Q1b with the engine's Arrow answer): `count` counts events, `value_count` non-null values; sum, mean, min
  *   and max are over non-null values and null for a group without any (polars would sum to 0);
  * - window (Q2): tumbling 1-minute windows aligned to the epoch, one row per (window, type) with
  *   at least one event, `value_sum` null when the window's events have no value;
@@ -54,14 +54,16 @@ function sectionsFrom(spec: AnswerSpec, sections: Record<string, ReadonlyArray<R
   return Object.fromEntries(Object.entries(spec).map(([name, s]) => [name, pick(sections[name] ?? [], [...s.key, ...s.exact, ...s.float])]));
 }
 
-function aggregateQuery(id: string, title: string, key: readonly string[]): PeerQuery {
+/** `arrow`: the engine answers an Arrow IPC stream (`format: "arrow"`), which its client decodes whole. */
+function aggregateQuery(id: string, title: string, key: readonly string[], arrow = false): PeerQuery {
   const spec = moments(key);
   const cols = key.join(', ');
   return {
     id,
     title,
-    engine: [{ method: 'POST', path: '/query/aggregate', body: { groupBy: key, metrics: ['value'] } }],
-    polars: id,
+    engine: [{ method: 'POST', path: '/query/aggregate', body: { groupBy: key, metrics: ['value'], ...(arrow ? { format: 'arrow' } : {}) }, ...(arrow ? { arrow } : {}) }],
+    // the same question as without Arrow for the peers
+    polars: id.replace(/-arrow$/, ''),
     sql: [
       `SELECT ${cols}, count(*) AS count, count(value) AS value_count, sum(value) AS value_sum, avg(value) AS value_mean,
               min(value) AS value_min, max(value) AS value_max
@@ -107,6 +109,7 @@ const ANOMALY_MOMENTS = 'SELECT avg(value) AS mean, stddev_pop(value) AS stddev,
 export const QUERIES: readonly PeerQuery[] = [
   aggregateQuery('Q1', 'group by event_type: count, sum, mean, min, max', ['event_type']),
   aggregateQuery('Q1b', 'group by (event_type, user_id): same', ['event_type', 'user_id']),
+  aggregateQuery('Q1b-arrow', 'Q1b, the engine answering Arrow (decoded by tableFromIPC)', ['event_type', 'user_id'], true),
   {
     id: 'Q2',
     title: '1-minute tumbling windows × event_type: sum',
