@@ -11,6 +11,11 @@
  *   [SLEEPING] 1 while the consumer is (about to be) parked in waitAsync.
  *   [STORAGE]  0, or the StorageFault the consumer's last log write or sync failed with (ENOSPC,
  *              EIO, ...): the producer refuses the shard's events (507) until it is 0 again.
+ *   [URGENT]   1 once the producer pushed records someone waits to see durable (?wait=true):
+ *              the consumer takes it (exchange to 0) before a drain pass and seals at the end of
+ *              that pass, where otherwise it lets its batch grow until its oldest row is a flush
+ *              interval old (shard-worker.ts). Set after the push, so a consumer that sees it
+ *              drains those records in the same pass; one that misses it sees SIGNAL moved too.
  *
  * Wake-ups are lazy on purpose. The consumer wakes by itself every flushIntervalMs (it has to
  * seal on that schedule anyway), so the producer only pays for Atomics.notify (a cross-thread
@@ -34,6 +39,7 @@ export const SIGNAL = 0;
 export const STATE = 1;
 export const SLEEPING = 2;
 export const STORAGE = 3;
+export const URGENT = 4;
 export const PUSHED = 0;
 export const CONSUMED = 1;
 export const DURABLE = 2;
@@ -46,7 +52,8 @@ export type StorageFaultValue = (typeof StorageFault)[keyof typeof StorageFault]
 export const ShardState = { STARTING: 0, READY: 1, FAILED: 2, STOPPED: 3, RESTORING: 4 } as const;
 export type ShardStateValue = (typeof ShardState)[keyof typeof ShardState];
 
-const CONTROL_INT32S = 4;
+// five words and one unused: the BigInt64 counters after them start 8-byte aligned
+const CONTROL_INT32S = 6;
 const COUNTERS = 4;
 
 /** The transferable description of a ring, sent to the worker in workerData. */
@@ -134,10 +141,16 @@ export class ShardRing {
    * the next flush interval too).
    */
   wake(now = false): void {
+    if (now) Atomics.store(this.control, URGENT, 1);
     Atomics.add(this.control, SIGNAL, 1);
     if (Atomics.load(this.control, SLEEPING) === 1 && (now || this.ring.availableRead() * 4 > this.ring.capacity())) {
       Atomics.notify(this.control, SIGNAL);
     }
+  }
+
+  /** Consumer side: whether a producer asked for a seal at the end of this pass (see URGENT); clears it. */
+  takeUrgent(): boolean {
+    return Atomics.exchange(this.control, URGENT, 0) === 1;
   }
 
   /** Consumer side: the signal value to wait on (read it before checking the ring). */

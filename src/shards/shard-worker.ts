@@ -202,17 +202,41 @@ async function handOver(): Promise<number> {
   return synced;
 }
 
+/** Whether the rows in the builder are to be sealed at the end of this pass: the oldest has waited a flush interval. */
+function sealDue(): boolean {
+  return builder.rows > 0 && Date.now() - builder.oldestRowAt >= data.flushIntervalMs;
+}
+
+/** How long the loop may sleep: until the builder's oldest row is a flush interval old. */
+function sleepMs(): number {
+  if (builder.rows === 0) return data.flushIntervalMs;
+  return Math.max(1, data.flushIntervalMs - (Date.now() - builder.oldestRowAt));
+}
+
 /**
  * Wakes every flushIntervalMs (or earlier when the producer finds the ring over a quarter full),
- * decodes everything in the ring, seals it and commits it (one sync per pass: group commit), so
- * an event is durable and in polars about one flush interval after it was acknowledged.
- * Queries don't wait for this: they drain on arrival.
+ * decodes everything in the ring into the builder, and seals it once its oldest row is a flush
+ * interval old, at `maxBatchRows` (in `drain`), or at once when a producer asked (a ?wait=true
+ * request: URGENT in shard-ring.ts); then commits (one sync per pass: group commit). So an event
+ * is durable and in polars about one flush interval after it was acknowledged, as when every pass
+ * sealed; but under load, when the ring's quarter-full wake-ups made passes every few ms, polars
+ * got a batch per pass (median ~20,000 rows in bench:ingest's Arrow mode) and paid its fixed cost
+ * per append each time (docs/PERFORMANCE.md). Queries don't wait for this: they drain and seal
+ * on arrival (handOver).
  */
 async function loop(): Promise<void> {
+  // a producer's request for a seal, kept until everything drained up to it is sealed
+  let urgent = false;
   while (running) {
     const seen = ring.signal();
+    if (ring.takeUrgent()) urgent = true;
     drain(false);
-    seal();
+    if (urgent || sealDue()) {
+      seal();
+      // not yet when the drain stopped at the in-flight cap (the waited-for records may still be
+      // in the ring) or a keyed part is still coming
+      if (builder.rows === 0 && ring.usedBytes() === 0) urgent = false;
+    }
     await commit();
     if (overCap()) {
       await new Promise<void>((resolve) => (progressWaiter = resolve));
@@ -221,7 +245,7 @@ async function loop(): Promise<void> {
     }
     if (ring.usedBytes() * 4 > ring.capacity()) continue;
     if (settler.faulty) await probeStorage();
-    await ring.waitForSignal(seen, data.flushIntervalMs);
+    await ring.waitForSignal(seen, sleepMs());
   }
 }
 
