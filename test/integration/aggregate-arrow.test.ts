@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromIPC } from 'apache-arrow';
 import type { EngineConfig } from '../../src/config/schema.js';
 import { shardForUser } from '../../src/router/route-hash.js';
-import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { ARROW_BATCH_ROWS } from '../../src/merge/aggregate-arrow.js';
+import { arrowBody } from '../helpers/arrow-body.js';
+import { postBody, postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { expectBruteAggregate } from '../helpers/expect-aggregate.js';
 import { makeEvents, type TestEvent } from '../helpers/random-events.js';
 
@@ -49,7 +51,7 @@ async function asArrow(engine: RunningEngine, body: Record<string, unknown>) {
   expect(Number.isNaN(Date.parse(res.headers.get('x-timestamp') ?? ''))).toBe(false);
   const table = tableFromIPC(bytes);
   const rows: Row[] = table.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON() as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : (v as string | number | null)])));
-  return { rows, bytes: bytes.length, fields: table.schema.fields.map((f) => `${f.name}:${String(f.type)}`) };
+  return { rows, bytes: bytes.length, batches: table.batches.length, fields: table.schema.fields.map((f) => `${f.name}:${String(f.type)}`) };
 }
 
 /** Code point order (what the answer promises), null last. */
@@ -147,6 +149,22 @@ describe('aggregate answered as Arrow', () => {
     expect(arrow.rows.length).toBeGreaterThan(1);
     expect(arrow.rows).toEqual(await asJson(lonely, { groupBy: ['event_type', 'user_id'] }));
     expectBruteAggregate(arrow.rows, one, ['event_type', 'user_id']);
+  });
+
+  it('answers more rows than a record batch holds in several batches, moved out of the merge pool: the JSON rows, brute force, in order', async () => {
+    // ~70,000 groups, more than ARROW_BATCH_ROWS
+    const big = Array.from({ length: 80_000 }, (_, i) => ({ timestamp: Date.UTC(2026, 0, 1) + i, event_type: i % 7 ? 'click' : 'view', user_id: `u${(i * 7919) % 60_000}`, value: i % 11 ? i / 8 : null }));
+    const engine = await startEngine({ shards: 2, maxResultCells: 1_000_000 });
+    running.push(engine);
+    const res = await postBody(`${engine.ingestUrl}/ingest/arrow?wait=true`, arrowBody(big), { 'content-type': 'application/vnd.apache.arrow.stream' });
+    expect(res.status).toBe(200);
+    const groupBy: Array<'event_type' | 'user_id'> = ['event_type', 'user_id'];
+    const arrow = await asArrow(engine, { groupBy });
+    expect(arrow.rows.length).toBeGreaterThan(ARROW_BATCH_ROWS);
+    expect(arrow.batches).toBe(Math.ceil(arrow.rows.length / ARROW_BATCH_ROWS));
+    expect(arrow.rows).toEqual(await asJson(engine, { groupBy }));
+    expectBruteAggregate(arrow.rows, big, groupBy);
+    expectOrdered(arrow.rows, groupBy);
   });
 
   it('refuses an answer over maxResponseBytes with a 400 naming it, before any byte; one that fits is answered', async () => {
