@@ -253,6 +253,20 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     responses: { '200': json({ allOf: [ref('QueryAnswer'), obj({ table: { type: 'string' }, dropped: { type: 'boolean' }, rows: { type: 'integer' } })] }, 'dropped') },
     errors: [400, 404, 503],
   },
+  'POST /query/aggregate': {
+    tag: 'query',
+    summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
+    description: 'With `"format": "arrow"` the same rows come as an Arrow IPC stream (query_time_ms and timestamp in the headers X-Query-Time-Ms and X-Timestamp); see docs/API.md.',
+    responses: {
+      '200': {
+        description: 'the answer, with query_time_ms and timestamp; or with `format: "arrow"` its rows as an Arrow IPC stream',
+        content: {
+          'application/json': { schema: ref('QueryAnswer') },
+          'application/vnd.apache.arrow.stream': { schema: { type: 'string', format: 'binary', description: 'an Arrow IPC stream: schema message, record batches of the answer rows, end-of-stream marker' } },
+        },
+      },
+    },
+  },
   'GET /query/export': {
     tag: 'query',
     summary: 'Streams the matching events as NDJSON or an Arrow IPC stream',
