@@ -26,6 +26,8 @@ import { MAX_EVENT_TYPE_CHARS, MAX_METADATA_BYTES, MAX_TS, MAX_USER_ID_CHARS, MI
 export interface EventColumns {
   source: BlockSource;
   order: ShardOrder;
+  /** arrays and objects in the events (each event, its metadata's), for batch-body.ts' depth proof */
+  containers: number;
 }
 
 /** Strings longer than this are written by Buffer#write (native) rather than the copy loop. */
@@ -192,15 +194,20 @@ const scratch = new RowScratch();
 /**
  * The events of `raws` as block columns grouped by shard (of `shards`), or null when any event
  * breaks a rule (`validateBatch(raws, …)` then says which). `receivedAt` fills missing
- * timestamps; `maxFutureSkewMs` (null: no bound) as for `validateEvent`.
+ * timestamps; `maxFutureSkewMs` (null: no bound) as for `validateEvent`. `metadataLevels`: how
+ * deep a metadata value may nest (its object is level 1), checked iteratively before it is
+ * serialized; null too when an event (level 0) or its metadata would nest deeper, for a body
+ * whose text was not scanned for depth (batch-body.ts).
  *
  * The columns view memory the next call reuses: write them (`IngestWriter.writeColumns` copies
  * them into its staging) before validating another request.
  *
  * @example const cols = eventColumns(raws, Date.now(), config.maxFutureSkew, shards.length) ?? reportErrors()
  */
-export function eventColumns(raws: readonly unknown[], receivedAt: number, maxFutureSkewMs: number | null, shards: number): EventColumns | null {
+export function eventColumns(raws: readonly unknown[], receivedAt: number, maxFutureSkewMs: number | null, shards: number, metadataLevels = Infinity): EventColumns | null {
   const rows = raws.length;
+  if (metadataLevels < 0) return null;
+  let containers = rows;
   const sc = scratch;
   sc.begin(rows);
   const { timestamps, values, valueValid, metadataValid, typeStart, typeEnd, userEnds, metaEnds, shardOf, types, users, meta } = sc;
@@ -267,7 +274,9 @@ export function eventColumns(raws: readonly unknown[], receivedAt: number, maxFu
     const md = o.metadata;
     if (md !== undefined && md !== null) {
       if (typeof md !== 'object' || Array.isArray(md)) return null;
-      if (!appendMetadata(meta, md as Record<string, unknown>)) return null;
+      const held = appendMetadata(meta, md as Record<string, unknown>, metadataLevels);
+      if (held < 0) return null;
+      containers += held;
       metadataValid[i >> 3]! |= 1 << (i & 7);
       metadataRows++;
     }
@@ -285,29 +294,47 @@ export function eventColumns(raws: readonly unknown[], receivedAt: number, maxFu
       metadataValid: metadataRows === rows ? null : metadataValid,
     },
     order: groupByShard(shardOf.subarray(0, rows), shards),
+    containers,
   };
 }
 
 /**
  * Appends a metadata object's `JSON.stringify` text if it is valid metadata (at most
- * MAX_METADATA_BYTES, well-formed); false otherwise.
+ * MAX_METADATA_BYTES, well-formed, nesting at most `levels`); returns the arrays and objects it
+ * holds (itself included), or -1 when it is not valid.
  */
-function appendMetadata(meta: ByteColumn, md: Record<string, unknown>): boolean {
+function appendMetadata(meta: ByteColumn, md: Record<string, unknown>, levels: number): number {
+  if (levels < 1) return -1;
   const flat = meta.appendFlatObject(md);
   if (flat >= 0) {
-    if (flat <= MAX_METADATA_BYTES) return true;
+    if (flat <= MAX_METADATA_BYTES) return 1;
     meta.at -= flat;
-    return false;
+    return -1;
   }
+  const containers = containersWithin(md, levels);
+  if (containers < 0) return -1;
   const text = JSON.stringify(md);
   // UTF-8 bytes ≥ UTF-16 code units (lone surrogates are escaped in the text)
-  if (text.length > MAX_METADATA_BYTES) return false;
+  if (text.length > MAX_METADATA_BYTES) return -1;
   // A lone surrogate is written as a \udXXX escape: text without a backslash holds none.
-  if (text.indexOf('\\') >= 0 && illFormedMetadataPath(md) !== null) return false;
+  if (text.indexOf('\\') >= 0 && illFormedMetadataPath(md) !== null) return -1;
   const start = meta.at;
   meta.reserve(3 * text.length);
   meta.at += meta.data.write(text, start, 'utf8');
-  if (meta.at - start <= MAX_METADATA_BYTES) return true;
+  if (meta.at - start <= MAX_METADATA_BYTES) return containers;
   meta.at = start;
-  return false;
+  return -1;
+}
+
+/** The arrays and objects in `value` (itself included), or -1 when they nest deeper than `levels`. Iterative. */
+function containersWithin(value: object, levels: number): number {
+  const stack: Array<[value: object, level: number]> = [[value, 1]];
+  let n = 0;
+  while (stack.length > 0) {
+    const [v, level] = stack.pop()!;
+    if (level > levels) return -1;
+    n++;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) if (typeof x === 'object' && x !== null) stack.push([x, level + 1]);
+  }
+  return n;
 }

@@ -8,7 +8,8 @@ import { Hono, type Context } from 'hono';
 import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, errorStatus, invalidEvents, unavailable, type FieldError } from './http-error.js';
-import { eventColumns } from './event-columns.js';
+import { BatchBody } from './batch-body.js';
+import { eventColumns, type EventColumns } from './event-columns.js';
 import { jsonDepthExceeded } from './json-depth.js';
 import { noteIngestEvents } from './metrics/http-metrics.js';
 import { parseJson, readBodyBytes, readBodyText, requireContentType, tooDeep } from './read-body.js';
@@ -49,8 +50,11 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     await next();
   });
 
-  /** Validates and writes; counts the outcome either way. */
-  const store = (raws: unknown[], started: number, preErrors: FieldError[], ack: AckTicket | null): IngestAnswer => {
+  /**
+   * Validates and writes; counts the outcome either way. `validated`: the events as columns
+   * already (the batch route validates before counting them), or null when they are not valid.
+   */
+  const store = (raws: unknown[], started: number, preErrors: FieldError[], ack: AckTicket | null, validated?: { columns: EventColumns | null; receivedAt: number }): IngestAnswer => {
     if (raws.length === 0) throw badRequest('no events in request', [{ field: 'events', reason: 'empty batch' }]);
     if (raws.length > config.maxBatchEvents) {
       metrics.recordRejected(raws.length, true);
@@ -58,10 +62,10 @@ export function makeIngestApp(ctx: EngineContext): Hono {
         { field: 'events', reason: `more than ${config.maxBatchEvents} events` },
       ]);
     }
-    const receivedAt = Date.now();
+    const receivedAt = validated?.receivedAt ?? Date.now();
     // Valid events go straight into column blocks (event-columns.ts); a request with any invalid
     // event is validated again by validateBatch, which names every error.
-    const columns = preErrors.length === 0 ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length) : null;
+    const columns = validated ? validated.columns : preErrors.length === 0 ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, config.maxJsonDepth - 1) : null;
     const result = columns === null ? validateBatch(raws, receivedAt, config.maxFutureSkew) : null;
     if (preErrors.length > 0 || (result !== null && 'errors' in result)) {
       const errors = [...preErrors, ...(result !== null && 'errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
@@ -106,18 +110,15 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const text = await readBodyText(c, config.maxBodyBytes);
     const ack = acks.begin(c, '/ingest/batch', text);
     if (ack instanceof Response) return ack;
-    const body = parseJson(text, config.maxJsonDepth);
-    let raws: unknown;
-    if (Array.isArray(body)) raws = body;
-    else if (typeof body === 'object' && body !== null) {
-      const keys = Object.keys(body);
-      const extra = keys.filter((k) => k !== 'events');
-      if (extra.length > 0) throw badRequest(`unknown field \`${extra[0]}\`; expected {"events": [...]}`, [{ field: extra[0]!, reason: 'unknown field' }]);
-      raws = (body as { events?: unknown }).events;
-    }
-    if (!Array.isArray(raws)) throw badRequest('expected {"events": [...]} or a JSON array of events', [{ field: 'events', reason: 'missing or not an array' }]);
+    // parsed before its depth is known: validation proves it shallow, or the text is scanned
+    // before anything is refused or counted (batch-body.ts)
+    const batch = BatchBody.parse(text, config.maxJsonDepth);
+    const { raws } = batch;
+    const receivedAt = Date.now();
+    const columns = raws.length > 0 && raws.length <= config.maxBatchEvents ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, batch.metadataLevels) : null;
+    batch.confirmDepth(columns?.containers ?? -1);
     noteIngestEvents(c, raws.length);
-    return answer(c, ack, store(raws, started, [], ack));
+    return answer(c, ack, store(raws, started, [], ack, { columns, receivedAt }));
   });
 
   app.post('/ingest/ndjson', async (c) => {

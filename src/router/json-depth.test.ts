@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonDepthExceeded } from './json-depth.js';
+import { countOpenBrackets, jsonDepthExceeded } from './json-depth.js';
 
 /** Independent reference: the nesting depth of a parsed value, recursively. */
 function depthOf(v: unknown): number {
@@ -57,5 +57,18 @@ describe('jsonDepthExceeded', () => {
   it('leaves malformed text to JSON.parse (an unterminated string ends the scan)', () => {
     expect(jsonDepthExceeded('["abc', 0)).toBe(0);
     expect(jsonDepthExceeded('"abc[[[', 0)).toBe(-1);
+  });
+});
+
+describe('countOpenBrackets', () => {
+  it('counts every [ and {, inside strings too, on 1,000 random documents', () => {
+    let s = 17;
+    const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296);
+    for (let i = 0; i < 1000; i++) {
+      const text = JSON.stringify(randomValue(rand, 0));
+      expect(countOpenBrackets(text), text).toBe([...text].filter((ch) => ch === '[' || ch === '{').length);
+    }
+    expect(countOpenBrackets('')).toBe(0);
+    expect(countOpenBrackets('{"a":"[{"}')).toBe(3);
   });
 });

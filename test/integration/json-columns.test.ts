@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { jsonDepthExceeded } from '../../src/router/json-depth.js';
 
 const NOW = Date.now();
 
@@ -109,6 +110,42 @@ describe('JSON batch routes as column blocks', () => {
     expect(exact.body.results[0]).toMatchObject({ count: 2, value_sum: 3 });
     const now = await postJson(`${e.queryUrl}/query/aggregate`, { filter: { from: before, to: Date.now() + 1, event_type: ['ts'] }, metrics: ['value'] });
     expect(now.body.results[0]).toMatchObject({ count: 1, value_sum: 4 });
+  });
+});
+
+describe('depth of a batch parsed before it is scanned (batch-body.ts)', () => {
+  let e: RunningEngine;
+  beforeAll(async () => {
+    e = await startEngine({ shards: 2 });
+  });
+  afterAll(async () => {
+    await e?.stop();
+  });
+
+  const deep = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+  const event = '"event_type":"x","user_id":"u","value":1';
+
+  it.each([
+    ['metadata nested 200,000 deep', `{"events":[{${event}},{${event},"metadata":${deep(200_000)}}]}`],
+    ['a deep value JSON.parse drops (a duplicate key)', `[{${event},"metadata":${deep(40)},"metadata":{}}]`],
+  ])('%s → 400 naming the character, as the scan before parsing did, nothing stored', async (_name, body) => {
+    const at = jsonDepthExceeded(body, 32);
+    expect(at).toBeGreaterThan(0);
+    const res = await postJson(`${e.ingestUrl}/ingest/batch`, body);
+    expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(400);
+    expect(res.body.message).toBe('body nests deeper than maxJsonDepth (32)');
+    expect(res.body.errors[0].reason).toBe(`character ${at} opens nesting level 33; at most 32 levels of arrays/objects`);
+    const count = await postJson(`${e.queryUrl}/query/aggregate`, {});
+    expect(count.body.results[0]?.count ?? 0).toBe(0);
+  });
+
+  it('stores a batch whose strings hold brackets and whose metadata nests to the limit', async () => {
+    // body, events, event: 29 levels left
+    const md = deep(29);
+    const res = await postJson(`${e.ingestUrl}/ingest/batch`, `{"events":[{${event},"metadata":{"q":"[{[{"}},{${event},"metadata":${md}}]}`);
+    expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(202);
+    const count = await postJson(`${e.queryUrl}/query/aggregate`, {});
+    expect(count.body.results[0].count).toBe(2);
   });
 });
 
