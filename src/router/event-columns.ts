@@ -38,7 +38,7 @@ const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;
 
 /** One string column being filled: UTF-8 bytes, grown by doubling, kept between requests. */
-class ByteColumn {
+export class ByteColumn {
   data = Buffer.allocUnsafe(64 * 1024);
   at = 0;
   /** FNV-1a 32 of the bytes `append` wrote last (route-hash.ts), for user ids */
@@ -146,7 +146,7 @@ class ByteColumn {
 }
 
 /** Per-row arrays reused between requests (the main thread validates one request at a time). */
-class RowScratch {
+export class RowScratch {
   rows = 0;
   timestamps = new Float64Array(0);
   values = new Float64Array(0);
@@ -189,7 +189,8 @@ class RowScratch {
 /** Scratch larger than this is not kept for the next request (a one-off giant batch). */
 const SCRATCH_KEEP_ROWS = 100_000;
 const SCRATCH_KEEP_BYTES = 8 * 1024 * 1024;
-const scratch = new RowScratch();
+/** The one scratch: eventColumns and batch-scan.ts fill it, the writer copies it out before the next request. */
+export const scratch = new RowScratch();
 
 /**
  * The events of `raws` as block columns grouped by shard (of `shards`), or null when any event
@@ -282,6 +283,12 @@ export function eventColumns(raws: readonly unknown[], receivedAt: number, maxFu
     }
     metaEnds[i + 1] = meta.at;
   }
+  return finishColumns(sc, rows, valueNulls, metadataRows, shards, containers);
+}
+
+/** The scratch's first `rows` rows as columns, grouped by shard. */
+export function finishColumns(sc: RowScratch, rows: number, valueNulls: number, metadataRows: number, shards: number, containers: number): EventColumns {
+  const { timestamps, values, valueValid, metadataValid, typeStart, typeEnd, userEnds, metaEnds, shardOf, types, users, meta } = sc;
   const utf8 = (col: ByteColumn, ends: Int32Array): Utf8Rows => ({ data: col.data, start: ends.subarray(0, rows), end: ends.subarray(1, rows + 1) });
   return {
     source: {

@@ -9,6 +9,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { EncodableEvent } from '../shards/ring-record.js';
 import { badRequest, errorStatus, invalidEvents, unavailable, type FieldError } from './http-error.js';
 import { BatchBody } from './batch-body.js';
+import { scanBatch } from './batch-scan.js';
 import { eventColumns, type EventColumns } from './event-columns.js';
 import { jsonDepthExceeded } from './json-depth.js';
 import { noteIngestEvents } from './metrics/http-metrics.js';
@@ -73,17 +74,22 @@ export function makeIngestApp(ctx: EngineContext): Hono {
       // An unparseable NDJSON line is one error, reported as the line's error instead of '(event)'.
       throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), result !== null && 'errors' in result ? result.total : preErrors.length);
     }
-    let written: number;
+    // (validateBatch accepting what eventColumns refused would be a bug there: still stored, the old way)
+    return written(raws.length, started, () => (columns !== null ? writer.writeColumns([columns], ack?.opts, false) : writer.write((result as { events: EncodableEvent[] }).events, ack?.opts)));
+  };
+
+  /** Writes `count` valid events (`write` pushes them) and counts the outcome either way. */
+  const written = (count: number, started: number, write: () => number): IngestAnswer => {
+    let pushed: number;
     try {
-      // (validateBatch accepting what eventColumns refused would be a bug there: still stored, the old way)
-      written = columns !== null ? writer.writeColumns([columns], ack?.opts, false) : writer.write((result as { events: EncodableEvent[] }).events, ack?.opts);
+      pushed = write();
     } catch (err) {
-      metrics.recordRejected(raws.length, false);
+      metrics.recordRejected(count, false);
       throw err;
     }
     const latency = performance.now() - started;
-    metrics.recordAccepted(written, latency);
-    return { accepted: raws.length, buffered: writer.buffered(), timestamp: new Date().toISOString(), latency };
+    metrics.recordAccepted(pushed, latency);
+    return { accepted: count, buffered: writer.buffered(), timestamp: new Date().toISOString(), latency };
   };
 
   app.post('/ingest', async (c) => {
@@ -107,14 +113,22 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   app.post('/ingest/batch', async (c) => {
     const started = performance.now();
     requireContentType(c, ['application/json']);
-    const text = await readBodyText(c, config.maxBodyBytes);
+    const bytes = await readBodyBytes(c, config.maxBodyBytes);
+    const text = bytes.toString('utf8');
     const ack = acks.begin(c, '/ingest/batch', text);
     if (ack instanceof Response) return ack;
-    // parsed before its depth is known: validation proves it shallow, or the text is scanned
-    // before anything is refused or counted (batch-body.ts)
+    const receivedAt = Date.now();
+    // The bodies clients send most are read straight into columns (batch-scan.ts) ...
+    const scanned = scanBatch(bytes, receivedAt, config.maxFutureSkew, ctx.shards.length, config.maxJsonDepth);
+    const count = scanned?.order.order.length ?? 0;
+    if (scanned !== null && count <= config.maxBatchEvents) {
+      noteIngestEvents(c, count);
+      return answer(c, ack, written(count, started, () => writer.writeColumns([scanned], ack?.opts, false)));
+    }
+    // ... others are parsed before their depth is known: validation proves it shallow, or the
+    // text is scanned before anything is refused or counted (batch-body.ts)
     const batch = BatchBody.parse(text, config.maxJsonDepth);
     const { raws } = batch;
-    const receivedAt = Date.now();
     const columns = raws.length > 0 && raws.length <= config.maxBatchEvents ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, batch.metadataLevels) : null;
     batch.confirmDepth(columns?.containers ?? -1);
     noteIngestEvents(c, raws.length);

@@ -131,7 +131,15 @@ function sameBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number
  * caller checks that). False says nothing: ask `canonicalMetadata`.
  */
 export function isCanonicalObject(b: Uint8Array, s: number, e: number, maxDepth: number): boolean {
-  if (e - s < 2 || b[s] !== OPEN_OBJECT) return false;
+  return canonicalObjectEnd(b, s, e, maxDepth) === e;
+}
+
+/**
+ * The end of the object at `b[s]` when it is certainly written as `isCanonicalObject` asks,
+ * nested at most `maxDepth` levels and ending by `e` (what follows it is not looked at); -1 otherwise.
+ */
+export function canonicalObjectEnd(b: Uint8Array, s: number, e: number, maxDepth: number): number {
+  if (e - s < 2 || b[s] !== OPEN_OBJECT || maxDepth < 1) return -1;
   if (containers.length <= maxDepth) {
     containers = new Uint8Array(maxDepth + 1);
     keyBase = new Int32Array(maxDepth + 1);
@@ -142,10 +150,10 @@ export function isCanonicalObject(b: Uint8Array, s: number, e: number, maxDepth:
   let expectValue = true;
   for (;;) {
     if (expectValue) {
-      if (p >= e) return false;
+      if (p >= e) return -1;
       const c = b[p]!;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
-        if (++depth > maxDepth) return false;
+        if (++depth > maxDepth) return -1;
         containers[depth] = c === OPEN_OBJECT ? 1 : 2;
         keyBase[depth] = keys;
         p++;
@@ -157,7 +165,7 @@ export function isCanonicalObject(b: Uint8Array, s: number, e: number, maxDepth:
         }
         if (c === OPEN_OBJECT) {
           p = readKey(b, p, e, keyBase[depth]!, keys);
-          if (p < 0) return false;
+          if (p < 0) return -1;
           keys++;
         }
         continue;
@@ -167,26 +175,26 @@ export function isCanonicalObject(b: Uint8Array, s: number, e: number, maxDepth:
       else if (c === 0x74) p = literalAt(b, p, e, TRUE);
       else if (c === 0x66) p = literalAt(b, p, e, FALSE);
       else if (c === 0x6e) p = literalAt(b, p, e, NULL);
-      else return false;
-      if (p < 0) return false;
+      else return -1;
+      if (p < 0) return -1;
       expectValue = false;
       continue;
     }
-    if (depth === 0) return p === e;
-    if (p >= e) return false;
+    if (depth === 0) return p;
+    if (p >= e) return -1;
     const c = b[p]!;
     const inObject = containers[depth] === 1;
     if (c === COMMA) {
       p++;
       if (inObject) {
         p = readKey(b, p, e, keyBase[depth]!, keys);
-        if (p < 0) return false;
+        if (p < 0) return -1;
         keys++;
       }
       expectValue = true;
       continue;
     }
-    if (c !== (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) return false;
+    if (c !== (inObject ? CLOSE_OBJECT : CLOSE_ARRAY)) return -1;
     p++;
     if (inObject) keys = keyBase[depth]!;
     depth--;
