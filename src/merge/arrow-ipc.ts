@@ -13,6 +13,7 @@
  */
 import { Builder } from 'flatbuffers';
 import { Field, Float64, Int64, Message, MessageHeader, MetadataVersion, Schema, Utf8, type DataType } from 'apache-arrow';
+import { ARROW_EOS } from './export.js';
 
 export type ColumnKind = 'utf8' | 'int64' | 'float64';
 
@@ -22,8 +23,6 @@ export interface ColumnSpec {
   nullable: boolean;
 }
 
-/** The Arrow IPC end-of-stream marker: continuation word then a zero metadata length. */
-export const IPC_EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 
 const pad8 = (n: number) => (n + 7) & ~7;
 
@@ -161,6 +160,7 @@ export interface IpcPieces {
 }
 
 export function ipcPieces(schema: Uint8Array, batches: Uint8Array[]): IpcPieces {
-  const pieces = [schema, ...batches, IPC_EOS.slice()];
+  // (a copy: the pieces' buffers are moved out of the merge pool)
+  const pieces = [schema, ...batches, ARROW_EOS.slice()];
   return { pieces, bytes: pieces.reduce((n, p) => n + p.length, 0) };
 }
