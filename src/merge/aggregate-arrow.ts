@@ -5,10 +5,12 @@
  * With `finish` (a by-user grouping: no group is on two shards) each shard's partial is already
  * the answer's columns, sorted by the keys (python/engine_polars/answer_rows.py
  * `answer_columns`: strings LargeUtf8, numbers Int64/Float64). They are interleaved by key (the
- * comparisons of aggregate-rows.ts: numeric heads, then the string bytes after them) and each
- * output batch is gathered column by column straight into its message (arrow-ipc.ts): 8-byte
- * values as pairs of 32-bit words, string bytes copied, validity bits moved, no JavaScript object
- * per row. Otherwise the partials are merged as for JSON (aggregate.ts) and the rows written out.
+ * comparisons of aggregate-rows.ts: numeric heads, then the string bytes after them), which
+ * gives each shard row its answer row; a shard's rows keep their order, so each column of each
+ * output batch is then scattered shard by shard in one loop straight into the batch's message
+ * (arrow-ipc.ts): 8-byte values as pairs of 32-bit words, string bytes copied, validity bits
+ * moved, no JavaScript object per row. Otherwise the partials are merged as for JSON
+ * (aggregate.ts) and the rows written out.
  */
 import { Type, tableFromIPC, type Data } from 'apache-arrow';
 import { compareRows, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
