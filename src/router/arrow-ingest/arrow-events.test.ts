@@ -61,7 +61,8 @@ function store(body: Uint8Array, shards: number, opts = OPTS): Stored[][] {
       off = rec.next;
     }
     const sealed = builder.seal();
-    out.push(sealed ? [...RecordBatchReader.from(sealed.ipc)].flatMap((b) => b.toArray().map((r) => r.toJSON() as unknown as Stored)) : []);
+    // timestamps are Int64 in a sealed batch (BigInt here): compared as numbers
+    out.push(sealed ? [...RecordBatchReader.from(sealed.ipc)].flatMap((b) => b.toArray().map((r) => ({ ...r.toJSON(), timestamp: Number(r.timestamp) }) as unknown as Stored)) : []);
   }
   return out;
 }
