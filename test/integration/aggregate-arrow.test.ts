@@ -167,7 +167,7 @@ describe('aggregate answered as Arrow', () => {
     expectOrdered(arrow.rows, groupBy);
   });
 
-  it('refuses an answer over maxResponseBytes with a 400 naming it, before any byte; one that fits is answered', async () => {
+  it('refuses an answer over maxResponseBytes with a 400 naming it, before any byte; one that fits is answered; maxResultCells holds', async () => {
     const whole = await asArrow(three, { groupBy: ['event_type', 'user_id'] });
     // every shard's columns within the bound, the whole answer over it
     const over = await engineWith(3, events, { maxResponseBytes: whole.bytes - 1 });
@@ -184,6 +184,12 @@ describe('aggregate answered as Arrow', () => {
     expect(b.body.message).toContain('`maxResponseBytes` 10000');
     const fits = await engineWith(3, events, { maxResponseBytes: whole.bytes });
     expect((await asArrow(fits, { groupBy: ['event_type', 'user_id'] })).rows).toEqual(whole.rows);
+    // and a shard with more groups than maxResultCells refuses, as for JSON
+    const cells = await engineWith(3, events, { maxResultCells: 100 });
+    const c = await postJson(`${cells.queryUrl}/query/aggregate`, { groupBy: ['event_type', 'user_id'], format: 'arrow' });
+    expect(c.status).toBe(400);
+    expect(c.body.error).toBe('RESULT_TOO_LARGE');
+    expect(c.body.message).toContain('`maxResultCells` 100');
   });
 
   it('answers 400 naming `format` for a format it does not know', async () => {
