@@ -95,6 +95,8 @@ function utf16Units(b: Uint8Array, s: number, e: number): number {
 
 /** The field the key at `p` names (`"timestamp"` … `"metadata"`, quotes included, no escapes), or 0. */
 function fieldAt(b: Uint8Array, p: number): number {
+  // a body cut right after the quote has no letter (a lookup by undefined would throw)
+  if (p + 1 >= b.length) return 0;
   // by the first letter, then every byte up to the closing quote
   const f = FIELD_BY_LETTER[b[p + 1]!]!;
   return f !== 0 && matches(b, p, KEYS[f]!) ? f : 0;
