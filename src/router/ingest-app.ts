@@ -55,7 +55,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
    * Validates and writes; counts the outcome either way. `validated`: the events as columns
    * already (the batch route validates before counting them), or null when they are not valid.
    */
-  const store = (raws: unknown[], started: number, preErrors: FieldError[], ack: AckTicket | null, validated?: { columns: EventColumns | null; receivedAt: number }): IngestAnswer => {
+  const store = async (raws: unknown[], started: number, preErrors: FieldError[], ack: AckTicket | null, validated?: { columns: EventColumns | null; receivedAt: number; levels: number }): Promise<IngestAnswer> => {
     if (raws.length === 0) throw badRequest('no events in request', [{ field: 'events', reason: 'empty batch' }]);
     if (raws.length > config.maxBatchEvents) {
       metrics.recordRejected(raws.length, true);
@@ -66,7 +66,9 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const receivedAt = validated?.receivedAt ?? Date.now();
     // Valid events go straight into column blocks (event-columns.ts); a request with any invalid
     // event is validated again by validateBatch, which names every error.
-    const columns = validated ? validated.columns : preErrors.length === 0 ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, config.maxJsonDepth - 1) : null;
+    const levels = validated?.levels ?? config.maxJsonDepth - 1;
+    const columnsOf = () => eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, levels);
+    const columns = validated ? validated.columns : preErrors.length === 0 ? columnsOf() : null;
     const result = columns === null ? validateBatch(raws, receivedAt, config.maxFutureSkew) : null;
     if (preErrors.length > 0 || (result !== null && 'errors' in result)) {
       const errors = [...preErrors, ...(result !== null && 'errors' in result ? result.errors.filter((e) => raws[e.index ?? -1] !== undefined) : [])];
@@ -75,7 +77,33 @@ export function makeIngestApp(ctx: EngineContext): Hono {
       throw invalidEvents(errors.slice(0, MAX_REPORTED_ERRORS), result !== null && 'errors' in result ? result.total : preErrors.length);
     }
     // (validateBatch accepting what eventColumns refused would be a bug there: still stored, the old way)
-    return written(raws.length, started, () => (columns !== null ? writer.writeColumns([columns], ack?.opts, false) : writer.write((result as { events: EncodableEvent[] }).events, ack?.opts)));
+    if (columns === null) return written(raws.length, started, () => writer.write((result as { events: EncodableEvent[] }).events, ack?.opts));
+    return pushColumns(raws.length, started, ack, (first) => (first ? columns : columnsOf()!));
+  };
+
+  // Bulk requests that find a ring full wait for room a little (ring-room.ts): Arrow and JSON batches.
+  const room = new RingRoom(ctx.shards.map((s) => s.ring));
+
+  /**
+   * Pushes a JSON request's valid events as column blocks: `columns(true)` gives them as made
+   * for validation, `columns(false)` makes them again after a wait (columns and staging are
+   * scratch shared by every request). A request that finds a ring without room for its part
+   * waits for it as an Arrow request does, first come first served (ring-room.ts), then is
+   * pushed or refused with the writer's 503. One with an Idempotency-Key (its key's state may
+   * move while it waits), or whose part is larger than a whole ring, gets its 503 at once.
+   */
+  const pushColumns = async (count: number, started: number, ack: AckTicket | null, columns: (first: boolean) => EventColumns): Promise<IngestAnswer> => {
+    let total = writer.stageColumns([columns(true)], ack?.opts);
+    const need = writer.stagedBytes();
+    if (!ack?.opts.keyed && (room.waiting > 0 || !room.fits(need)) && room.canEverFit(need)) {
+      await room.wait(need);
+      if (ctx.stopping) {
+        metrics.recordRejected(count, false);
+        throw unavailable('engine is shutting down; nothing of this request was stored', 5);
+      }
+      total = writer.stageColumns([columns(false)], ack?.opts);
+    }
+    return written(count, started, () => writer.commitStaged(total, ack?.opts ?? {}, false));
   };
 
   /** Writes `count` valid events (`write` pushes them) and counts the outcome either way. */
@@ -123,7 +151,8 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const count = scanned?.order.order.length ?? 0;
     if (scanned !== null && count <= config.maxBatchEvents) {
       noteIngestEvents(c, count);
-      return answer(c, ack, written(count, started, () => writer.writeColumns([scanned], ack?.opts, false)));
+      const scanAgain = () => scanBatch(bytes, receivedAt, config.maxFutureSkew, ctx.shards.length, config.maxJsonDepth)!;
+      return answer(c, ack, await pushColumns(count, started, ack, (first) => (first ? scanned : scanAgain())));
     }
     // ... others are parsed before their depth is known: validation proves it shallow, or the
     // text is scanned before anything is refused or counted (batch-body.ts)
@@ -132,7 +161,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const columns = raws.length > 0 && raws.length <= config.maxBatchEvents ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, batch.metadataLevels) : null;
     batch.confirmDepth(columns?.containers ?? -1);
     noteIngestEvents(c, raws.length);
-    return answer(c, ack, store(raws, started, [], ack, { columns, receivedAt }));
+    return answer(c, ack, await store(raws, started, [], ack, { columns, receivedAt, levels: batch.metadataLevels }));
   });
 
   app.post('/ingest/ndjson', async (c) => {
@@ -143,11 +172,9 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     if (ack instanceof Response) return ack;
     const { raws, errors } = parseNdjson(text, config.maxJsonDepth);
     noteIngestEvents(c, raws.length);
-    return answer(c, ack, store(raws, started, errors, ack));
+    return answer(c, ack, await store(raws, started, errors, ack));
   });
 
-  // Bulk Arrow requests that find a ring full wait for room a little (ring-room.ts).
-  const room = new RingRoom(ctx.shards.map((s) => s.ring));
   app.post('/ingest/arrow', async (c) => {
     const started = performance.now();
     requireContentType(c, [ARROW_STREAM_TYPE]);

@@ -98,6 +98,15 @@ export class IngestWriter {
    * keep answering 503 there, as they always have).
    */
   writeColumns(chunks: ReadonlyArray<{ source: BlockSource; order: ShardOrder }>, opts: WriteOptions = {}, oversizeIs413 = true): number {
+    return this.commitStaged(this.stageColumns(chunks, opts), opts, oversizeIs413);
+  }
+
+  /**
+   * The first half of `writeColumns`: encodes the chunks into the staging buffers and returns
+   * their events, pushing nothing. The staging is the writer's own, so `commitStaged` must
+   * follow in the same synchronous step (after an await, stage again).
+   */
+  stageColumns(chunks: ReadonlyArray<{ source: BlockSource; order: ShardOrder }>, opts: WriteOptions = {}): number {
     this.beginStaging(opts);
     let total = 0;
     for (const { source, order } of chunks) {
@@ -114,7 +123,17 @@ export class IngestWriter {
       }
       total += order.order.length;
     }
+    return total;
+  }
+
+  /** The second half of `writeColumns`: pushes what `stageColumns` staged (`total` events), all or nothing. */
+  commitStaged(total: number, opts: WriteOptions, oversizeIs413: boolean): number {
     return this.commit(total, opts, oversizeIs413);
+  }
+
+  /** Each shard's staged bytes (0 where nothing is staged): the ring room a push of them needs. */
+  stagedBytes(): Float64Array {
+    return Float64Array.from(this.staging, (s) => (s.records > 0 ? s.length : 0));
   }
 
   /** Empties the staging buffers, leaving room for a keyed part's marker in front. */

@@ -1,5 +1,6 @@
 /**
- * Waiting briefly for ring room (POST /ingest/arrow) instead of refusing at once.
+ * Waiting briefly for ring room (POST /ingest/arrow, and JSON batches: ingest-app.ts) instead of
+ * refusing at once.
  *
  * A bulk request that finds a ring without room for its share would get a 503 at once; a
  * client that sends again at once (a load generator, or a client ignoring Retry-After) then
@@ -41,6 +42,12 @@ export class RingRoom {
   /** Every ring `i` has `bytes[i]` free now. */
   fits(bytes: Float64Array): boolean {
     for (let i = 0; i < this.rings.length; i++) if (bytes[i]! > 0 && this.rings[i]!.freeBytes() < bytes[i]!) return false;
+    return true;
+  }
+
+  /** Every ring `i` could hold `bytes[i]` at all (no longer than its whole capacity). */
+  canEverFit(bytes: Float64Array): boolean {
+    for (let i = 0; i < this.rings.length; i++) if (bytes[i]! > this.rings[i]!.capacity()) return false;
     return true;
   }
 

@@ -6,7 +6,8 @@
  * metadata key equal a brute force over the events sent. A part larger than a ring is still a 503.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { postBody, postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { shardStats, storedTotals, until } from '../helpers/shard-probes.js';
 import { jsonDepthExceeded } from '../../src/router/json-depth.js';
 
 const NOW = Date.now();
@@ -165,5 +166,47 @@ describe('a JSON batch larger than a ring', () => {
     expect(res.body.message).toMatch(/ring is full .*nothing of this request was stored/);
     const count = await postJson(`${e.queryUrl}/query/aggregate`, {});
     expect(count.body.results[0]?.count ?? 0).toBe(0);
+  });
+});
+
+describe('a JSON batch that finds its ring full', () => {
+  it('waits for room and is stored once the shard drains again, on the scan path and the parse path (NDJSON)', async () => {
+    const tiny = await startEngine({ shards: 1, ringBytes: 64 * 1024 });
+    let pid = 0;
+    try {
+      // a stopped polars process acknowledges nothing: the shard stops draining at its in-flight
+      // cap and the ring fills; a request that does not fit then waits (it used to get a 503 at once)
+      pid = (await shardStats(tiny.ingestUrl))[0]!.polars_pid;
+      process.kill(pid, 'SIGSTOP');
+      const sent: Sent[] = [];
+      const waiting: Array<{ req: Promise<{ status: number; body: any }>; events: Sent[] }> = [];
+      for (let i = 0; i < 80 && waiting.length < 2; i++) {
+        const events = makeEvents(300, 300 + i, (i + 1) * 1000);
+        // once one waits, the next goes by the other route: both wait, in order
+        const ndjson = waiting.length > 0 ? waiting.length === 1 : i % 2 === 1;
+        const req = ndjson
+          ? postBody(`${tiny.ingestUrl}/ingest/ndjson`, events.map((ev) => JSON.stringify(ev)).join('\n'), { 'content-type': 'application/x-ndjson' })
+          : postJson(`${tiny.ingestUrl}/ingest/batch`, { events });
+        const outcome = await Promise.race([req, new Promise<null>((r) => setTimeout(() => r(null), 1000))]);
+        if (outcome === null) waiting.push({ req, events });
+        else {
+          expect(outcome.status, JSON.stringify(outcome.body).slice(0, 300)).toBe(202);
+          sent.push(...events);
+        }
+      }
+      expect(waiting.length).toBe(2);
+      process.kill(pid, 'SIGCONT');
+      pid = 0;
+      for (const w of waiting) {
+        const res = await w.req;
+        expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(202);
+        sent.push(...w.events);
+      }
+      await until(async () => (await storedTotals(tiny.queryUrl)).count === sent.length, 'every accepted event stored');
+      expect(await stored(tiny.queryUrl, ['user_id'])).toEqual(bruteForce(sent, (ev) => ev.user_id));
+    } finally {
+      if (pid) process.kill(pid, 'SIGCONT');
+      await tiny.stop();
+    }
   });
 });
