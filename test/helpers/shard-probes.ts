@@ -73,3 +73,26 @@ export async function ingestUntil(url: string, shouldStop: () => boolean, opts: 
     }
   }
 }
+
+/**
+ * Posts batches as `ingestUntil` does until one is held: not answered within `heldMs` (a JSON
+ * batch that finds its ring full waits for room, src/router/ring-room.ts). Returns a function
+ * that awaits that request, counts it into `into` (accepted or refused) and gives its status.
+ */
+export async function ingestUntilHeld(url: string, opts: { size: number; users: number; start: number; step: number }, into: Ingested, heldMs = 1000): Promise<() => Promise<number>> {
+  for (let seq = opts.start; ; seq += opts.step * opts.size) {
+    const events = Array.from({ length: opts.size }, (_, i) => ({ event_type: 'view', user_id: `u${(seq + i) % opts.users}`, value: seq + i }));
+    const req = postJson(`${url}/ingest/batch`, { events });
+    const count = (res: { status: number; body: unknown }) => {
+      if (res.status === 202) {
+        into.count += opts.size;
+        for (const e of events) into.sum += e.value;
+      } else if (res.status === 503) into.rejected += opts.size;
+      else throw new Error(`ingest answered ${res.status}: ${JSON.stringify(res.body)}`);
+      return res.status;
+    };
+    const res = await Promise.race([req, new Promise<null>((r) => setTimeout(() => r(null), heldMs))]);
+    if (res === null) return async () => count(await req);
+    if (count(res) === 503) await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -9,7 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
-import { cpuSeconds, ingestUntil, processAlive, shardStats, storedTotals, until, waitReady, type Ingested } from '../helpers/shard-probes.js';
+import { cpuSeconds, ingestUntilHeld, processAlive, shardStats, storedTotals, until, waitReady, type Ingested } from '../helpers/shard-probes.js';
 
 const running: RunningEngine[] = [];
 afterEach(async () => {
@@ -113,19 +113,22 @@ describe('appends polars does not acknowledge', () => {
     const [s0] = await shardStats(e.queryUrl);
     const pid = s0!.polars_pid as number;
 
-    // 1. stopped briefly: ingest reaches 503, then everything arrives once polars goes on
+    // 1. stopped briefly: the ring fills and a batch is held waiting for room; once polars goes
+    //    on, it is taken and everything arrives
     process.kill(pid, 'SIGSTOP');
-    await ingestUntil(e.ingestUrl, () => acked.rejected > 0, { size: 1000, users: 100, start: 0, step: 1 }, acked);
+    const held = await ingestUntilHeld(e.ingestUrl, { size: 1000, users: 100, start: 0, step: 1 }, acked);
     process.kill(pid, 'SIGCONT');
-    expect(acked.count).toBeGreaterThan(0);
+    expect(await held()).toBe(202);
+    expect(acked.count).toBeGreaterThan(1000);
     expect(await storedTotals(e.queryUrl)).toEqual({ count: acked.count, sum: acked.sum });
     expect((await shardStats(e.queryUrl))[0]!.polars_pid).toBe(pid);
 
     // 2. stopped for good: the append that gets no answer within the busy limit has polars killed
-    //    and restored; ingest stays refused (503) or held meanwhile, and nothing acknowledged is lost
+    //    and restored; ingest is held (then taken once the new process has the rows, or refused
+    //    with a 503 when its wait runs out first) and nothing acknowledged is lost
     process.kill(pid, 'SIGSTOP');
-    acked.rejected = 0;
-    await ingestUntil(e.ingestUrl, () => acked.rejected > 0, { size: 1000, users: 100, start: 1e6, step: 1 }, acked);
+    const held2 = await ingestUntilHeld(e.ingestUrl, { size: 1000, users: 100, start: 1e6, step: 1 }, acked);
+    expect([202, 503]).toContain(await held2());
     await until(async () => (await shardStats(e.queryUrl))[0]!.polars_restarts >= 1, 'the hung polars process to be killed and restored', 60_000);
     await waitReady(e.queryUrl);
     expect(processAlive(pid)).toBe(false);
