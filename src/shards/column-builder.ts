@@ -158,11 +158,6 @@ export class ColumnBuilder {
   private firstRowAt = 0;
   rows = 0;
 
-  /** Wall-clock ms when the oldest row not sealed yet was added (meaningless while `rows` is 0). */
-  get oldestRowAt(): number {
-    return this.firstRowAt;
-  }
-
   append(src: Uint8Array, rec: RecordView): void {
     if (this.rows === this.capacity) this.grow();
     const row = this.rows;

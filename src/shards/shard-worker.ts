@@ -84,11 +84,30 @@ function overCap(): boolean {
 }
 
 /**
+ * When a drain last emptied the ring: every record pushed before it was taken, so a record
+ * drained later was pushed (acknowledged) after it. Taken as the time of the builder's oldest row
+ * when the builder gets its first row (`oldestPushedAfter`): sealing by the time a row was
+ * drained instead let an acknowledged event wait up to two flush intervals (one asleep, one in
+ * the builder) before it was sealed, logged and synced.
+ */
+let ringEmptiedAt = Date.now();
+/** A time before which the builder's oldest row was not pushed (meaningless while it is empty). */
+let oldestPushedAfter = 0;
+
+/**
  * Pops and decodes what the ring holds. Stops while more than `maxInflightBytes` are logged and
  * not yet acknowledged by polars (a slow, hung or restoring polars fills the ring, and ingest
  * answers 503 rather than the shard buffering without bound); with `all`, ignores that cap.
  */
 function drain(all: boolean): void {
+  const startedAt = Date.now();
+  const empty = builder.rows === 0;
+  drainRing(all);
+  if (empty && builder.rows > 0) oldestPushedAfter = ringEmptiedAt;
+  if (ring.usedBytes() === 0) ringEmptiedAt = startedAt;
+}
+
+function drainRing(all: boolean): void {
   for (;;) {
     if (!all && overCap()) return;
     const popped = ring.ring.pop(scratch, scratch.length - scratchLen, scratchLen);
@@ -202,24 +221,25 @@ async function handOver(): Promise<number> {
   return synced;
 }
 
-/** Whether the rows in the builder are to be sealed at the end of this pass: the oldest has waited a flush interval. */
+/** Whether the rows in the builder are to be sealed at the end of this pass: the oldest may have been acknowledged a flush interval ago. */
 function sealDue(): boolean {
-  return builder.rows > 0 && Date.now() - builder.oldestRowAt >= data.flushIntervalMs;
+  return builder.rows > 0 && Date.now() - oldestPushedAfter >= data.flushIntervalMs;
 }
 
-/** How long the loop may sleep: until the builder's oldest row is a flush interval old. */
+/** How long the loop may sleep: until the builder's oldest row may be a flush interval old. */
 function sleepMs(): number {
   if (builder.rows === 0) return data.flushIntervalMs;
-  return Math.max(1, data.flushIntervalMs - (Date.now() - builder.oldestRowAt));
+  return Math.max(1, data.flushIntervalMs - (Date.now() - oldestPushedAfter));
 }
 
 /**
  * Wakes every flushIntervalMs (or earlier when the producer finds the ring over a quarter full),
- * decodes everything in the ring into the builder, and seals it once its oldest row is a flush
- * interval old, at `maxBatchRows` (in `drain`), or at once when a producer asked (a ?wait=true
- * request: URGENT in shard-ring.ts); then commits (one sync per pass: group commit). So an event
- * is durable and in polars about one flush interval after it was acknowledged, as when every pass
- * sealed; but under load, when the ring's quarter-full wake-ups made passes every few ms, polars
+ * decodes everything in the ring into the builder, and seals it once its oldest row may have
+ * been acknowledged a flush interval ago (`oldestPushedAfter`: at every pass when the shard only
+ * wakes on its timer), at `maxBatchRows` (in `drain`), or at once when a producer asked (a
+ * ?wait=true request: URGENT in shard-ring.ts); then commits (one sync per pass: group commit).
+ * So an event is durable and in polars about one flush interval after it was acknowledged, as
+ * when every pass sealed; but under load, when the ring's quarter-full wake-ups made passes every few ms, polars
  * got a batch per pass (median ~20,000 rows in bench:ingest's Arrow mode) and paid its fixed cost
  * per append each time (docs/PERFORMANCE.md). Queries don't wait for this: they drain and seal
  * on arrival (handOver).

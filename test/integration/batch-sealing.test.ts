@@ -51,4 +51,25 @@ describe('batch sealing', () => {
     [stats] = await shardStats(e.queryUrl);
     expect(stats!.batches_sealed).toBe(2); // the query sealed the builder's rows
   });
+
+  it('seals rows the shard drains on its timer in that same pass: an acknowledged event waits about one flush interval, not one asleep and one more in the builder', async () => {
+    // small requests: no quarter-full wake-up, so the shard drains them on its timer
+    const flush = 3000;
+    const e = await startEngine({ shards: 1, flushIntervalMs: flush });
+    engines.push(e);
+    const ring = e.engine.ctx.shards[0]!.ring;
+    let sent = 0;
+    for (let r = 0; r < 2; r++) {
+      expect((await postJson(`${e.ingestUrl}/ingest/batch`, { events: events(sent, 10) })).status).toBe(202);
+      sent += 10;
+      await until(() => ring.durable() === sent, `request ${r} durable`, 30_000);
+      const [stats] = await shardStats(e.queryUrl);
+      // last_seal_age_ms: from the drain of the batch's first row to its seal. Sealing by the
+      // drain time held every row a whole flush interval in the builder (it was drained up to a
+      // flush interval after its push already); the ring's last emptying bounds its push time.
+      expect(stats!.last_seal_age_ms).toBeLessThan(flush);
+      expect(stats!.batches_sealed).toBe(r + 1);
+    }
+    expect(await storedTotals(e.queryUrl)).toEqual({ count: sent, sum: sumOf(sent) });
+  });
 });
