@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeVector, makeData, Utf8, Float64, vectorFromArray } from 'apache-arrow';
 import { arrowBody, type ArrowEvent } from '../helpers/arrow-body.js';
 import { makeDataDir, postBody, postJson, removeDataDir, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { bruteForceGroups as bruteForce, storedGroups as stored } from '../helpers/aggregate-groups.js';
 import { shardStats, storedTotals, until } from '../helpers/shard-probes.js';
 import { shardForUser } from '../../src/router/route-hash.js';
 
@@ -28,35 +29,6 @@ function makeEvents(n: number, seed: number, offset = 0): ArrowEvent[] {
     value: i % 13 === 0 ? null : offset + i,
     metadata: i % 5 === 0 ? null : rand() < 0.5 ? `{"plan":"${rand() < 0.5 ? 'pro' : 'free'}"}` : `{ "plan": "${rand() < 0.5 ? 'pro' : 'free'}" }`,
   }));
-}
-
-interface Group {
-  count: number;
-  value_count: number;
-  value_sum: number;
-}
-
-/** Brute force: count, non-null values and their sum per key. */
-function bruteForce(events: ArrowEvent[], key: (e: ArrowEvent) => string): Map<string, Group> {
-  const out = new Map<string, Group>();
-  for (const e of events) {
-    const g = out.get(key(e)) ?? { count: 0, value_count: 0, value_sum: 0 };
-    g.count++;
-    if (e.value != null) {
-      g.value_count++;
-      g.value_sum += e.value;
-    }
-    out.set(key(e), g);
-  }
-  return out;
-}
-
-async function stored(queryUrl: string, groupBy: string[]): Promise<Map<string, Group>> {
-  const res = await postJson(`${queryUrl}/query/aggregate`, { groupBy, metrics: ['value'] });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return new Map(
-    (res.body.results as Array<Record<string, any>>).map((r) => [groupBy.map((k) => String(r[k])).join('|'), { count: r.count, value_count: r.value_count, value_sum: r.value_sum ?? 0 }]),
-  );
 }
 
 const planOf = (e: ArrowEvent) => (e.metadata == null ? 'null' : String(JSON.parse(e.metadata).plan));

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postBody, postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
+import { bruteForceGroups as bruteForce, storedGroups as stored } from '../helpers/aggregate-groups.js';
 import { shardStats, storedTotals, until } from '../helpers/shard-probes.js';
 import { jsonDepthExceeded } from '../../src/router/json-depth.js';
 
@@ -39,34 +40,6 @@ function makeEvents(n: number, seed: number, offset: number): Sent[] {
     else if (m < 0.8) e.metadata = { plan: plans[Math.floor(rand() * plans.length)], n: i, nested: { a: [1, 'x'] } };
     return e;
   });
-}
-
-interface Group {
-  count: number;
-  value_count: number;
-  value_sum: number;
-}
-
-function bruteForce(events: Sent[], key: (e: Sent) => string): Map<string, Group> {
-  const out = new Map<string, Group>();
-  for (const e of events) {
-    const g = out.get(key(e)) ?? { count: 0, value_count: 0, value_sum: 0 };
-    g.count++;
-    if (e.value != null) {
-      g.value_count++;
-      g.value_sum += e.value;
-    }
-    out.set(key(e), g);
-  }
-  return out;
-}
-
-async function stored(queryUrl: string, groupBy: string[]): Promise<Map<string, Group>> {
-  const res = await postJson(`${queryUrl}/query/aggregate`, { groupBy, metrics: ['value'] });
-  expect(res.status, JSON.stringify(res.body)).toBe(200);
-  return new Map(
-    (res.body.results as Array<Record<string, any>>).map((r) => [groupBy.map((k) => String(r[k])).join('|'), { count: r.count, value_count: r.value_count, value_sum: r.value_sum ?? 0 }]),
-  );
 }
 
 const planOf = (e: Sent) => (e.metadata?.plan === undefined ? 'null' : String(e.metadata.plan));
