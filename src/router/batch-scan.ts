@@ -21,9 +21,12 @@
 import { isUtf8 } from 'node:buffer';
 import { canonicalObjectEnd } from './arrow-ingest/metadata-json.js';
 import { finishColumns, scratch, type EventColumns } from './event-columns.js';
+import { utf16Units } from './utf16-units.js';
 import { jumpConsistentHash } from './route-hash.js';
 import { MAX_EVENT_TYPE_CHARS, MAX_METADATA_BYTES, MAX_TS, MAX_USER_ID_CHARS, MIN_TS, parseTimestamp } from './validate-event.js';
 
+// Local, not imported: the scan's loops read them per byte, and imported module bindings made
+// the scan ~10 % slower (0.263-0.269 -> 0.298-0.300 us/event, /tmp stage bench, alternated).
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
@@ -81,16 +84,6 @@ function stringEnd(b: Uint8Array, p: number): number {
     if (c === BACKSLASH || c < 0x20) return -1;
   }
   return -1;
-}
-
-/** UTF-16 code units of valid UTF-8 `b[s..e)`: bytes that start a character, two for a 4-byte one. */
-function utf16Units(b: Uint8Array, s: number, e: number): number {
-  let n = 0;
-  for (let i = s; i < e; i++) {
-    const c = b[i]!;
-    if ((c & 0xc0) !== 0x80) n += c >= 0xf0 ? 2 : 1;
-  }
-  return n;
 }
 
 /** The field the key at `p` names (`"timestamp"` … `"metadata"`, quotes included, no escapes), or 0. */

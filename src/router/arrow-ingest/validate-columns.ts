@@ -14,6 +14,7 @@
  * first and last byte, instead of a decode per string.
  */
 import { isUtf8 } from 'node:buffer';
+import { utf16Units } from '../utf16-units.js';
 import type { FieldError } from '../http-error.js';
 import { MAX_EVENT_TYPE_CHARS, MAX_METADATA_BYTES, MAX_TS, MAX_USER_ID_CHARS, MIN_TS, futureSkewReason } from '../validate-event.js';
 import type { BlockSource, Utf8Rows } from '../../shards/ring-block.js';
@@ -51,15 +52,6 @@ export class RowErrors {
 
 const isValid = (bits: Uint8Array | null, i: number) => bits === null || ((bits[i >> 3]! >> (i & 7)) & 1) === 1;
 
-/** UTF-16 code units of well-formed UTF-8: every byte that is not a continuation byte, plus one per 4-byte sequence. */
-function utf16Units(b: Uint8Array, s: number, e: number): number {
-  let n = 0;
-  for (let i = s; i < e; i++) {
-    const c = b[i]!;
-    if ((c & 0xc0) !== 0x80) n += c >= 0xf0 ? 2 : 1;
-  }
-  return n;
-}
 
 const enum Status {
   OK = 0,
