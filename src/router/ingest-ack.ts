@@ -82,9 +82,11 @@ export class IngestAcks {
   /**
    * Reads `?wait` and `Idempotency-Key`. Returns the answer to send at once (a replay), a ticket,
    * or null for a plain request (202, no key). Throws 400 (bad `wait` or key), 409, 422.
-   * `body` is the request body (text, or bytes for a binary route), hashed with the route.
+   * `body` is the request body (text, or bytes for a binary route), hashed with the route; or a
+   * function that gives it, called only for a keyed request (a route that may never need its
+   * body as text need not make it).
    */
-  begin(c: Context, route: string, body: string | Uint8Array): AckTicket | Response | null {
+  begin(c: Context, route: string, body: string | Uint8Array | (() => string)): AckTicket | Response | null {
     const waitParam = c.req.query('wait');
     if (waitParam !== undefined && waitParam !== 'true' && waitParam !== 'false') {
       throw badRequest(`\`wait\` must be true or false, got ${JSON.stringify(waitParam.slice(0, 40))}`, [{ field: 'wait', reason: 'expected true or false' }]);
@@ -98,7 +100,7 @@ export class IngestAcks {
       ]);
     }
     if (!this.keys) throw new HttpError(503, 'UNAVAILABLE', `${IDEMPOTENCY_KEY_HEADER} is not available: the key store is not open`, { retryAfterSeconds: 5 });
-    const hash = createHash('sha256').update(route).update('\n').update(body).digest();
+    const hash = createHash('sha256').update(route).update('\n').update(typeof body === 'function' ? body() : body).digest();
     const hashText = hash.toString('base64url');
     const found = this.keys.lookup(key, hashText);
     switch (found.kind) {

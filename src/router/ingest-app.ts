@@ -142,8 +142,10 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     const started = performance.now();
     requireContentType(c, ['application/json']);
     const bytes = await readBodyBytes(c, config.maxBodyBytes);
-    const text = bytes.toString('utf8');
-    const ack = acks.begin(c, '/ingest/batch', text);
+    // as text only when needed (a key's hash, the parse path): the scan path reads the bytes
+    let text: string | undefined;
+    const textOf = () => (text ??= bytes.toString('utf8'));
+    const ack = acks.begin(c, '/ingest/batch', textOf);
     if (ack instanceof Response) return ack;
     const receivedAt = Date.now();
     // The bodies clients send most are read straight into columns (batch-scan.ts) ...
@@ -156,7 +158,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
     }
     // ... others are parsed before their depth is known: validation proves it shallow, or the
     // text is scanned before anything is refused or counted (batch-body.ts)
-    const batch = BatchBody.parse(text, config.maxJsonDepth);
+    const batch = BatchBody.parse(textOf(), config.maxJsonDepth);
     const { raws } = batch;
     const columns = raws.length > 0 && raws.length <= config.maxBatchEvents ? eventColumns(raws, receivedAt, config.maxFutureSkew, ctx.shards.length, batch.metadataLevels) : null;
     batch.confirmDepth(columns?.containers ?? -1);
