@@ -13,6 +13,7 @@
  */
 import { Builder } from 'flatbuffers';
 import { Field, Float64, Int64, Message, MessageHeader, MetadataVersion, Schema, Utf8, type DataType } from 'apache-arrow';
+import { framedMessage, pad8 } from '../arrow-frame.js';
 import { ARROW_EOS } from './export.js';
 
 export type ColumnKind = 'utf8' | 'int64' | 'float64';
@@ -24,27 +25,15 @@ export interface ColumnSpec {
 }
 
 
-const pad8 = (n: number) => (n + 7) & ~7;
 
 function arrowType(kind: ColumnKind): DataType {
   return kind === 'utf8' ? new Utf8() : kind === 'int64' ? new Int64() : new Float64();
 }
 
-/** `0xFFFFFFFF`, the metadata's padded length, the metadata, zero padding to a multiple of 8. */
-function framed(metadata: Uint8Array): Uint8Array {
-  const size = pad8(8 + metadata.length);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, 0xffffffff, true);
-  view.setInt32(4, size - 8, true);
-  out.set(metadata, 8);
-  return out;
-}
-
 /** The schema message of `columns` (apache-arrow's encoding). */
 export function schemaMessage(columns: readonly ColumnSpec[]): Uint8Array {
   const schema = new Schema(columns.map((c) => new Field(c.name, arrowType(c.kind), c.nullable)));
-  return framed(Message.encode(Message.from(schema)));
+  return framedMessage(Message.encode(Message.from(schema)));
 }
 
 /** One record batch being filled: its message (metadata space, then body) and views of the body's buffers, by column. */
@@ -146,7 +135,7 @@ export class BatchWriter {
 
   /** Writes the batch's metadata, given each column's null count. */
   end(batch: BatchBuffers, nulls: readonly number[]): Uint8Array {
-    const metadata = framed(recordBatchMetadata(batch.rows, nulls, batch.regions, batch.message.length - batch.bodyAt));
+    const metadata = framedMessage(recordBatchMetadata(batch.rows, nulls, batch.regions, batch.message.length - batch.bodyAt));
     if (metadata.length !== this.metadataBytes) throw new Error(`arrow batch: expected ${this.metadataBytes} bytes of metadata, got ${metadata.length}`);
     batch.message.set(metadata, 0);
     return batch.message;

@@ -18,6 +18,7 @@ import { BufferRegion, FieldNode, Message, RecordBatch as RecordBatchHeader } fr
 import { NUMBERED_HEAD_BYTES } from './log/shard-log.js';
 import type { BlockView } from './ring-block.js';
 import type { RecordView } from './ring-record.js';
+import { framedMessage, pad8 } from '../arrow-frame.js';
 
 /**
  * The sealed batch's schema. Timestamps go as Int64 epoch ms, the type polars stores: both ingest
@@ -110,26 +111,16 @@ function copyBits(src: Uint8Array, at: number, rows: number, dst: Uint8Array, ds
 /** Bytes in front of a sealed batch's IPC stream in `payload`: room for the log record's numbered-batch head. */
 export const SEALED_HEAD_BYTES = NUMBERED_HEAD_BYTES;
 
-const pad8 = (n: number): number => (n + 7) & ~7;
 const NO_BYTES = new Uint8Array(0);
 
-/** One IPC stream message as the stream writer frames it: continuation, length, flatbuffer, zero padding to 8 bytes. */
-function framedMessage(message: Message): Uint8Array {
-  const flatbuffer = Message.encode(message);
-  const size = pad8(8 + flatbuffer.byteLength);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  view.setInt32(0, -1, true);
-  view.setInt32(4, size - 8, true);
-  out.set(flatbuffer, 8);
-  return out;
-}
+/** One IPC stream message as the stream writer frames it (arrow-frame.ts). */
+const framed = (message: Message): Uint8Array => framedMessage(Message.encode(message));
 
 let defaultSchemaMessage: Uint8Array | null = null;
 /** The schema message; the one without idempotency keys (nearly every batch) encoded once. */
 function schemaMessage(schema: Schema): Uint8Array {
-  if (schema !== EVENT_BATCH_SCHEMA) return framedMessage(Message.from(schema)); // keys, or Float64 timestamps: rare
-  return (defaultSchemaMessage ??= framedMessage(Message.from(schema)));
+  if (schema !== EVENT_BATCH_SCHEMA) return framed(Message.from(schema)); // keys, or Float64 timestamps: rare
+  return (defaultSchemaMessage ??= framed(Message.from(schema)));
 }
 
 export interface SealedBatch {
@@ -242,7 +233,7 @@ export class ColumnBuilder {
     const fields = intTimestamps ? EVENT_BATCH_SCHEMA : FLOAT_TIMESTAMP_SCHEMA;
     const schema = metadata ? new Schema(fields.fields, metadata) : fields;
     const head = schemaMessage(schema);
-    const batchHead = framedMessage(Message.from(new RecordBatchHeader(n, nodes, regions, null, [], new Map()), bodyBytes));
+    const batchHead = framed(Message.from(new RecordBatchHeader(n, nodes, regions, null, [], new Map()), bodyBytes));
     // Not zero-filled (malloc, where `new Uint8Array` is calloc): a zeroed allocation of a batch's
     // size came as fresh pages, a page fault per 4 KiB on every seal (~45 ns/event at 100,000-row
     // batches, stage bench); the bytes not copied into (head room, padding) are zeroed here.
