@@ -13,8 +13,8 @@
  *              EIO, ...): the producer refuses the shard's events (507) until it is 0 again.
  *   [URGENT]   1 once the producer pushed records someone waits to see durable (?wait=true):
  *              the consumer takes it (exchange to 0) before a drain pass and seals at the end of
- *              that pass, where otherwise it lets its batch grow until its oldest row is a flush
- *              interval old (shard-worker.ts). Set after the push, so a consumer that sees it
+ *              that pass, where otherwise it lets its batch grow until its oldest row may have
+ *              been acknowledged a flush interval ago (shard-worker.ts). Set after the push, so a consumer that sees it
  *              drains those records in the same pass; one that misses it sees SIGNAL moved too.
  *
  * Wake-ups are lazy on purpose. The consumer wakes by itself every flushIntervalMs (it has to
