@@ -18,8 +18,10 @@ import { EventBatcher, type BatcherStats } from './event-batcher.js';
 import { send, ShardlyticsError, type RetryInfo } from './http.js';
 import { KIND_ROUTES, type KindName } from './kind-routes.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import type { RecordBatch } from 'apache-arrow';
 import type {
   AggregateAnswer,
+  ArrowAnswer,
   AggregateRequest,
   AnomaliesAnswer,
   AnomaliesParams,
@@ -74,6 +76,8 @@ export interface ShardlyticsClientOptions {
 }
 
 const MAX_BATCH = 10_000;
+/** The content type of the engine's Arrow answers. */
+const ARROW_STREAM = 'application/vnd.apache.arrow.stream';
 
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, '');
@@ -156,6 +160,25 @@ export class ShardlyticsClient {
     return this.query('aggregate', req);
   }
 
+  /**
+   * The aggregate as Arrow: the rows, columns and order of `aggregate`'s `results` in an
+   * apache-arrow Table (counts as BigInt), the IPC stream's bytes, and `query_time_ms` and
+   * `timestamp` from the answer's headers. For large groupings it is the cheaper form (about half
+   * the bytes of JSON, docs/API.md). apache-arrow is loaded on the first call.
+   *
+   * @example
+   * const { table } = await client.aggregateArrow({ groupBy: ['event_type', 'user_id'] });
+   * const sums = table.getChild('value_sum')!.toArray(); // Float64Array, one per group
+   */
+  async aggregateArrow(req: AggregateRequest = {}): Promise<ArrowAnswer> {
+    const { method, path } = KIND_ROUTES.aggregate;
+    const init = { method, headers: { 'content-type': 'application/json', accept: ARROW_STREAM }, body: JSON.stringify({ ...req, format: 'arrow' }) };
+    const res = expectType(await send(`${this.queryUrl}${path}`, init, this.http()), ARROW_STREAM);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const { tableFromIPC } = await import('apache-arrow');
+    return { table: tableFromIPC(bytes), bytes, query_time_ms: Number(res.headers.get('x-query-time-ms')), timestamp: res.headers.get('x-timestamp') ?? '' };
+  }
+
   window(req: WindowRequest): Promise<WindowAnswer> {
     return this.query('window', req);
   }
@@ -224,6 +247,27 @@ export class ShardlyticsClient {
     }
   }
 
+  /**
+   * The matching events as Arrow record batches, read as they arrive (memory stays flat, as for
+   * `export`): columns `timestamp` Int64, `event_type`, `user_id` Utf8, `value` Float64 and
+   * `metadata` (JSON text), docs/api/export.md. Leaving the loop early cancels the download.
+   *
+   * @example for await (const batch of client.exportArrow({ event_type: 'purchase' })) rows += batch.numRows;
+   */
+  async *exportArrow(params: ExportParams = {}): AsyncGenerator<RecordBatch, void, undefined> {
+    const { method, path } = KIND_ROUTES.export;
+    const res = expectType(await send(`${this.queryUrl}${path}${queryString({ ...params, format: 'arrow' })}`, { method, headers: { accept: ARROW_STREAM } }, this.http(false)), ARROW_STREAM);
+    if (!res.body) return;
+    const { RecordBatchReader } = await import('apache-arrow');
+    const reader = await RecordBatchReader.from(res.body);
+    try {
+      for await (const batch of reader) yield batch;
+    } finally {
+      await reader.cancel();
+      await res.body.cancel().catch(() => undefined);
+    }
+  }
+
   // ---- plumbing --------------------------------------------------------------------------------
 
   private http(timed = true) {
@@ -239,10 +283,19 @@ export class ShardlyticsClient {
   private async query<T>(kind: KindName, input: object, pathParams: Record<string, string> = {}): Promise<T> {
     const route = KIND_ROUTES[kind];
     const path = route.path.replace(/:(\w+)/g, (_, p: string) => encodeURIComponent(pathParams[p] ?? ''));
+    // Accept: the JSON answer, whatever a wrapping fetch would ask for (aggregate negotiates)
     const res =
       route.method === 'GET'
-        ? await send(`${this.queryUrl}${path}${queryString(input)}`, { method: 'GET' }, this.http())
-        : await send(`${this.queryUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(input) }, this.http());
+        ? await send(`${this.queryUrl}${path}${queryString(input)}`, { method: 'GET', headers: { accept: 'application/json' } }, this.http())
+        : await send(`${this.queryUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(input) }, this.http());
     return (await res.json()) as T;
   }
+}
+
+/** The response, when it is of `type` (a proxy's HTML page, say, is an error, not an answer). */
+function expectType(res: Response, type: string): Response {
+  const got = res.headers.get('content-type') ?? '';
+  if (got.split(';')[0]!.trim().toLowerCase() === type) return res;
+  void res.body?.cancel();
+  throw new ShardlyticsError(`expected a ${type} answer from ${res.url}, got ${got || 'no content type'}`, res.status, 'UNEXPECTED_CONTENT_TYPE', 1, undefined, res.headers.get('x-request-id') ?? undefined);
 }

@@ -13,6 +13,7 @@ import type { PercentilesInput } from '../kinds/percentiles.js';
 import type { SummaryInput } from '../kinds/summary.js';
 import type { TopNInput } from '../kinds/topn.js';
 import type { WindowInput } from '../kinds/window.js';
+import type { Table } from 'apache-arrow';
 
 // ---- events ------------------------------------------------------------------------------------
 
@@ -47,7 +48,7 @@ export type QueryValue = string | number | boolean | Date | ReadonlyArray<string
  */
 export type QueryParams<T> = { [K in keyof T]?: unknown extends T[K] ? QueryValue : T[K] };
 
-/** (`format: "arrow"` answers an Arrow IPC stream, not this client's JSON: not offered here.) */
+/** `format` is the method's: `aggregate` asks for JSON, `aggregateArrow` for Arrow. */
 export type AggregateRequest = Omit<AggregateInput, 'format'>;
 export type WindowRequest = WindowInput;
 export type TopNRequest = TopNInput;
@@ -56,7 +57,7 @@ export type CustomRequest = CustomInput;
 export type PercentilesParams = QueryParams<PercentilesInput>;
 export type AnomaliesParams = QueryParams<AnomaliesInput>;
 export type SummaryParams = QueryParams<SummaryInput>;
-/** `format` is the client's choice (NDJSON, read row by row). */
+/** `format` is the method's: `export` reads NDJSON row by row, `exportArrow` Arrow batch by batch. */
 export type ExportParams = Omit<QueryParams<ExportInput>, 'format'>;
 
 // ---- answers -----------------------------------------------------------------------------------
@@ -69,6 +70,16 @@ export interface Envelope {
 
 /** A result row: its group keys and figures (names depend on the request; see docs/api/). */
 export type Row = Record<string, string | number | null>;
+
+/**
+ * An answer written as Arrow: its rows decoded (apache-arrow: Int64 columns read as BigInt, Utf8
+ * as strings, nulls as null), the Arrow IPC stream itself (for polars, pyarrow or a file), and
+ * the envelope the engine sends in the headers `X-Query-Time-Ms` and `X-Timestamp`.
+ */
+export interface ArrowAnswer extends Envelope {
+  table: Table;
+  bytes: Uint8Array;
+}
 
 export interface AggregateAnswer extends Envelope {
   /** per group: the keys, `count`, and per metric m `m_count`, `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` */

@@ -121,6 +121,7 @@ export default defineKind<AggregateRequest>({
   path: '/query/aggregate',
   input: 'body',
   summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
+  formats: { json: 'application/json', arrow: ARROW_STREAM } satisfies Record<AggregateRequest['format'], string>,
   schema,
   dimensions: (plan) => [
     ...plan.group_by.filter((k) => k !== 'window').map((k): [string, string] => ['groupBy', k]),

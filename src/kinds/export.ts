@@ -31,7 +31,8 @@ import { fromQueryNumber, queryFilter, queryFilterFields, type PlanFilter } from
 export const EXPORT_FORMATS = ['ndjson', 'arrow'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const EXPORT_DEFAULT_PAGE = 50_000;
-const CONTENT_TYPES = { ndjson: 'application/x-ndjson', arrow: 'application/vnd.apache.arrow.stream' } as const;
+/** By format, the default first. */
+const CONTENT_TYPES = { ndjson: 'application/x-ndjson', arrow: 'application/vnd.apache.arrow.stream' } as const satisfies Record<ExportFormat, string>;
 
 export interface ExportCursor {
   timestamp: number;
@@ -127,6 +128,7 @@ export default defineKind<ExportRequest>({
   path: '/query/export',
   input: 'query',
   summary: 'Streams the matching events as NDJSON or an Arrow IPC stream',
+  formats: CONTENT_TYPES,
   schema,
   async run(req, rt) {
     rt.requireAllReady();

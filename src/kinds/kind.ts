@@ -107,6 +107,13 @@ export interface QueryKind<Req = any> {
   input: 'body' | 'query' | 'none';
   /** One line for docs and OpenAPI. */
   summary: string;
+  /**
+   * A kind that writes its answer in several formats: the values of its request's `format` field
+   * (in the body or the query string, as `input` says) and their content types, the default
+   * first. A request that names no `format` gets the one its Accept header prefers, and a 406
+   * when it allows none; a named `format` wins over Accept (src/router/query-app.ts).
+   */
+  formats?: Readonly<Record<string, string>>;
   /** The request schema, built once per engine from the configured bounds. */
   schema(limits: RequestLimits): z.ZodType<Req>;
   /** Dimensions the request names as [field, name], checked against the enrichment catalog. */

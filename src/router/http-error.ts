@@ -40,6 +40,13 @@ export const overloaded = (message: string, retryAfterSeconds = 1) =>
 export const unavailable = (message: string, retryAfterSeconds = 1) =>
   new HttpError(503, 'UNAVAILABLE', message, { retryAfterSeconds });
 export const notFound = (message: string) => new HttpError(404, 'NOT_FOUND', message);
+/** The request's Accept allows none of the kind's answer formats (and it named no `format`). */
+export const notAcceptable = (accept: string, offered: Readonly<Record<string, string>>) =>
+  new HttpError(
+    406,
+    'NOT_ACCEPTABLE',
+    `Accept ${JSON.stringify(accept.length > 200 ? `${accept.slice(0, 200)}…` : accept)} allows none of ${Object.values(offered).join(', ')}: accept one of them (or */*), or name the answer's \`format\` (${Object.keys(offered).map((f) => JSON.stringify(f)).join(' or ')}), which wins over Accept`,
+  );
 /** The body stopped short: the client went away or was cut off at `requestTimeoutMs`. Not our failure. */
 export const bodyIncomplete = (detail: string) =>
   new HttpError(408, 'REQUEST_INCOMPLETE', `the request body did not arrive in full (${detail}); the client closed the connection or passed requestTimeoutMs`, { closeConnection: true });

@@ -22,7 +22,8 @@ import { checkDimensions, makeRuntime, type QueryServices } from '../kinds/runti
 import { readJsonBody } from './read-body.js';
 import { AnswerBudget } from './answer-budget.js';
 import { requestLog } from './request-id.js';
-import { errorStatus, overloaded } from './http-error.js';
+import { errorStatus, notAcceptable, overloaded } from './http-error.js';
+import { acceptedType } from './accept.js';
 import { QueryTimings } from './query-timings.js';
 import { QueryStages } from '../kinds/query-stages.js';
 import { registerEnrichmentRoutes } from './routes/enrichment.js';
@@ -57,10 +58,22 @@ function servicesOf(ctx: EngineContext): QueryServices {
   };
 }
 
-/** The kind's request from the HTTP input, validated by its schema (built on first use). */
+/**
+ * The kind's request from the HTTP input, validated by its schema (built on first use). For a
+ * kind with several answer formats, a request that names no `format` gets the one its Accept
+ * header prefers (406 when it allows none of them); a named `format` wins over Accept.
+ */
 async function readRequest(kind: QueryKind, schema: () => z.ZodType, c: Context, ctx: EngineContext): Promise<unknown> {
   const { config } = ctx;
-  const raw = kind.input === 'body' ? await readJsonBody(c, config.maxBodyBytes, config.maxJsonDepth) : kind.input === 'query' ? queryParams(c.req.url) : {};
+  const raw: unknown = kind.input === 'body' ? await readJsonBody(c, config.maxBodyBytes, config.maxJsonDepth) : kind.input === 'query' ? queryParams(c.req.url) : {};
+  if (kind.formats && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const input = raw as Record<string, unknown>;
+    if (input.format == null) {
+      const type = acceptedType(c, Object.values(kind.formats));
+      if (type === null) throw notAcceptable(c.req.header('accept') ?? '', kind.formats);
+      input.format = Object.keys(kind.formats).find((f) => kind.formats![f] === type);
+    }
+  }
   return parseWith(schema(), raw);
 }
 
@@ -110,6 +123,8 @@ export function makeQueryApp(ctx: EngineContext): Hono {
         const answer = await kind.run(req, rt);
         const ran = performance.now();
         const { maxResponseBytes, sendStallTimeoutMs } = ctx.config;
+        // the answer's format may have come from Accept: caches must key on it
+        if (kind.formats) c.header('Vary', 'Accept', { append: true });
         const res = isStreamAnswer(answer)
           ? c.body(answer.stream, 200, { 'content-type': answer.contentType, 'cache-control': 'no-store' })
           : answer instanceof BytesAnswer

@@ -66,6 +66,7 @@ function kindOperation(kind: QueryKind, limits: RequestLimits): { doc: RouteDoc;
     extra.parameters = Object.entries(props).map(([name, s]) => ({ name, in: 'query', required: required.has(name), style: 'form', explode: false, schema: s }));
   }
   if (kind.path.includes(':')) errors.push(404);
+  if (kind.formats) errors.push(406);
   doc.errors = errors;
   return { doc, extra };
 }

@@ -256,10 +256,11 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'POST /query/aggregate': {
     tag: 'query',
     summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
-    description: 'With `"format": "arrow"` the same rows come as an Arrow IPC stream (query_time_ms and timestamp in the headers X-Query-Time-Ms and X-Timestamp); see docs/API.md.',
+    description:
+      'With `"format": "arrow"`, or no `format` and an Accept header that prefers `application/vnd.apache.arrow.stream`, the same rows come as an Arrow IPC stream (query_time_ms and timestamp in the headers X-Query-Time-Ms and X-Timestamp); a `format` in the body wins over Accept; see docs/API.md.',
     responses: {
       '200': {
-        description: 'the answer, with query_time_ms and timestamp; or with `format: "arrow"` its rows as an Arrow IPC stream',
+        description: 'the answer, with query_time_ms and timestamp; or with `format: "arrow"` (or Accept) its rows as an Arrow IPC stream',
         content: {
           'application/json': { schema: ref('QueryAnswer') },
           'application/vnd.apache.arrow.stream': { schema: { type: 'string', format: 'binary', description: 'an Arrow IPC stream: schema message, record batches of the answer rows, end-of-stream marker' } },
@@ -270,6 +271,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /query/export': {
     tag: 'query',
     summary: 'Streams the matching events as NDJSON or an Arrow IPC stream',
+    description: 'The `format` parameter picks the body; without it, the type the Accept header prefers (NDJSON for none or `*/*`); see docs/api/export.md.',
     responses: {
       '200': {
         description: 'the events, streamed shard by shard',
@@ -318,6 +320,7 @@ export const ERROR_RESPONSES: Record<number, { name: string; description: string
   401: { name: 'Unauthorized', description: 'no token, a malformed Authorization header or an unknown token (`WWW-Authenticate: Bearer`)' },
   403: { name: 'Forbidden', description: 'the token lacks the scope this route needs' },
   404: { name: 'NotFound', description: 'no such table, plugin or route' },
+  406: { name: 'NotAcceptable', description: 'the request names no `format` and its Accept header allows none of the route\'s answer types (the message lists them)' },
   408: { name: 'RequestIncomplete', description: 'the request did not arrive in full within requestTimeoutMs; nothing was stored' },
   413: { name: 'PayloadTooLarge', description: 'body over maxBodyBytes; the connection is closed' },
   409: { name: 'IdempotencyKeyInFlight', description: 'a request with this Idempotency-Key is still in progress; retry after `Retry-After` seconds' },
