@@ -38,10 +38,16 @@ class Reply:
     roll: RollJob | None = None
 
 
+#: Reply bodies up to this many bytes are joined into one ``bytes`` (one write to the pipe);
+#: larger ones go as their pieces, never copied once more.
+_JOIN_UP_TO = 1 << 20
+
+
 def _body(pieces: list[Buffer]) -> bytes | list[Buffer]:
-    """A reply body: one ``bytes`` when every piece is (partials of a few kB, joined), else the
-    pieces (a rows partial's texts: written to the pipe as they lie in polars' memory)."""
-    if all(isinstance(p, bytes) for p in pieces):
+    """A reply body: one ``bytes`` when every piece is and they are small (partials of a few kB,
+    joined), else the pieces (a rows partial's texts as they lie in polars' memory, a large IPC
+    stream as polars' writer made it)."""
+    if all(isinstance(p, bytes) for p in pieces) and body_bytes(pieces) <= _JOIN_UP_TO:
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # type: ignore[return-value]
     return pieces
 

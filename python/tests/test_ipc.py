@@ -57,8 +57,11 @@ def test_a_frame_with_row_texts_travels_as_a_rows_partial(frame: pl.DataFrame) -
     assert table.select(["user_id", "__reparse"]).to_pylist() == frame.select("user_id", "__reparse").to_dicts()
 
 
-def test_a_frame_without_row_texts_is_one_ipc_stream() -> None:
-    assert encode_result(FRAME) == [to_ipc_stream(FRAME)]
+def test_a_frame_without_row_texts_is_one_ipc_stream_in_pieces() -> None:
+    pieces = encode_result(FRAME)
+    assert len(pieces) > 1 and all(isinstance(p, bytes) for p in pieces)
+    assert b"".join(pieces) == to_ipc_stream(FRAME)
+    assert pl.read_ipc_stream(b"".join(pieces)).equals(FRAME)
 
 
 def test_the_texts_are_viewed_in_place_and_outlive_the_frame() -> None:
@@ -103,3 +106,15 @@ def test_a_query_answers_a_rows_partial_in_pieces_and_query_many_keeps_the_next_
     assert _rows_partial(body[:first])[1] == texts
     single = OPS["query"]({"id": 3, "op": "query", "plan": plain}, b"", store)
     assert pa.ipc.open_stream(body[first:]).read_all().equals(pa.ipc.open_stream(single.body).read_all())
+
+
+def test_a_large_reply_body_stays_in_pieces_and_a_small_one_is_joined() -> None:
+    from engine_polars.handlers import _JOIN_UP_TO, _body
+
+    small = encode_result(FRAME)
+    assert _body(small) == b"".join(small)
+    big_frame = pl.DataFrame({"x": pl.int_range(0, _JOIN_UP_TO // 8 + 1, eager=True)})
+    big = encode_result(big_frame)
+    body = _body(big)
+    assert isinstance(body, list) and body_bytes(body) > _JOIN_UP_TO
+    assert pl.read_ipc_stream(b"".join(body)).equals(big_frame)

@@ -22,7 +22,6 @@ bytes are handed to the pipe as they lie in the column (~15 ms to make them cont
 from __future__ import annotations
 
 import ctypes
-import io
 import struct
 from collections.abc import Sequence
 
@@ -30,7 +29,7 @@ import polars as pl
 
 from engine_polars.errors import BadFrame
 
-__all__ = ["ROWS_PREFIX", "Buffer", "body_bytes", "encode_result", "read_ipc_body", "string_bytes", "to_ipc_stream"]
+__all__ = ["ROWS_PREFIX", "Buffer", "body_bytes", "encode_result", "ipc_pieces", "read_ipc_body", "string_bytes", "to_ipc_stream"]
 
 #: A reply body piece: ``bytes`` or a ``memoryview`` of bytes (written to the pipe as it is).
 Buffer = bytes | memoryview
@@ -39,12 +38,35 @@ Buffer = bytes | memoryview
 ROWS_PREFIX = struct.Struct("<II")
 
 
+class _Pieces:
+    """A file for polars' IPC writer that keeps each write as a piece: the writer hands over a
+    fresh ``bytes`` per write (14 writes for a 60 MB answer of 9 columns), which an
+    ``io.BytesIO`` would copy again into a buffer it grows by reallocation, and ``getvalue``
+    once more (60 MB: ~0.11-0.13 s of CPU, against ~0.05 kept as pieces)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.pieces.append(data if isinstance(data, bytes) else bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def ipc_pieces(df: pl.DataFrame) -> list[bytes]:
+    """An uncompressed Arrow IPC stream of ``df`` in pieces, in order: the schema, then at least
+    one record batch (polars writes one, empty, for an empty frame), then the end-of-stream
+    marker."""
+    sink = _Pieces()
+    df.write_ipc_stream(sink, compression="uncompressed", compat_level=pl.CompatLevel.oldest())  # type: ignore[arg-type]
+    return sink.pieces
+
+
 def to_ipc_stream(df: pl.DataFrame) -> bytes:
-    """An uncompressed Arrow IPC stream of ``df``: the schema, then at least one record batch
-    (polars writes one, empty, for an empty frame), then the end-of-stream marker."""
-    sink = io.BytesIO()
-    df.write_ipc_stream(sink, compression="uncompressed", compat_level=pl.CompatLevel.oldest())
-    return sink.getvalue()
+    """:func:`ipc_pieces` joined into one ``bytes``."""
+    return b"".join(ipc_pieces(df))
 
 
 def string_bytes(texts: pl.Series) -> memoryview:
@@ -67,7 +89,7 @@ def encode_result(df: pl.DataFrame) -> list[Buffer]:
     """A result as reply body pieces: a rows partial (see the module doc) when it has a ``__row``
     column, else its Arrow IPC stream."""
     if "__row" not in df.columns:
-        return [to_ipc_stream(df)]
+        return list(ipc_pieces(df))
     texts = df["__row"]
     meta = to_ipc_stream(df.select(pl.exclude("__row"), texts.str.len_bytes().alias("__len")))
     text = string_bytes(texts)
