@@ -57,6 +57,7 @@ from typing import Any
 
 import polars as pl
 
+from engine_polars.dictionary import category_strings
 from engine_polars.filters import Filter
 from engine_polars.ops import aggregate as aggregate_op
 from engine_polars.ops import percentiles as percentiles_op
@@ -566,7 +567,7 @@ def _names(dtype: pl.DataType, codes: pl.Series) -> pl.Series:
     assert isinstance(dtype, pl.Categorical)
     lookup = getattr(getattr(dtype.categories, "_categories", None), "cat_to_str", None)
     if lookup is None or codes.len() > 1_000:
-        return dtype.categories.to_series().gather(codes)
+        return category_strings(dtype).gather(codes)
     return pl.Series([lookup(int(c)) for c in codes], dtype=pl.String)
 
 

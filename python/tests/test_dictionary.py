@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from engine_polars.dictionary import Dictionary, codes_of, is_in_strings
+from engine_polars.dictionary import Dictionary, category_strings, codes_of, is_in_strings, lexical_ranks
 from engine_polars.store import EventStore
 from event_batches import T0, Event, events_ipc
 
@@ -55,3 +55,27 @@ def test_a_store_past_255_event_types_widens_and_keeps_every_answer() -> None:
     assert df["event_type"].to_list() == [f"t{i}" for i in range(200)] + [f"s{i}" for i in range(200)]
     assert physical(store.frame().collect_schema()["event_type"]) == pl.UInt16
     assert store.frame().select(pl.col("event_type").n_unique()).collect().item() == 400
+
+
+def test_kept_listings_and_ranks_follow_a_dictionary_as_it_grows_and_widens() -> None:
+    d = Dictionary()
+    held = [d.encode(pl.Series(["m", "b", "x"]))[0]]
+    assert category_strings(d.dtype).to_list() == ["m", "b", "x"]
+    ranks, ordered = lexical_ranks(d.dtype)
+    assert ranks.to_list() == [1, 0, 2] and ordered.to_list() == ["b", "m", "x"]
+    # new strings: the kept listing is extended, the ranks made again
+    held.append(d.encode(pl.Series(["a", "m", "zz"]))[0])
+    assert category_strings(d.dtype).to_list() == ["m", "b", "x", "a", "zz"]
+    ranks, ordered = lexical_ranks(d.dtype)
+    assert ranks.to_list() == [2, 1, 3, 0, 4] and ordered.to_list() == ["a", "b", "m", "x", "zz"]
+    # widened to UInt16: a new Categories, listed afresh in its own code order
+    many = [f"v{i:03d}" for i in range(300)]
+    encoded, widened, _ = d.encode(pl.Series(many))
+    assert widened
+    held = [d.recode(h) for h in held] + [encoded]
+    listed = category_strings(d.dtype)
+    assert listed.to_list() == d.dtype.categories.to_series().to_list()
+    assert sorted(listed.to_list()) == sorted(["m", "b", "x", "a", "zz", *many])
+    ranks, ordered = lexical_ranks(d.dtype)
+    assert ordered.to_list() == sorted(listed.to_list())
+    assert [ordered[r] for r in ranks.to_list()] == listed.to_list()

@@ -42,6 +42,7 @@ import polars as pl
 
 from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import json_type
+from engine_polars.dictionary import category_strings, lexical_ranks
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
 from engine_polars.filters import Filter, apply_filter, parse_filter
@@ -141,7 +142,7 @@ def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.DataFrame | No
     if span["first"] is None:
         return None
     first, last = span["first"] // plan.pane_ms, span["last"] // plan.pane_ms
-    categories = dtype.categories.to_series()
+    categories = category_strings(dtype)
     width = categories.len() + 1  # the null group's code is past every string's
     if (last - first + 1) * width >= 2**62:
         return None
@@ -161,7 +162,7 @@ def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.DataFrame | No
     )
     # each code's string and the rank of its string (null: after every string), for the result rows
     strings = pl.concat([categories, pl.Series([None], dtype=pl.String)])
-    ranks = pl.concat([(categories.rank("ordinal") - 1).cast(pl.Int64), pl.Series([width - 1], dtype=pl.Int64)])
+    ranks = pl.concat([lexical_ranks(dtype)[0].cast(pl.Int64), pl.Series([width - 1], dtype=pl.Int64)])
     code_of = pl.col(_KEY) % width
     return (
         summary.sort(pl.col(_KEY) // width, pl.lit(ranks).gather(code_of))
