@@ -26,7 +26,7 @@
 import aggregateMerge from '../merge/aggregate.js';
 import aggregateRowsMerge, { RowsMerge } from '../merge/aggregate-rows.js';
 import { z } from 'zod';
-import aggregateArrowMerge from '../merge/aggregate-arrow.js';
+import aggregateArrowMerge, { STREAM_ARROW_FROM } from '../merge/aggregate-arrow.js';
 import { BytesAnswer, defineKind, JsonStream, type KindRuntime } from './kind.js';
 import type { RequestLimits } from './limits.js';
 import { boundedList, dimension, duration, filterDimensionFields, filterSchema, measure, type PlanFilter } from './schemas.js';
@@ -131,7 +131,10 @@ export default defineKind<AggregateRequest>({
     if (format === 'arrow') {
       // finished rows as columns: interleaved into the answer's batches (in the pool when large)
       const partials = await rt.fanOut(plan.finish ? { ...plan, columns: true } : plan);
-      const out = await rt.merge(aggregateArrowMerge, { ...aggregateSpec(plan), finish: plan.finish === true }, partials);
+      const spec = { ...aggregateSpec(plan), finish: plan.finish === true };
+      // a large one is sent while its later batches are gathered (STREAM_ARROW_FROM says why)
+      if (plan.finish && partials.reduce((n, p) => n + p.byteLength, 0) > STREAM_ARROW_FROM) return new BytesAnswer(ARROW_STREAM, [await rt.mergeStream(aggregateArrowMerge, spec, partials)]);
+      const out = await rt.merge(aggregateArrowMerge, spec, partials);
       return new BytesAnswer(ARROW_STREAM, out.pieces);
     }
     const partials = await rt.fanOut(plan);

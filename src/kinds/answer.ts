@@ -3,13 +3,13 @@
  * serialized once, with pre-serialized JsonText fields spliced in, and bounded by
  * `maxResponseBytes`. Pure.
  */
-import { JsonStream, JsonText } from './kind.js';
+import { BytesFeed, JsonStream, JsonText } from './kind.js';
 import { overLimit } from './request-error.js';
 
 /** An answer's UTF-8 JSON as the pieces it is made of, in order, and their total length. */
 export interface SerializedAnswer {
-  /** bytes, or a JsonStream made as it is sent */
-  pieces: Array<Uint8Array | JsonStream>;
+  /** bytes, or a JsonStream or BytesFeed made as it is sent */
+  pieces: Array<Uint8Array | JsonStream | BytesFeed>;
   bytes: number;
 }
 
@@ -53,9 +53,17 @@ export function serializeAnswer(answer: Record<string, unknown>, startedMs: numb
  * A binary answer's pieces, bounded like a JSON answer's (no byte has gone out yet).
  * @throws RequestError (`invalid`, LIMIT_EXCEEDED) when longer than `maxBytes`.
  */
-export function boundedBytes(pieces: Uint8Array[], bytes: number, maxBytes: number): SerializedAnswer {
-  if (bytes > maxBytes) throw tooLarge(bytes, maxBytes);
+export function boundedBytes(pieces: Array<Uint8Array | BytesFeed>, bytes: number, maxBytes: number): SerializedAnswer {
+  if (bytes > maxBytes) {
+    cancelFeeds(pieces);
+    throw tooLarge(bytes, maxBytes);
+  }
   return { pieces, bytes };
+}
+
+/** Stops making the answer's BytesFeed pieces: it will not be sent (refused, or its client has gone). */
+export function cancelFeeds(pieces: ReadonlyArray<Uint8Array | JsonStream | BytesFeed>): void {
+  for (const p of pieces) if (p instanceof BytesFeed) p.cancel();
 }
 
 /** Pieces up to this many bytes in all are joined into one buffer: a copy costs less than a stream. */
@@ -73,40 +81,65 @@ const STREAM_AHEAD = 32;
  * The HTTP body of a serialized answer: one buffer, or for a large answer with several pieces
  * a stream of them, so a by-user answer of hundreds of MB is not copied once more into a single
  * buffer (~0.2-0.3 s for 241 MB, most of it page faults on the fresh memory). A JsonStream piece
- * is filled STREAM_CHUNK bytes at a time, STREAM_AHEAD buffers ahead of the socket (`onError`: it failed midway;
- * the body then errors and the connection is cut, never a short answer that looks whole).
+ * is filled STREAM_CHUNK bytes at a time, STREAM_AHEAD buffers ahead of the socket; a BytesFeed
+ * piece is sent as its pieces come. When either fails midway (`onError`), the body errors and
+ * the connection is cut, never a short answer that looks whole; when the body is cancelled (the
+ * client has gone), every feed is cancelled too.
  */
 export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => void = () => undefined): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
   const { pieces, bytes } = answer;
-  const streams = pieces.some((p) => p instanceof JsonStream);
+  const streams = pieces.some((p) => p instanceof JsonStream || p instanceof BytesFeed);
   if (!streams && pieces.length === 1 && (pieces[0] as Uint8Array).buffer instanceof ArrayBuffer) return pieces[0] as Uint8Array<ArrayBuffer>;
   if (!streams && (bytes <= JOIN_UP_TO || pieces.length === 1)) return Buffer.concat(pieces as Uint8Array[], bytes) as unknown as Uint8Array<ArrayBuffer>;
+  const failed = (controller: ReadableStreamDefaultController<Uint8Array>, err: unknown) => {
+    onError(err);
+    cancelFeeds(pieces);
+    controller.error(err);
+  };
   let next = 0;
   let left = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const piece = pieces[next];
-      if (piece === undefined) return controller.close();
-      if (!(piece instanceof JsonStream)) {
-        next++;
-        return controller.enqueue(piece);
+      // (a pull must enqueue, close or error: a feed's end moves on to the next piece)
+      for (;;) {
+        const piece = pieces[next];
+        if (piece === undefined) return controller.close();
+        if (piece instanceof BytesFeed) {
+          let chunk: Uint8Array | null;
+          try {
+            chunk = await piece.next();
+          } catch (err) {
+            return failed(controller, err);
+          }
+          if (chunk === null) {
+            next++;
+            continue;
+          }
+          return controller.enqueue(chunk);
+        }
+        if (!(piece instanceof JsonStream)) {
+          next++;
+          return controller.enqueue(piece);
+        }
+        if (left === 0) left = piece.byteLength;
+        // Back to the event loop before each slice: while the kernel takes every write at once (a
+        // client reading as fast as it comes), reads, writes and fills would otherwise chain as
+        // microtasks through the whole answer (~30-50 ms for 15 MB, ingest waiting behind it).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        try {
+          const chunk = Buffer.allocUnsafeSlow(Math.min(STREAM_CHUNK, left));
+          const n = piece.fill(chunk);
+          if (n !== chunk.length) throw new Error(`a streamed answer field wrote ${n} of ${chunk.length} bytes (${left} were left)`);
+          left -= n;
+          if (left === 0) next++;
+          return controller.enqueue(chunk);
+        } catch (err) {
+          return failed(controller, err);
+        }
       }
-      if (left === 0) left = piece.byteLength;
-      // Back to the event loop before each slice: while the kernel takes every write at once (a
-      // client reading as fast as it comes), reads, writes and fills would otherwise chain as
-      // microtasks through the whole answer (~30-50 ms for 15 MB, ingest waiting behind it).
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      try {
-        const chunk = Buffer.allocUnsafeSlow(Math.min(STREAM_CHUNK, left));
-        const n = piece.fill(chunk);
-        if (n !== chunk.length) throw new Error(`a streamed answer field wrote ${n} of ${chunk.length} bytes (${left} were left)`);
-        left -= n;
-        if (left === 0) next++;
-        controller.enqueue(chunk);
-      } catch (err) {
-        onError(err);
-        controller.error(err);
-      }
+    },
+    cancel() {
+      cancelFeeds(pieces);
     },
   }, new CountQueuingStrategy({ highWaterMark: STREAM_AHEAD }));
 }

@@ -33,17 +33,34 @@ export class JsonStream {
 }
 
 /**
- * A binary answer made whole before it is sent (an Arrow IPC stream): its bytes as pieces, in
- * order. The app bounds it by `maxResponseBytes` and the answer budget like a JSON answer, sends
- * it with a Content-Length, and puts the envelope's fields in headers (`X-Query-Time-Ms`,
- * `X-Timestamp`).
+ * Binary bytes made while they are sent (a large Arrow answer's record batches, gathered in the
+ * merge pool: MergePool.stream): `byteLength` bytes in all, known before the first is made (so
+ * the answer is bounded, budgeted and gets a Content-Length before any byte goes out). `next`
+ * gives the next piece in order, null after the last, and rejects when the making failed (the
+ * body then errors and the connection is cut: never a short answer that looks whole). `cancel`
+ * when nobody wants the rest (the client has gone, the answer was refused): the making stops and
+ * what was made is dropped.
+ */
+export class BytesFeed {
+  constructor(
+    readonly byteLength: number,
+    readonly next: () => Promise<Uint8Array | null>,
+    readonly cancel: () => void,
+  ) {}
+}
+
+/**
+ * A binary answer (an Arrow IPC stream): its bytes as pieces, in order, each made already or a
+ * BytesFeed made while it is sent. The app bounds it by `maxResponseBytes` and the answer budget
+ * like a JSON answer, sends it with a Content-Length, and puts the envelope's fields in headers
+ * (`X-Query-Time-Ms`, `X-Timestamp`).
  */
 export class BytesAnswer {
   readonly bytes: number;
 
   constructor(
     readonly contentType: string,
-    readonly pieces: Uint8Array[],
+    readonly pieces: Array<Uint8Array | BytesFeed>,
   ) {
     this.bytes = pieces.reduce((n, p) => n + p.byteLength, 0);
   }
@@ -92,6 +109,11 @@ export interface KindRuntime {
   requireAllReady(): void;
   /** Merges the partials (in the merge pool when large; aborted at the deadline). */
   merge<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline?: number): Promise<O>;
+  /**
+   * Merges in the pool with `merge.stream`: answers once the output's length is known, with a
+   * feed of its pieces as the pool makes them (aborted at the deadline, stopped when cancelled).
+   */
+  mergeStream<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[]): Promise<BytesFeed>;
   /** Merges and serializes off the main thread: the answer (or its `field`) as JSON text. */
   mergeJson<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], field?: string): Promise<JsonText>;
   customPlugins(): Promise<CustomListResult>;

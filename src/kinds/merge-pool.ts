@@ -8,11 +8,14 @@
  * worker running it, so its CPU stops) and each worker has a heap limit (a merge that would take
  * more fails alone instead of the engine).
  */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { WORKER_BOOT_URL, workerEntry } from '../workers/worker-url.js';
 import { POOL_YOUNG_MB } from '../workers/young-generation.js';
 import type { MergeDef } from '../merge/merge-def.js';
 import { mergedJsonBytes, type MergeTask } from '../merge/merge-task.js';
+import { BytesFeed } from './kind.js';
+import { MergeFeed, type FeedEnd } from './merge-feed.js';
 import { bundledMergeWorker } from './merge-worker-source.js';
 import { timedOut } from './request-error.js';
 
@@ -22,6 +25,8 @@ export const MERGE_WORKER_HEAP_MB = 2048;
 
 export class MergePool {
   private readonly pool: Piscina;
+  /** Streaming merges (`stream`): open now, and how the others ended. */
+  readonly streams = { open: 0, ended: 0, failed: 0, cancelled: 0 };
 
   constructor(threads: number) {
     this.pool = new Piscina({
@@ -52,11 +57,34 @@ export class MergePool {
     return recorded((await this.run({ file: merge.file, spec, partials, asJson: true, ...(field === undefined ? {} : { jsonField: field }) }, deadline)) as Uint8Array, started, record);
   }
 
-  private async run(job: MergeTask, deadline: number): Promise<unknown> {
+  /**
+   * Merges with `merge.stream` in the pool and answers once the output's length is known (for
+   * an Arrow answer: the partials interleaved), with a feed of its pieces as the worker makes
+   * them, so the answer goes out while its later pieces are made. A merge still running at
+   * `deadline` is aborted: before the length is known this rejects with the error `merge` would
+   * (504), after it the feed fails. Cancelling the feed stops the worker before its next piece.
+   * `record` gets the ms to the length.
+   */
+  async stream<S, O>(merge: MergeDef<S, O>, spec: S, partials: Uint8Array[], deadline = Infinity, record?: (ms: number) => void): Promise<BytesFeed> {
+    const started = performance.now();
+    const { port1, port2 } = new MessageChannel();
+    const stop = new Int32Array(new SharedArrayBuffer(4));
+    this.streams.open++;
+    const feed = new MergeFeed(port1, stop, (how: FeedEnd) => {
+      this.streams.open--;
+      this.streams[how]++;
+    });
+    this.run({ file: merge.file, spec, partials, port: port2, stop }, deadline, [port2]).catch((err: unknown) => feed.fail(err));
+    const bytes = await feed.length;
+    record?.(performance.now() - started);
+    return new BytesFeed(bytes, () => feed.next(), () => feed.cancel());
+  }
+
+  private async run(job: MergeTask, deadline: number, transfer: MessagePort[] = []): Promise<unknown> {
     const ms = Math.max(1, Math.min(deadline - Date.now(), 2 ** 31 - 1));
     const signal = Number.isFinite(deadline) ? AbortSignal.timeout(ms) : undefined;
     try {
-      return await this.pool.run(job, { transferList: job.partials.map((p) => p.buffer as ArrayBuffer), ...(signal ? { signal } : {}) });
+      return await this.pool.run(job, { transferList: [...job.partials.map((p) => p.buffer as ArrayBuffer), ...transfer], ...(signal ? { signal } : {}) });
     } catch (err) {
       if (signal?.aborted) throw timedOut(`merging ${job.file} partials`);
       throw err;

@@ -74,6 +74,7 @@ export function makeRuntime(svc: QueryServices, opts: { deadline: number; params
     queryShard: (shard, plan, at = deadline) => queryShard(svc, shard, plan, at, cutOnce(), stages),
     requireAllReady: () => requireAllReady(svc.shards),
     merge: (merge, spec, partials, at = deadline) => svc.mergePool.merge(merge, spec, partials, at, merged),
+    mergeStream: (merge, spec, partials) => svc.mergePool.stream(merge, spec, partials, deadline, merged),
     mergeJson: async (merge, spec, partials, field) => new JsonText(await svc.mergePool.mergeToJson(merge, spec, partials, field, deadline, merged)),
     customPlugins: () => pluginList(svc),
     ingestion: () => svc.ingestion(),

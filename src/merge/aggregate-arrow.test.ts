@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Float64, Int64, LargeUtf8, Table, makeVector, tableFromIPC, tableToIPC, vectorFromArray, type Vector } from 'apache-arrow';
-import { answerColumns, arrowFromColumns, arrowFromRows, mergeAggregateArrowTask } from './aggregate-arrow.js';
+import aggregateArrowMerge, { answerColumns, arrowFromColumns, arrowFromRows, arrowStreamFromColumns, mergeAggregateArrowTask } from './aggregate-arrow.js';
 import type { AggregateRow, AggregateSpec } from './aggregate.js';
 
 type Row = Record<string, string | number | null>;
@@ -74,6 +74,28 @@ describe('aggregate Arrow answer', () => {
     expect(out.batches).toBe(Math.ceil(want.length / 1_000));
     expect(out.rows).toEqual(want);
     expect(out.table.schema.fields.map((f) => String(f.type))).toEqual(['Utf8', 'Utf8', 'Int64', 'Int64', 'Float64', 'Float64', 'Float64', 'Float64', 'Float64']);
+  });
+
+  it('knows the stream\'s length before any batch is gathered: the sum of the pieces it then makes, for any batch size', () => {
+    const rows = randomRows(2_000, 11);
+    const shards: Row[][] = [[], []];
+    rows.forEach((r, i) => shards[i % 2]!.push(r));
+    const partials = shards.map((s) => columnsPartial(SPEC, [sortRows(s, ['event_type', 'user_id'])]));
+    const whole = Buffer.concat(arrowFromColumns(SPEC, partials, 1_000_000).pieces);
+    // batch sizes whose string bytes need 0 to 7 bytes of padding
+    for (const batchRows of [1, 3, 7, 100, 333, 1_000, 5_000]) {
+      const stream = arrowStreamFromColumns(SPEC, partials, batchRows);
+      const pieces = [...stream.pieces];
+      expect(pieces.reduce((n, p) => n + p.byteLength, 0), `batches of ${batchRows}`).toBe(stream.bytes);
+      expect(decoded(pieces).rows).toEqual(decoded([whole]).rows);
+      expect(decoded(pieces).batches).toBe(Math.ceil(rows.length / batchRows));
+    }
+    // the merge's stream is its whole output, piece for piece
+    const spec = { ...SPEC, finish: true };
+    const streamed = aggregateArrowMerge.stream!(spec, partials);
+    const made = aggregateArrowMerge.run(spec, partials);
+    expect(streamed.bytes).toBe(made.bytes);
+    expect(Buffer.compare(Buffer.concat([...streamed.pieces]), Buffer.concat(made.pieces))).toBe(0);
   });
 
   it('orders window keys by time and carries window_end', () => {

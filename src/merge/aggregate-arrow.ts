@@ -16,7 +16,8 @@ import { Type, tableFromIPC, type Data } from 'apache-arrow';
 import { compareRows, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
 import { mergeAggregateTask, type AggregateRow, type AggregateSpec } from './aggregate.js';
 import { BatchWriter, ipcPieces, schemaMessage, type ColumnSpec, type IpcPieces } from './arrow-ipc.js';
-import { defineMerge } from './merge-def.js';
+import { defineMerge, type PieceStream } from './merge-def.js';
+import { ARROW_EOS } from './export.js';
 
 export interface AggregateArrowSpec extends AggregateSpec {
   /** The partials are finished columns (`answer_columns`), whose groups no two shards share. */
@@ -25,6 +26,14 @@ export interface AggregateArrowSpec extends AggregateSpec {
 
 /** Rows per record batch: ~5 MB of a by-user answer; a reader gets its first rows early. */
 export const ARROW_BATCH_ROWS = 65_536;
+
+/**
+ * Finished columns of more bytes than this, all shards together, are merged while the answer is
+ * sent (MergePool.stream): each batch goes out while the pool gathers the next. Below it the
+ * answer is about one batch (~5 MB a batch, the partials about as many bytes as the answer), so
+ * there is nothing to overlap, and it is merged whole, then sent.
+ */
+export const STREAM_ARROW_FROM = 4 * 1024 * 1024;
 
 const MOMENT_FIELDS = ['sum', 'mean', 'min', 'max', 'stddev'] as const;
 
@@ -181,25 +190,12 @@ function scatterWords(src: SourceColumn, at: Int32Array, j0: number, j1: number,
 }
 
 /**
- * Answer rows `from` to `to` as one record batch message; `first[k]` is run k's first row in it
- * (advanced past the batch's rows on return).
+ * Answer rows `from` to `to` as one record batch message: run k's rows `first[k]` to `last[k]`,
+ * with `stringBytes[c]` bytes of Utf8 column c's strings (laid out by `arrowStreamFromColumns`).
  */
-function gatherBatch(writer: BatchWriter, runs: ColumnRun[], positions: Int32Array[], first: Int32Array, from: number, to: number): Uint8Array {
+function gatherBatch(writer: BatchWriter, runs: ColumnRun[], positions: Int32Array[], first: Int32Array, last: Int32Array, stringBytes: readonly number[], from: number, to: number): Uint8Array {
   const columns = writer.columns;
   const rows = to - from;
-  // run k's rows in this batch: first[k] to last[k]
-  const last = new Int32Array(runs.length);
-  for (let k = 0; k < runs.length; k++) {
-    const at = positions[k]!;
-    let j = first[k]!;
-    while (j < at.length && at[j]! < to) j++;
-    last[k] = j;
-  }
-  const stringBytes = columns.map((c, col) => {
-    let n = 0;
-    if (c.kind === 'utf8') for (let k = 0; k < runs.length; k++) n += runs[k]!.columns[col]!.starts![last[k]!]! - runs[k]!.columns[col]!.starts![first[k]!]!;
-    return n;
-  });
   const batch = writer.begin(rows, stringBytes);
   const nulls = new Array<number>(columns.length).fill(0);
   for (let col = 0; col < columns.length; col++) {
@@ -214,12 +210,16 @@ function gatherBatch(writer: BatchWriter, runs: ColumnRun[], positions: Int32Arr
       for (let k = 0; k < runs.length; k++) nulls[col]! += scatterWords(runs[k]!.columns[col]!, positions[k]!, first[k]!, last[k]!, from, batch.words[col]!, valid);
     }
   }
-  first.set(last);
   return writer.end(batch, nulls);
 }
 
-/** Finished columns of every shard → the answer's IPC stream. */
-export function arrowFromColumns(spec: AggregateSpec, partials: Uint8Array[], batchRows = ARROW_BATCH_ROWS): IpcPieces {
+/**
+ * Finished columns of every shard → the answer's IPC stream, laid out but not yet gathered: its
+ * length is known once the rows are interleaved (each batch's rows of each run, so its string
+ * bytes, so its size), and each record batch is gathered when `pieces` is iterated to it. So the
+ * answer can be sent while its later batches are made (MergePool.stream).
+ */
+export function arrowStreamFromColumns(spec: AggregateSpec, partials: Uint8Array[], batchRows = ARROW_BATCH_ROWS): PieceStream {
   const columns = answerColumns(spec);
   const keyNames = spec.groupBy.map((k) => (k === 'window' ? 'window_start' : k));
   const runs = partials.flatMap((p, shard) => runsOf(p, columns, keyNames, shard));
@@ -227,10 +227,52 @@ export function arrowFromColumns(spec: AggregateSpec, partials: Uint8Array[], ba
   const positions = interleave(runs, keyNames.length);
   const total = runs.reduce((n, r) => n + r.n, 0);
   const writer = new BatchWriter(columns);
-  const batches: Uint8Array[] = [];
-  const first = new Int32Array(runs.length);
-  for (let from = 0; from < total; from += batchRows) batches.push(gatherBatch(writer, runs, positions, first, from, Math.min(total, from + batchRows)));
-  return ipcPieces(schemaMessage(columns), batches);
+  const schema = schemaMessage(columns);
+  // per batch: each run's first row after it, its string bytes per Utf8 column, its message's size
+  const ends: Int32Array[] = [];
+  const strings: number[][] = [];
+  const sizes: number[] = [];
+  let edge: Int32Array = new Int32Array(runs.length);
+  for (let from = 0; from < total; from += batchRows) {
+    const to = Math.min(total, from + batchRows);
+    const last = new Int32Array(runs.length);
+    for (let k = 0; k < runs.length; k++) {
+      const at = positions[k]!;
+      let j = edge[k]!;
+      while (j < at.length && at[j]! < to) j++;
+      last[k] = j;
+    }
+    const first = edge;
+    const stringBytes = columns.map((c, col) => {
+      let n = 0;
+      if (c.kind === 'utf8') for (let k = 0; k < runs.length; k++) n += runs[k]!.columns[col]!.starts![last[k]!]! - runs[k]!.columns[col]!.starts![first[k]!]!;
+      return n;
+    });
+    ends.push(last);
+    strings.push(stringBytes);
+    sizes.push(writer.messageBytes(to - from, stringBytes));
+    edge = last;
+  }
+  function* pieces(): Generator<Uint8Array> {
+    yield schema;
+    let first: Int32Array = new Int32Array(runs.length);
+    for (let b = 0; b < ends.length; b++) {
+      const from = b * batchRows;
+      const message = gatherBatch(writer, runs, positions, first, ends[b]!, strings[b]!, from, Math.min(total, from + batchRows));
+      if (message.length !== sizes[b]) throw new Error(`aggregate arrow: batch ${b} laid out as ${sizes[b]} bytes, made ${message.length}`);
+      first = ends[b]!;
+      yield message;
+    }
+    // (a copy: the pieces' buffers are moved out of the merge pool)
+    yield ARROW_EOS.slice();
+  }
+  return { bytes: schema.length + sizes.reduce((n, s) => n + s, 0) + ARROW_EOS.length, pieces: pieces() };
+}
+
+/** Finished columns of every shard → the answer's IPC stream, made whole. */
+export function arrowFromColumns(spec: AggregateSpec, partials: Uint8Array[], batchRows = ARROW_BATCH_ROWS): IpcPieces {
+  const stream = arrowStreamFromColumns(spec, partials, batchRows);
+  return { pieces: [...stream.pieces], bytes: stream.bytes };
 }
 
 const encoder = new TextEncoder();
@@ -294,4 +336,6 @@ export function mergeAggregateArrowTask(spec: AggregateArrowSpec, partials: Uint
 export default defineMerge('aggregate-arrow', mergeAggregateArrowTask, {
   // the pieces' buffers are moved to the main thread, not copied
   transfer: (out: IpcPieces) => out.pieces.map((p) => p.buffer as ArrayBuffer),
+  // a by-user answer's batches are gathered one at a time, as they are sent
+  stream: (spec: AggregateArrowSpec, partials: Uint8Array[]): PieceStream => (spec.finish ? arrowStreamFromColumns(spec, partials) : mergeAggregateArrowTask(spec, partials)),
 });

@@ -105,19 +105,7 @@ export class BatchWriter {
    * for the other columns).
    */
   begin(rows: number, stringBytes: readonly number[]): BatchBuffers {
-    const regions: number[] = [];
-    let body = 0;
-    const region = (length: number) => {
-      regions.push(body, length);
-      const at = body;
-      body += pad8(length);
-      return at;
-    };
-    const layout = this.columns.map((c, i) => {
-      const validity = region(c.nullable ? (rows + 7) >> 3 : 0);
-      if (c.kind === 'utf8') return { validity, offsets: region(4 * (rows + 1)), data: region(stringBytes[i]!) };
-      return { validity, offsets: -1, data: region(8 * rows) };
-    });
+    const { layout, regions, body } = this.layout(rows, stringBytes);
     const bodyAt = this.metadataBytes;
     const message = new Uint8Array(new ArrayBuffer(bodyAt + body));
     const buffer = message.buffer;
@@ -131,6 +119,29 @@ export class BatchWriter {
       bytes: this.columns.map((c, i) => (c.kind === 'utf8' ? message.subarray(bodyAt + layout[i]!.data, bodyAt + layout[i]!.data + stringBytes[i]!) : null)),
       words: this.columns.map((c, i) => (c.kind === 'utf8' ? null : new Int32Array(buffer, bodyAt + layout[i]!.data, 2 * rows))),
     };
+  }
+
+  /** The length of the message `begin(rows, stringBytes)` lays out, without making it. */
+  messageBytes(rows: number, stringBytes: readonly number[]): number {
+    return this.metadataBytes + this.layout(rows, stringBytes).body;
+  }
+
+  /** Where each column's buffers start in the body, the body's [offset, length] regions, and its length. */
+  private layout(rows: number, stringBytes: readonly number[]) {
+    const regions: number[] = [];
+    let body = 0;
+    const region = (length: number) => {
+      regions.push(body, length);
+      const at = body;
+      body += pad8(length);
+      return at;
+    };
+    const layout = this.columns.map((c, i) => {
+      const validity = region(c.nullable ? (rows + 7) >> 3 : 0);
+      if (c.kind === 'utf8') return { validity, offsets: region(4 * (rows + 1)), data: region(stringBytes[i]!) };
+      return { validity, offsets: -1, data: region(8 * rows) };
+    });
+    return { layout, regions, body };
   }
 
   /** Writes the batch's metadata, given each column's null count. */

@@ -18,6 +18,18 @@ export interface MergeDef<Spec = any, Out = unknown> {
    * (each its own ArrayBuffer, none shared with another): for outputs of many MB of bytes.
    */
   readonly transfer?: (out: Out) => ArrayBuffer[];
+  /**
+   * The output as bytes made piece by piece, for answers sent while they are made
+   * (MergePool.stream): their total length first, then each piece as it is asked for. The same
+   * bytes as `run`'s, in the same order.
+   */
+  readonly stream?: (spec: Spec, partials: Uint8Array[]) => PieceStream;
+}
+
+/** Bytes whose length is known before they are made: `pieces` makes each one when iterated to it. */
+export interface PieceStream {
+  bytes: number;
+  pieces: Iterable<Uint8Array>;
 }
 
 export const MERGE_FILE = /^[a-z][a-z-]{0,40}$/;
@@ -26,7 +38,7 @@ export const MERGE_FILE = /^[a-z][a-z-]{0,40}$/;
 export function defineMerge<Spec, Out>(
   file: string,
   run: (spec: Spec, partials: Uint8Array[]) => Out,
-  options: { inlineBytes?: number; transfer?: (out: Out) => ArrayBuffer[] } = {},
+  options: { inlineBytes?: number; transfer?: (out: Out) => ArrayBuffer[]; stream?: (spec: Spec, partials: Uint8Array[]) => PieceStream } = {},
 ): MergeDef<Spec, Out> {
   if (!MERGE_FILE.test(file)) throw new Error(`merge file name must match ${MERGE_FILE}, got ${JSON.stringify(file)}`);
   return {
@@ -34,5 +46,6 @@ export function defineMerge<Spec, Out>(
     run,
     ...(options.inlineBytes === undefined ? {} : { inlineBytes: options.inlineBytes }),
     ...(options.transfer === undefined ? {} : { transfer: options.transfer }),
+    ...(options.stream === undefined ? {} : { stream: options.stream }),
   };
 }

@@ -5,7 +5,7 @@
  * (merge-def.ts); this worker loads it once and runs its default export.
  */
 import { setPriority } from 'node:os';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, type MessagePort } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { MERGE_FILE, type MergeDef } from './merge-def.js';
 
@@ -30,6 +30,26 @@ export interface MergeTask {
   /** Answer JSON text (of the output or its `jsonField`) instead of the output. */
   asJson?: boolean;
   jsonField?: string;
+  /**
+   * Send the merge's output as it is made (MergeDef.stream) on this port instead of answering
+   * it: the StreamMessages below, in order. The task then answers a StreamDone.
+   */
+  port?: MessagePort;
+  /** With `port`: set to non-zero by the main thread when nobody wants the rest (checked before each piece). */
+  stop?: Int32Array;
+}
+
+/**
+ * What a streaming task posts on its port: the output's length (before any piece), each piece
+ * (its buffer moved), then the end (how many pieces). A task stopped midway posts no end; a task
+ * that fails or is aborted posts nothing more, and its run rejects.
+ */
+export type StreamMessage = { bytes: number } | Uint8Array | { end: number };
+
+/** A streaming task's answer: the pieces posted, and whether it was stopped before its end. */
+export interface StreamDone {
+  pieces: number;
+  stopped: boolean;
 }
 
 const loaded = new Map<string, Promise<MergeDef>>();
@@ -64,6 +84,7 @@ function load(file: string): Promise<MergeDef> {
  */
 export default async function mergeTask(task: MergeTask): Promise<unknown> {
   const def = await load(task.file);
+  if (task.port) return streamTask(def, task.port, task.stop ?? new Int32Array(1), task);
   const out = def.run(task.spec, task.partials);
   // As UTF-8 bytes moved (not copied) to the main thread, which then only writes them out.
   if (task.asJson) return move(mergedJsonBytes(out, task.jsonField));
@@ -73,6 +94,32 @@ export default async function mergeTask(task: MergeTask): Promise<unknown> {
     return move({ [transferableSymbol]: buffers, [valueSymbol]: out } as unknown as Parameters<typeof move>[0]);
   }
   return out;
+}
+
+/**
+ * Posts the output piece by piece as `def.stream` makes them. No backpressure here: every piece is
+ * made at once, whatever the client's pace, so the pool thread is back for other merges after
+ * the merge's own CPU (a slow client never holds it); the pieces wait on the main thread, where
+ * the whole answer's length was reserved in the answer budget before its first byte went out,
+ * as for an answer made whole. `stop` ends the work early (the client has gone).
+ */
+function streamTask(def: MergeDef, port: MessagePort, stop: Int32Array, task: MergeTask): StreamDone {
+  if (!def.stream) throw new Error(`merge task: ${task.file} does not stream its output`);
+  const out = def.stream(task.spec, task.partials);
+  port.postMessage({ bytes: out.bytes } satisfies StreamMessage);
+  const pieces = out.pieces[Symbol.iterator]();
+  let n = 0;
+  for (;;) {
+    if (Atomics.load(stop, 0) !== 0) return { pieces: n, stopped: true };
+    const next = pieces.next();
+    if (next.done) break;
+    // a piece sharing its buffer with others would move them too: those are copied
+    const piece = next.value.byteOffset === 0 && next.value.byteLength === next.value.buffer.byteLength ? next.value : next.value.slice();
+    port.postMessage(piece satisfies StreamMessage, [piece.buffer as ArrayBuffer]);
+    n++;
+  }
+  port.postMessage({ end: n } satisfies StreamMessage);
+  return { pieces: n, stopped: false };
 }
 
 /**

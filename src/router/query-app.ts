@@ -12,7 +12,7 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { EngineContext } from '../engine-context.js';
-import { answerBody, boundedBytes, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
+import { answerBody, boundedBytes, cancelFeeds, serializeAnswer, type SerializedAnswer } from '../kinds/answer.js';
 import { EnrichmentTables } from '../kinds/enrichment-catalog.js';
 import { BytesAnswer, isStreamAnswer, type QueryKind } from '../kinds/kind.js';
 import type { RequestLimits } from '../kinds/limits.js';
@@ -86,6 +86,7 @@ function sendAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, 
   const res = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
   if (res) {
     if (!budget.reserve(answer.bytes)) {
+      cancelFeeds(answer.pieces);
       throw overloaded(`answers waiting for their clients hold ${budget.held} bytes; this one (${answer.bytes} bytes) would pass maxAnswerBytesInFlight (${budget.maxBytes}): retry`);
     }
     // 'close' comes once, when the response has gone out or its connection has closed
