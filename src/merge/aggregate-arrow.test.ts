@@ -107,9 +107,15 @@ describe('aggregate Arrow answer', () => {
     expect(out.rows).toEqual([row('u1', 0, 1), row('u1', 1_000, 5), row('u1', 2_000, 2), row('u2', 0, 1), row('u3', 1_000, 1)]);
   });
 
-  it('refuses a shard whose rows are not in key order', () => {
+  it('refuses a shard whose rows are not in key order, within a batch or from one batch to the next', () => {
     const rows = sortRows(randomRows(50, 3), ['event_type', 'user_id']);
     expect(() => arrowFromColumns(SPEC, [columnsPartial(SPEC, [[...rows].reverse()])])).toThrow(/not in key order/);
+    // each batch sorted, the second starting before the first ends; beside a shard in order, and alone
+    const other = sortRows(randomRows(40, 5), ['event_type', 'user_id']);
+    const swapped = columnsPartial(SPEC, [rows.slice(25), rows.slice(0, 25)]);
+    expect(() => arrowFromColumns(SPEC, [columnsPartial(SPEC, [other]), swapped])).toThrow(/shard 1 are not in key order at row 0/);
+    expect(() => arrowFromColumns(SPEC, [swapped])).toThrow(/shard 0 are not in key order at row 0/);
+    expect(decoded(arrowFromColumns(SPEC, [columnsPartial(SPEC, [rows.slice(0, 25), rows.slice(25)])]).pieces).rows).toEqual(rows);
   });
 
   it('answers no batch for no rows, and a schema all the same', () => {

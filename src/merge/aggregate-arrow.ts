@@ -104,28 +104,62 @@ function runsOf(partial: Uint8Array, columns: readonly ColumnSpec[], keyNames: r
   return table.batches.map((batch) => new ColumnRun(new Map(table.schema.fields.map((f, c) => [f.name, batch.data.children[c]!])), columns, keyNames, shard));
 }
 
+/** A shard's runs (its partial's record batches, in key order one after the other) and the one being read. */
+interface ShardCursor {
+  runs: ColumnRun[];
+  /** the index in `runs` of `r` */
+  k: number;
+  r: ColumnRun;
+  at: Int32Array;
+}
+
 /**
  * Every shard's rows in key order: for each run, the answer row each of its rows becomes (rising,
- * since a run's rows keep their order), so the gathers below go run by run in tight loops.
+ * since a run's rows keep their order), so the gathers below go run by run in tight loops. A
+ * shard's runs follow each other in key order, so only each shard's current run competes for the
+ * next row: one comparison a row with two shards, however many batches each sent (with every run
+ * competing, a shard sending its rows in two batches made it three).
  */
 function interleave(runs: ColumnRun[], keyCount: number): Int32Array[] {
   const positions = runs.map((r) => new Int32Array(r.n));
-  const live = runs.map((r, k) => ({ r, at: positions[k]! })).filter((l) => l.r.n > 0);
-  let out = 0;
-  while (live.length > 1) {
-    let best = 0;
-    for (let h = 1; h < live.length; h++) if (compareRows(live[h]!.r, live[h]!.r.i, live[best]!.r, live[best]!.r.i) < 0) best = h;
-    const { r, at } = live[best]!;
-    at[r.i++] = out++;
-    if (r.i === r.n) live.splice(best, 1);
-    else if (keyCount > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${r.i}`);
+  const at = new Map(runs.map((r, k) => [r, positions[k]!]));
+  const cursors: ShardCursor[] = [];
+  for (const r of runs) {
+    if (r.n === 0) continue;
+    const c = cursors.find((c) => c.r.shard === r.shard);
+    if (c) c.runs.push(r);
+    else cursors.push({ runs: [r], k: 0, r, at: at.get(r)! });
   }
-  // the last run left: its rows follow in order (still checked)
-  for (const { r, at } of live) {
-    for (; r.i < r.n; r.i++) {
-      if (keyCount > 0 && r.i > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${r.i}`);
-      at[r.i] = out++;
-    }
+  const disorder = (r: ColumnRun, row: number) => new Error(`aggregate columns of shard ${r.shard} are not in key order at row ${row}`);
+  // the current run is read: on to the shard's next (false when it has none), checked against the last row before it
+  const advance = (c: ShardCursor): boolean => {
+    if (c.k + 1 === c.runs.length) return false;
+    const prev = c.r;
+    c.r = c.runs[++c.k]!;
+    c.at = at.get(c.r)!;
+    if (keyCount > 0 && compareRows(prev, prev.n - 1, c.r, 0) > 0) throw disorder(c.r, 0);
+    return true;
+  };
+  let out = 0;
+  while (cursors.length > 1) {
+    let best = 0;
+    for (let h = 1; h < cursors.length; h++) if (compareRows(cursors[h]!.r, cursors[h]!.r.i, cursors[best]!.r, cursors[best]!.r.i) < 0) best = h;
+    const c = cursors[best]!;
+    const r = c.r;
+    c.at[r.i++] = out++;
+    if (r.i === r.n) {
+      if (!advance(c)) cursors.splice(best, 1);
+    } else if (keyCount > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw disorder(r, r.i);
+  }
+  // the last shard left: its rows follow in order (still checked)
+  for (const c of cursors) {
+    do {
+      const { r, at: rows } = c;
+      for (; r.i < r.n; r.i++) {
+        if (keyCount > 0 && r.i > 0 && compareRows(r, r.i - 1, r, r.i) > 0) throw disorder(r, r.i);
+        rows[r.i] = out++;
+      }
+    } while (advance(c));
   }
   return positions;
 }
@@ -237,10 +271,16 @@ export function arrowStreamFromColumns(spec: AggregateSpec, partials: Uint8Array
     const to = Math.min(total, from + batchRows);
     const last = new Int32Array(runs.length);
     for (let k = 0; k < runs.length; k++) {
+      // the run's first row at or past `to` (its answer rows rise)
       const at = positions[k]!;
-      let j = edge[k]!;
-      while (j < at.length && at[j]! < to) j++;
-      last[k] = j;
+      let lo = edge[k]!;
+      let hi = at.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (at[mid]! < to) lo = mid + 1;
+        else hi = mid;
+      }
+      last[k] = lo;
     }
     const first = edge;
     const stringBytes = columns.map((c, col) => {
