@@ -24,11 +24,12 @@ export interface MainProcess {
 /**
  * Starts the engine with `args` after `--ingest-port 0 --query-port 0`. Without a `--data-dir`
  * in `args` it gets a fresh temporary one (removed when it exits), so no test replays another's log.
+ * `nodeArgs` go to node after `--import tsx` (not under npm).
  */
-export async function startMain(args: string[], opts: { npm?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<MainProcess> {
+export async function startMain(args: string[], opts: { npm?: boolean; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {}): Promise<MainProcess> {
   const ownDir = args.includes('--data-dir') ? null : mkdtempSync(join(tmpdir(), 'engine-main-'));
   const engineArgs = ['--ingest-port', '0', '--query-port', '0', ...(ownDir ? ['--data-dir', ownDir] : []), ...args];
-  const [cmd, argv] = opts.npm ? ['npm', ['start', '--', ...engineArgs]] : [process.execPath, ['--import', 'tsx', 'src/main.ts', ...engineArgs]];
+  const [cmd, argv] = opts.npm ? ['npm', ['start', '--', ...engineArgs]] : [process.execPath, ['--import', 'tsx', ...(opts.nodeArgs ?? []), 'src/main.ts', ...engineArgs]];
   const child = spawn(cmd, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ENGINE_LOG_LEVEL: 'info', ...opts.env } });
   const logs: Array<Record<string, any>> = [];
   let tail = '';
