@@ -8,7 +8,7 @@
  * dispatch to the last partial and each shard's ShardTiming (admission queue, hand-over of the
  * ring's events (the log's sync in it), polars round trip and the op inside it), `merge_ms` (every
  * merge added up: an inline merge's own run, a pooled merge's round trip, so pooled merges that run
- * at once overlap) and `serialize_ms` (the envelope).
+ * at once overlap; a streamed merge's time to its length, the rest overlapping the send) and `serialize_ms` (the envelope).
  *
  * @example
  * {"msg":"query stages","kind":"aggregate","ms":21.4,"read_ms":0.3,"fan_outs":[{"plans":"aggregate",
