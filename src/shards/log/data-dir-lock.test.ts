@@ -15,10 +15,11 @@ import { LOCK_FILE } from './data-dir-lock.js';
 const MODULE = fileURLToPath(new URL('./data-dir-lock.ts', import.meta.url));
 
 /**
- * Each contender waits for `go` (a file), takes the lock, says `held` or `refused`, and keeps a
- * lock it holds for 1.5 s, so every other contender of the round finds it live.
+ * Each contender says `ready` once loaded, waits for `go` (a file), takes the lock and says
+ * `held` or `refused`; one that holds it keeps it until `done` (a file written once every
+ * contender of the round has answered), so every other one finds it live however late it runs.
  */
-function contender(dir: string, go: string, noLinks: boolean): Promise<string> {
+function contender(dir: string, go: string, done: string, noLinks: boolean, onLine: (line: string) => void): Promise<void> {
   // without hard links: node:fs's linkSync fails as such a filesystem's link() does
   const patch = noLinks
     ? `const fs = createRequire(import.meta.url)('node:fs');
@@ -30,18 +31,25 @@ function contender(dir: string, go: string, noLinks: boolean): Promise<string> {
     import { createRequire, syncBuiltinESMExports } from 'node:module';
     ${patch}
     const { lockDataDir } = await import(${JSON.stringify(MODULE)});
+    console.log('ready');
     while (!existsSync(${JSON.stringify(go)})) await new Promise((r) => setTimeout(r, 1));
     let lock;
     try { lock = lockDataDir(${JSON.stringify(dir)}); } catch (err) { console.log(/in use/.test(err.message) ? 'refused' : 'error ' + err.message); process.exit(0); }
     console.log('held');
-    await new Promise((r) => setTimeout(r, 1500));
+    while (!existsSync(${JSON.stringify(done)})) await new Promise((r) => setTimeout(r, 5));
     lock.release();`;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      for (let nl = out.indexOf('\n'); nl >= 0; nl = out.indexOf('\n')) {
+        onLine(out.slice(0, nl).trim());
+        out = out.slice(nl + 1);
+      }
+    });
     child.on('error', reject);
-    child.on('exit', () => resolve(out.trim()));
+    child.on('exit', () => resolve());
   });
 }
 
@@ -51,10 +59,20 @@ async function round(stale: boolean, noLinks: boolean): Promise<string[]> {
     // a lock left by an engine that is gone: a pid that cannot be running
     if (stale) writeFileSync(join(dir, LOCK_FILE), `${JSON.stringify({ pid: 2 ** 22 + 1, pidStart: '1', host: hostname(), startedAt: 'then' })}\n`);
     const go = join(dir, 'go');
-    const runs = Array.from({ length: 5 }, () => contender(dir, go, noLinks));
-    await new Promise((r) => setTimeout(r, 1500)); // every contender loaded and polling
-    writeFileSync(go, '');
-    return (await Promise.all(runs)).sort();
+    const done = join(dir, 'done');
+    const N = 5;
+    let ready = 0;
+    const answers: string[] = [];
+    const runs = Array.from({ length: N }, () =>
+      contender(dir, go, done, noLinks, (line) => {
+        if (line === 'ready') {
+          // every contender loaded and polling: go at once
+          if (++ready === N) writeFileSync(go, '');
+        } else if (answers.push(line) === N) writeFileSync(done, '');
+      }),
+    );
+    await Promise.all(runs);
+    return answers.sort();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
