@@ -11,6 +11,8 @@ export interface EngineConfig {
   queryPort: number;
   ringBytes: number;
   flushIntervalMs: number;
+  /** Longest an ingest request waits for room in a full ring before it is answered 503, ms (0: at once). */
+  ringWaitMs: number;
   maxBatchRows: number;
   maxBatchEvents: number;
   maxBodyBytes: number;
@@ -196,6 +198,7 @@ export const CONFIG_KEYS: { [K in keyof EngineConfig]: Parser<EngineConfig[K]> }
   // Below 4 KiB a ring cannot hold even one maximal event; the cap keeps a typo from eating RAM.
   ringBytes: integer(4096, 2 ** 31),
   flushIntervalMs: integer(1, 60_000),
+  ringWaitMs: integer(0, 600_000),
   maxBatchRows: integer(1, 10_000_000),
   maxBatchEvents: integer(1, 1_000_000),
   maxBodyBytes: integer(1024, 1024 ** 3),

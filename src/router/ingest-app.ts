@@ -82,7 +82,7 @@ export function makeIngestApp(ctx: EngineContext): Hono {
   };
 
   // Bulk requests that find a ring full wait for room a little (ring-room.ts): Arrow and JSON batches.
-  const room = new RingRoom(ctx.shards.map((s) => s.ring));
+  const room = new RingRoom(ctx.shards.map((s) => s.ring), ctx.config.ringWaitMs);
 
   /**
    * Pushes a JSON request's valid events as column blocks: `columns(true)` gives them as made

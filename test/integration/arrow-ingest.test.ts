@@ -128,7 +128,8 @@ describe('POST /ingest/arrow', () => {
   });
 
   it('answers 413 for a part larger than its shard\'s whole ring, and 503 + Retry-After after waiting for room that does not come', async () => {
-    const tiny = await startEngine({ shards: 1, ringBytes: 64 * 1024 });
+    // ringWaitMs: the wait before the 503 is the point, not its default length (5 s)
+    const tiny = await startEngine({ shards: 1, ringBytes: 64 * 1024, ringWaitMs: 300 });
     let pid = 0;
     try {
       const big = await post(`${tiny.ingestUrl}/ingest/arrow`, arrowBody(makeEvents(3000, 6)));

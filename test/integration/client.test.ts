@@ -142,7 +142,7 @@ describe('client retries against a refusing engine', () => {
 
   it('retries a 503 after Retry-After with the same Idempotency-Key, and the batch is stored once', async () => {
     // 256 KiB ring: with its polars process stopped, the shard stops draining and ingest answers 503.
-    engine = await startEngine({ shards: 1, ringBytes: 256 * 1024, flushIntervalMs: 10 });
+    engine = await startEngine({ shards: 1, ringBytes: 256 * 1024, flushIntervalMs: 10, ringWaitMs: 300 });
     const pid = (await shardStats(engine.queryUrl))[0]!.polars_pid as number;
     process.kill(pid, 'SIGSTOP');
     let acked = 0;
