@@ -9,6 +9,8 @@
  *  - loaded: once they are all queryable and the engine is at rest (samples a second apart
  *    within 1 % for --rest-seconds: jemalloc, the engine's idle collections and V8's memory
  *    reducer give memory back in steps after a burst; see `settled`), and at its first flat 5 s;
+ *  - after a by-user query: one `POST /query/aggregate` by (event_type, user_id) as Arrow, then
+ *    at rest again: what a query leaves held (the shards' kept dictionary listings and ranks);
  *  - restart: the engine stopped and started again on the same data dir: time until `/ready`
  *    answers 200 and every event is counted, the peak while it recovers, and the RSS after it.
  * bytes/event is (loaded − idle) / events; the events go in two halves with a settled sample
@@ -197,6 +199,24 @@ try {
   rows.push({ phase: 'loaded (first flat 5 s)', total_mb: mb(loaded.quick), node_mb: '', polars_mb: '', pss_mb: '', file_mb: '', seconds: '' });
   rows.push({ phase: `loaded (at rest, flat ${restWindow} s)`, total_mb: mb(loaded.total), node_mb: mb(loaded.node), polars_mb: mb(loaded.children), pss_mb: mb(loaded.pss), file_mb: mb(loaded.file), seconds: '' });
 
+  // what a by-user query leaves behind at rest: the shards' kept dictionary listings and ranks
+  // (python/engine_polars/dictionary.py), the merge pool's heap, freed answer buffers not yet returned
+  const byUser = await fetch(`${run.queryUrl}/query/aggregate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ groupBy: ['event_type', 'user_id'], metrics: ['value'], format: 'arrow' }),
+  });
+  const byUserBytes = (await byUser.arrayBuffer()).byteLength;
+  if (byUser.status !== 200) throw new Error(`by-user query: HTTP ${byUser.status}`);
+  const queried = await settled(run.pid);
+  Object.assign(out, {
+    queried_rss_mb: mb(queried.total),
+    queried_polars_mb: mb(queried.children),
+    queried_bytes_per_event: Math.round((queried.total - idle.total) / total),
+    by_user_answer_bytes: byUserBytes,
+  });
+  rows.push({ phase: `after a by-user query (at rest)`, total_mb: mb(queried.total), node_mb: mb(queried.node), polars_mb: mb(queried.children), pss_mb: mb(queried.pss), file_mb: mb(queried.file), seconds: '' });
+
   if (!args['no-restart']) {
     await run.eng.server.stop();
     const t0 = performance.now();
@@ -222,6 +242,6 @@ try {
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }
-console.log(`\nbench:rss — whole engine (node + ${Number(out.processes) - 1} polars processes), ${total.toLocaleString('en-US')} events; ${out.bytes_per_event} bytes/event from idle at rest (${out.quick_bytes_per_event} at the first flat 5 s), ${out.marginal_bytes_per_event} bytes/event over the second half; ${out.anon_bytes_per_event} bytes/event of anonymous memory (file_mb: file-backed pages, mostly library code)\n`);
+console.log(`\nbench:rss — whole engine (node + ${Number(out.processes) - 1} polars processes), ${total.toLocaleString('en-US')} events; ${out.bytes_per_event} bytes/event from idle at rest (${out.quick_bytes_per_event} at the first flat 5 s; ${out.queried_bytes_per_event} after a by-user query), ${out.marginal_bytes_per_event} bytes/event over the second half; ${out.anon_bytes_per_event} bytes/event of anonymous memory (file_mb: file-backed pages, mostly library code)\n`);
 printTable(rows);
 if (typeof args.json === 'string') writeJson(args.json, out);
