@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
 
@@ -42,11 +43,25 @@ def category_count(dtype: pl.DataType) -> int:
     return int(inner.num_cats_upper_bound()) if inner is not None else dtype.categories.to_series().len()
 
 
-#: The listed strings of the last few store dictionaries (:func:`category_strings`), by identity.
+#: What is kept per store dictionary, by its identity (:func:`_identity`): its listed strings
+#: (:func:`category_strings`) and its lexical ranks (:func:`lexical_ranks`), the newest only.
 _LISTED: OrderedDict[tuple[str, str, str], pl.Series] = OrderedDict()
-#: The listings kept: a store has a handful of dictionaries (event_type, user_id, metadata keys);
-#: a widened one gets a new identity and ages out.
-_LISTED_MAX = 16
+_RANKED: OrderedDict[tuple[str, str, str], tuple[pl.Series, pl.Series]] = OrderedDict()
+#: Dictionaries kept: a store has a handful (event_type, user_id, metadata keys); a widened one
+#: gets a new identity and ages out.
+_KEPT_MAX = 16
+
+
+def _identity(cats: pl.Categories) -> tuple[str, str, str]:
+    return (cats.name(), cats.namespace(), str(cats.physical()))
+
+
+def _keep(cache: OrderedDict[Any, Any], key: tuple[str, str, str], value: Any) -> None:
+    """``value`` for ``key`` (replacing an older one), the least recently used past _KEPT_MAX dropped."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _KEPT_MAX:
+        cache.popitem(last=False)
 
 
 def category_strings(dtype: pl.DataType) -> pl.Series:
@@ -63,7 +78,7 @@ def category_strings(dtype: pl.DataType) -> pl.Series:
     inner = getattr(cats, "_categories", None)
     if inner is None:
         return cats.to_series()
-    key = (cats.name(), cats.namespace(), str(cats.physical()))
+    key = _identity(cats)
     count = int(inner.num_cats_upper_bound())
     known = _LISTED.get(key)
     if known is not None and known.len() == count:
@@ -75,47 +90,32 @@ def category_strings(dtype: pl.DataType) -> pl.Series:
     else:
         listed = cats.to_series()
     if listed.null_count() == 0:
-        _LISTED[key] = listed
-        _LISTED.move_to_end(key)
-        while len(_LISTED) > _LISTED_MAX:
-            _LISTED.popitem(last=False)
+        _keep(_LISTED, key, listed)
     return listed
-
-
-#: :func:`lexical_ranks` of the last few dictionaries, by identity and string count.
-_RANKED: OrderedDict[tuple[str, str, str, int], tuple[pl.Series, pl.Series]] = OrderedDict()
 
 
 def lexical_ranks(dtype: pl.DataType) -> tuple[pl.Series, pl.Series]:
     """(each code's rank among the dictionary's strings, UInt64 in code order; the strings
     sorted) of a Categorical dtype. Ranking and sorting a shard's 170,000 user ids took ~40 ms
-    per query that grouped by them; they are kept per dictionary and string count (a dictionary
-    that took new strings is ranked again)."""
+    per query that grouped by them; they are kept per dictionary, for its current strings only (a
+    dictionary that took new strings is ranked again, and its older ranks dropped)."""
     assert isinstance(dtype, pl.Categorical)
-    cats = dtype.categories
     strings = category_strings(dtype)
-    key = (cats.name(), cats.namespace(), str(cats.physical()), strings.len())
+    key = _identity(dtype.categories)
     ranked = _RANKED.get(key)
-    if ranked is None:
-        ranked = ((strings.rank("ordinal") - 1).cast(pl.UInt64), strings.sort())
-        if strings.null_count() == 0:
-            _RANKED[key] = ranked
-            while len(_RANKED) > _LISTED_MAX:
-                _RANKED.popitem(last=False)
-    if key in _RANKED:
+    if ranked is not None and ranked[0].len() == strings.len():
         _RANKED.move_to_end(key)
+        return ranked
+    ranked = ((strings.rank("ordinal") - 1).cast(pl.UInt64), strings.sort())
+    if strings.null_count() == 0:
+        _keep(_RANKED, key, ranked)
     return ranked
-
-
-def _categories(dtype: pl.DataType) -> pl.Series:
-    """The strings of a Categorical dtype, in code order (code i is element i)."""
-    return category_strings(dtype)
 
 
 def codes_of(values: pl.Series | Iterable[str], dtype: pl.DataType) -> pl.DataFrame:
     """``value`` (String) → ``code`` (the physical type of ``dtype``) for each of ``values`` that
     ``dtype`` already codes; unknown values are left out. Never inserts."""
-    cats = _categories(dtype)
+    cats = category_strings(dtype)
     assert isinstance(dtype, pl.Categorical)
     physical = dtype.categories.physical()
     wanted = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.String)
@@ -188,7 +188,7 @@ class Dictionary:
                 return values.cast(self.dtype), False, _none_refused(values.len())
             except pl.exceptions.ComputeError:
                 pass
-        known = _categories(self.dtype)
+        known = category_strings(self.dtype)
         distinct = values.drop_nulls().unique()
         new = distinct.filter(~distinct.is_in(known.implode()))
         need = known.len() + new.len()
