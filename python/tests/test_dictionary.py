@@ -79,3 +79,16 @@ def test_kept_listings_and_ranks_follow_a_dictionary_as_it_grows_and_widens() ->
     ranks, ordered = lexical_ranks(d.dtype)
     assert ordered.to_list() == sorted(listed.to_list())
     assert [ordered[r] for r in ranks.to_list()] == listed.to_list()
+
+
+def test_a_growing_dictionary_keeps_only_its_current_ranks() -> None:
+    from engine_polars import dictionary
+
+    d = Dictionary()
+    held = []
+    for i in range(20):
+        held.append(d.encode(pl.Series([f"user_{i}"]))[0])
+        ranks, ordered = lexical_ranks(d.dtype)
+        assert ordered.to_list() == sorted(f"user_{j}" for j in range(i + 1))
+    mine = [k for k in dictionary._RANKED if k[0] == d.dtype.categories.name()]
+    assert len(mine) == 1 and dictionary._RANKED[mine[0]][0].len() == 20
