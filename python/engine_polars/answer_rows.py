@@ -11,7 +11,11 @@ them in JavaScript took most of its time.
 The text is the one ``JSON.stringify`` writes for the row the merge would have made:
 
 * keys in ``groupBy`` order (strings escaped by polars' JSON encoder, which escapes exactly as
-  ``JSON.stringify`` does), then ``count``, then per metric the six fields;
+  ``JSON.stringify`` does), then ``count``, then each metric's ``m_count``, then each metric's
+  five moments;
+* when every moment is finite and no key's string holds ``.0,`` or ``.0}``, polars' JSON encoder
+  writes the whole row and the ``.0`` of whole doubles is then cut (~0.1 s less for 680,000
+  rows); otherwise the row is concatenated from its pieces;
 * numbers as JavaScript writes them. polars writes the same shortest round-trip digits, plus
   ``.0`` on whole numbers (dropped here), and switches to exponent notation at other
   magnitudes: they agree for ``1e-5 <= |x| < 1e15``. A row with a float outside that range
@@ -28,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
+
+from engine_polars.dictionary import category_strings
 
 __all__ = ["PLAIN_MAX", "PLAIN_MIN", "answer_columns", "answer_rows", "column_bytes", "json_number"]
 
@@ -52,6 +58,30 @@ def json_number(x: pl.Expr, *, non_finite: str | None = None) -> pl.Expr:
     return text.fill_null("null")
 
 
+#: polars writes a whole double with a trailing ``.0``; in a row encoded whole that is the only
+#: ``.0`` before a ``,`` or ``}`` unless a key's string holds one (:func:`_keys_hold`).
+_WHOLE_FLOAT = r"\.0([,}])"
+
+
+def _reparse_flag(name: str) -> pl.Expr:
+    """A finished moment outside the range where polars' digits are JavaScript's."""
+    x = pl.col(f"__{name}")
+    # A standard deviation is never -0 (sqrt of max(0, …) / n), so its 0 needs no rewrite.
+    return (x != 0) & _outside_plain(x) if name.endswith("_stddev") else _outside_plain(x)
+
+
+def _keys_hold(frame: pl.DataFrame, group_by: Sequence[str], pattern: str) -> bool:
+    """Whether a string key of ``frame`` (a dictionary's strings when Categorical) matches ``pattern``."""
+    for k in group_by:
+        if k == "window":
+            continue
+        dtype = frame.schema[k]
+        strings = category_strings(dtype) if isinstance(dtype, pl.Categorical) else frame[k].cast(pl.String)
+        if strings.str.contains(pattern).any():
+            return True
+    return False
+
+
 def _outside_plain(x: pl.Expr) -> pl.Expr:
     a = x.abs()
     return ~((a >= PLAIN_MIN) & (a < PLAIN_MAX))
@@ -64,28 +94,42 @@ def answer_rows(
     ``__sum``, ``__min``, ``__max``, ``__mean``, ``__m2``; sorted) → the keys, ``__row`` (the
     answer row's JSON text) and ``__reparse`` (Boolean: the merge must re-serialize the text)."""
     keys = _answer_keys(group_by, window_ms)
-    # `{"k1":…,"k2":…` without the closing brace; no keys: `{`.
-    head = pl.struct(keys).struct.json_encode().str.head(-1) if keys else pl.lit("{")
-    parts: list[pl.Expr] = [head, pl.lit(',"count":' if keys else '"count":'), pl.col("count").cast(pl.String)]
-    finished: list[tuple[str, pl.Expr, str]] = []
-    for m in metrics:
-        n = pl.col(f"{m}__count")
-        parts += [pl.lit(f',"{m}_count":'), n.cast(pl.String)]
-        finished += _moments(m)
+    finished = [f for m in metrics for f in _moments(m)]
     frame = grouped.with_columns([e.alias(f"__{name}") for name, e, _ in finished])
     all_finite = not finished or bool(
         frame.select(pl.all_horizontal(pl.col(f"__{name}").is_finite().fill_null(True).all() for name, _, _ in finished)).item()
     )
-    flags: list[pl.Expr] = []
-    for name, _, non_finite in finished:
-        x = pl.col(f"__{name}")
-        parts += [pl.lit(f',"{name}":'), json_number(x, non_finite=None if all_finite else non_finite)]
-        # A standard deviation is never -0 (sqrt of max(0, …) / n), so its 0 needs no rewrite.
-        flags.append((x != 0) & _outside_plain(x) if name.endswith("_stddev") else _outside_plain(x))
-    parts.append(pl.lit("}"))
+    flags = [_reparse_flag(name) for name, _, _ in finished]
     reparse = pl.any_horizontal(flags).fill_null(False) if flags else pl.lit(False)
+    if all_finite and not _keys_hold(frame, group_by, _WHOLE_FLOAT):
+        row = _encoded_row(keys, metrics, finished)
+    else:
+        row = _concatenated_row(keys, metrics, finished, all_finite)
     key_columns = [pl.col(k).cast(pl.String) if k != "window" else pl.col("window_start") for k in group_by]
-    return frame.select(*key_columns, pl.concat_str(parts).alias("__row"), reparse.alias("__reparse"))
+    return frame.select(*key_columns, row.alias("__row"), reparse.alias("__reparse"))
+
+
+def _encoded_row(keys: list[pl.Expr], metrics: Sequence[str], finished: list[tuple[str, pl.Expr, str]]) -> pl.Expr:
+    """The row's text encoded whole by polars (~0.1 s less per 680,000 rows than
+    :func:`_concatenated_row`), less the ``.0`` of whole doubles. Only when every finished moment is
+    finite (polars encodes a non-finite double as ``null``) and no key's string holds ``.0,`` or
+    ``.0}``."""
+    fields = [*keys, pl.col("count")]
+    fields += [pl.col(f"{m}__count").alias(f"{m}_count") for m in metrics]
+    fields += [pl.col(f"__{name}").alias(name) for name, _, _ in finished]
+    return pl.struct(fields).struct.json_encode().str.replace_all(_WHOLE_FLOAT, "${1}")
+
+
+def _concatenated_row(keys: list[pl.Expr], metrics: Sequence[str], finished: list[tuple[str, pl.Expr, str]], all_finite: bool) -> pl.Expr:
+    """The row's text made piece by piece: any double, any key."""
+    # `{"k1":…,"k2":…` without the closing brace; no keys: `{`.
+    head = pl.struct(keys).struct.json_encode().str.head(-1) if keys else pl.lit("{")
+    parts: list[pl.Expr] = [head, pl.lit(',"count":' if keys else '"count":'), pl.col("count").cast(pl.String)]
+    parts += [p for m in metrics for p in (pl.lit(f',"{m}_count":'), pl.col(f"{m}__count").cast(pl.String))]
+    for name, _, non_finite in finished:
+        parts += [pl.lit(f',"{name}":'), json_number(pl.col(f"__{name}"), non_finite=None if all_finite else non_finite)]
+    parts.append(pl.lit("}"))
+    return pl.concat_str(parts)
 
 
 def answer_columns(

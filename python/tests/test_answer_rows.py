@@ -105,3 +105,56 @@ def test_stddev_is_the_population_one_from_m2() -> None:
     grouped = _grouped([10.0]).with_columns(pl.lit(4).alias("value__count"), pl.lit(20.0).alias("value__m2"))
     row = json.loads(answer_rows(grouped, ["k"], ["value"], None)["__row"][0])
     assert row["value_stddev"] == math.sqrt(20.0 / 4)
+
+
+def _random_grouped(seed: int, rows: int = 400) -> pl.DataFrame:
+    """Two string keys, two metrics, moments of every magnitude (whole, tiny, huge, zero, -0)
+    and groups without values."""
+    import random
+
+    rng = random.Random(seed)
+
+    def moment() -> float:
+        pick = rng.random()
+        if pick < 0.2:
+            return float(rng.randint(-10**6, 10**6))
+        if pick < 0.3:
+            return rng.choice([0.0, -0.0, 1e-7, 5e-324, 1e15, 1e21, 123456789012345.6, 2.0**53])
+        return rng.uniform(-1, 1) * 10 ** rng.randint(-6, 16)
+
+    data: dict[str, list[object]] = {"a": [f"t{rng.randint(0, 9)}" for _ in range(rows)], "b": [f"u-{i}" for i in range(rows)], "count": [rng.randint(1, 50) for _ in range(rows)]}
+    for m in ("value", "x"):
+        n = [0 if rng.random() < 0.1 else rng.randint(1, 50) for _ in range(rows)]
+        data[f"{m}__count"] = n
+        for f in ("sum", "min", "max", "mean"):
+            data[f"{m}__{f}"] = [moment() for _ in range(rows)]
+        data[f"{m}__m2"] = [abs(moment()) for _ in range(rows)]
+    return pl.DataFrame(data)
+
+
+def test_a_row_encoded_whole_is_the_row_made_piece_by_piece(monkeypatch) -> None:
+    import engine_polars.answer_rows as module
+
+    for seed in range(5):
+        grouped = _random_grouped(seed)
+        encoded = answer_rows(grouped, ["a", "b"], ["value", "x"], None)
+        monkeypatch.setattr(module, "_keys_hold", lambda *_: True)
+        pieces = answer_rows(grouped, ["a", "b"], ["value", "x"], None)
+        monkeypatch.undo()
+        assert encoded["__reparse"].to_list() == pieces["__reparse"].to_list()
+        differ = [(e, p) for e, p in zip(encoded["__row"], pieces["__row"]) if e != p]
+        assert differ == [], differ[:3]
+        assert list(json.loads(encoded["__row"][0])) == ["a", "b", "count", "value_count", "x_count"] + [
+            f"{m}_{f}" for m in ("value", "x") for f in ("sum", "mean", "min", "max", "stddev")
+        ]
+
+
+def test_keys_holding_a_whole_number_s_text_are_kept_as_they_are() -> None:
+    keys = ["a.0,b", "c.0}", "d.0", "e"]
+    out = answer_rows(_grouped([2.0, 3.0, 4.5, 100.0], keys), ["k"], ["value"], None)
+    rows = [json.loads(r) for r in out["__row"]]
+    assert [r["k"] for r in rows] == keys
+    assert [_number_text(r, "value_sum") for r in out["__row"]] == ["2", "3", "4.5", "100"]
+    # without such a key the row is encoded whole, and the same text
+    out = answer_rows(_grouped([2.0, 3.0, 4.5, 100.0], ["a", "c", "d", "e"]), ["k"], ["value"], None)
+    assert [_number_text(r, "value_sum") for r in out["__row"]] == ["2", "3", "4.5", "100"]
