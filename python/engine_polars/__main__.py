@@ -13,11 +13,16 @@ what it holds. 10 s, not less: a large query touches ~650 MB of fresh pages per 
 by-user aggregate at 10 M events), and with pages returned after 1 s the next one paid for them
 again in page faults (~310,000 per query across two shards; ~110,000 with 10 s, and ~0.2 s less
 CPU per shard). An operator's own ``_RJEM_MALLOC_CONF`` wins.
+
+The process dies with the engine thread that started it (``parent_death``), first thing.
 """
 
 import os
 import sys
 
+from engine_polars.parent_death import die_with_parent
+
+die_with_parent()
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
 os.environ.setdefault("_RJEM_MALLOC_CONF", "background_thread:true,dirty_decay_ms:10000,muzzy_decay_ms:0")
 

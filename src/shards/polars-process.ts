@@ -112,7 +112,7 @@ export class PolarsProcess {
 
   constructor(private readonly options: PolarsProcessOptions) {
     this.child = spawn(PYTHON_BIN, ['-m', 'engine_polars'], {
-      env: { ...process.env, POLARS_MAX_THREADS: '1', PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1', ENGINE_PARTIAL_CACHE: options.partialCache === false ? 'false' : 'true' },
+      env: { ...process.env, POLARS_MAX_THREADS: '1', SHARDLYTICS_PARENT_PID: String(process.pid), PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1', ENGINE_PARTIAL_CACHE: options.partialCache === false ? 'false' : 'true' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     // Below the HTTP thread in CPU priority: on a box with as many cores as shards, a heavy query

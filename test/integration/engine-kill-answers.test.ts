@@ -4,13 +4,14 @@
  * lowered in the child by stream-rows-threshold.mjs), a by-user Arrow aggregate (streamed from
  * the merge pool) and an export as NDJSON and as Arrow. Each client is left with a failure it
  * can see (no complete body, short of its Content-Length or without its last chunk), never a
- * well-formed shorter answer. The polars processes, orphaned (usually one mid-query), finish what
- * they compute, meet their closed pipes and exit, letting go of their segment directories' flocks;
+ * well-formed shorter answer. The polars processes, orphaned (usually one mid-query), are killed
+ * with their engine (python/engine_polars/parent_death.py), letting go of their segment
+ * directories' flocks;
  * the engine started again on the same data dir has every acknowledged event and answers the same
  * queries whole, equal to brute force.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,7 @@ import { LOCK_FILE } from '../../src/shards/log/data-dir-lock.js';
 import { arrowBody } from '../helpers/arrow-body.js';
 import { postBody } from '../helpers/engine-harness.js';
 import { processRunning, ROOT, startMain, type MainProcess } from '../helpers/main-process.js';
+import { childrenOf, lockedNow, segmentLocks } from '../helpers/proc-files.js';
 import { bruteAggregate, closeTo, makeEvents } from '../helpers/random-events.js';
 import { cpuSeconds, shardStats, storedTotals, until, waitReady } from '../helpers/shard-probes.js';
 
@@ -182,44 +184,6 @@ const arrowRows = (bytes: Uint8Array): Row[] =>
     .toArray()
     .map((r) => Object.fromEntries(Object.entries(r.toJSON() as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
 
-/** The process ids whose parent is `pid`, from /proc. */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(name));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** Every file named LOCK under `root`: the polars processes' segment directory locks (flock). */
-function segmentLocks(root: string): string[] {
-  return (readdirSync(root, { recursive: true }) as string[]).filter((p) => p.split('/').pop() === 'LOCK').map((p) => join(root, p));
-}
-
-/** The files of `paths` that some process holds a lock on now, from /proc/locks (dev and inode). */
-function lockedNow(paths: string[]): string[] {
-  const held = new Set(
-    readFileSync('/proc/locks', 'utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => l.trim().split(/\s+/).find((f) => /^[0-9a-f]+:[0-9a-f]+:\d+$/.test(f))!)
-      .map((f) => {
-        const [maj, min, ino] = f.split(':');
-        return `${parseInt(maj!, 16)}:${parseInt(min!, 16)}:${ino}`;
-      }),
-  );
-  return paths.filter((p) => {
-    const { dev, ino } = statSync(p);
-    return held.has(`${(dev >> 8) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}:${ino}`);
-  });
-}
-
 describe('kill -9 of the engine while large answers are sent', () => {
   it('leaves each client a cut answer, never a shorter whole one; the polars processes exit and free their locks; the restarted engine has every acknowledged event and answers whole', async () => {
     const engine = running!;
@@ -255,9 +219,9 @@ describe('kill -9 of the engine while large answers are sent', () => {
     }
     console.log(JSON.stringify({ measured: 'bytes each client had when the engine was killed', ...Object.fromEntries(cut.map((c) => [c.kind, `${c.body.length} of ${c.headers['content-length'] ?? 'chunked'}`])) }));
 
-    // orphaned, each polars process finishes what it computes, meets its closed pipes and exits,
-    // its flock released (a hang guard, not a timing claim). Both are waited for: the main thread
-    // of a process shows as a zombie while its other threads still hold its files.
+    // each polars process is killed with the engine (parent-death signal), its flock released (a
+    // hang guard, not a timing claim). Both are waited for: the main thread of a process can show
+    // as a zombie while its other threads still hold its files.
     await until(() => children.every((p) => !processRunning(p)) && lockedNow(locks).length === 0, 'the killed engine\'s children to exit and let go of their locks', 60_000);
     console.log(JSON.stringify({ measured: 'kill -9 of the engine to its polars processes gone and their locks free (ms, 50 ms polls)', ms: Date.now() - killedAt }));
     // the engine's own lock is a pid file: left behind naming the dead engine, taken over on start
