@@ -1,0 +1,111 @@
+"""Count and moments per group of a packed rank key, counted into bins instead of sorted.
+
+A group-by of up to two dictionary-coded keys packs the keys' lexical ranks into one integer
+(``aggregate._RankKey``), at most ``possible``. When that range is not much larger than the rows
+(by event type and user at 10 M events: 1.4 M possible keys for 5 M rows per shard), each
+moment is one pass of numpy's ``bincount`` / ``ufunc.at`` over the rows into an array indexed
+by the key, and the groups are the non-empty bins, already in key order: the strings' order,
+null last. Sorting the rows by the key and aggregating each group's slice took ~0.55 s of a
+shard's CPU there (the stable sort ~0.22, five slice aggregations ~0.33).
+
+The moments are those of ``aggregate.metric_columns``, exactly where the sort's were:
+
+* ``count`` and ``<m>__count`` (values that are not null) are counts;
+* ``<m>__sum`` adds a group's values in row order, as the stable sort's slice did (its rounding
+  may differ in the last bit: polars may add a slice in another association);
+* ``<m>__min`` / ``<m>__max`` skip NaN unless a group holds only NaN, as polars does;
+* ``<m>__mean`` is sum / count, and ``<m>__m2`` the sum of squared deviations from it (two
+  passes, as polars' variance is);
+* a group without values has null moments.
+
+numpy is imported by the first grouping that bins, not at start: it holds ~13 MB per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from engine_polars.errors import ResultTooLarge
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["BINS_MAX", "binned_moments", "fits_bins"]
+
+#: Most bins (possible keys) counted into, whatever the rows: a bin costs 8 bytes per array
+#: (counts, then per metric its count, sum, min, max and m2), 128 MB per array at this bound.
+BINS_MAX = 1 << 24
+
+
+def fits_bins(possible: int, rows: int) -> bool:
+    """Whether counting into ``possible`` bins costs about what sorting ``rows`` rows would, in
+    memory and time: at most 4 bins per row (and :data:`BINS_MAX`)."""
+    return possible <= min(BINS_MAX, 4 * rows + 65_536)
+
+
+def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], keys: Sequence[str], max_cells: int | None) -> pl.DataFrame | None:
+    """``keyed`` (``__key``, an unsigned packed key below ``possible``, and the Float64 metric
+    columns) → one row per group in key order: ``__key``, ``count``, per metric ``<m>__count``,
+    ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean``. None when a metric is not Float64 (the
+    caller sorts instead). :class:`ResultTooLarge` past ``max_cells`` groups, before any moment."""
+    import numpy as np
+
+    if any(keyed.schema[m] != pl.Float64 for m in metrics):
+        return None
+    key = keyed["__key"].to_numpy()
+    counts = np.bincount(key, minlength=possible)
+    present = np.flatnonzero(counts)
+    if max_cells is not None and present.size > max_cells:
+        raise ResultTooLarge(
+            f"`groupBy`: {present.size} result cells (groups of {' × '.join(keys)}) on this shard; "
+            f"at most `maxResultCells` {max_cells}: narrow the filter or group by fewer keys"
+        )
+    columns: dict[str, pl.Series] = {
+        "__key": pl.Series("__key", present.astype(key.dtype, copy=False)),
+        "count": pl.Series("count", counts[present].astype(np.uint32)),
+    }
+    del counts
+    for m in metrics:
+        columns.update(_metric_moments(m, keyed[m], key, possible, present))
+    return pl.DataFrame(columns)
+
+
+def _metric_moments(m: str, values: pl.Series, key: np.ndarray, possible: int, present: np.ndarray) -> dict[str, pl.Series]:
+    import numpy as np
+
+    if values.null_count() > 0:
+        kept = values.is_not_null().to_numpy()
+        key = key[kept]
+        v = values.drop_nulls().to_numpy()
+    else:
+        v = values.to_numpy()
+    n = np.bincount(key, minlength=possible)
+    total = np.bincount(key, weights=v, minlength=possible)
+    if np.isnan(v).any():
+        # polars' min and max skip NaN unless a group holds nothing else: fmin/fmax from NaN
+        low = np.full(possible, np.nan)
+        high = np.full(possible, np.nan)
+        np.fmin.at(low, key, v)
+        np.fmax.at(high, key, v)
+    else:
+        low = np.full(possible, np.inf)
+        high = np.full(possible, -np.inf)
+        np.minimum.at(low, key, v)
+        np.maximum.at(high, key, v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / n
+        deviation = v - mean[key]
+    m2 = np.bincount(key, weights=deviation * deviation, minlength=possible)
+    del deviation
+    count = n[present]
+    empty = count == 0
+    out = {f"{m}__count": pl.Series(f"{m}__count", count.astype(np.uint32))}
+    for name, array in (("sum", total), ("min", low), ("max", high), ("m2", m2), ("mean", mean)):
+        picked = array[present]
+        out[f"{m}__{name}"] = pl.Series(f"{m}__{name}", picked, dtype=pl.Float64)
+        if empty.any():
+            out[f"{m}__{name}"] = out[f"{m}__{name}"].scatter(np.flatnonzero(empty), None)
+    return out
