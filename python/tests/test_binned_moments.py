@@ -161,8 +161,8 @@ def test_too_many_groups_are_refused_before_any_moment(monkeypatch: pytest.Monke
 
 
 def test_few_rows_of_a_large_dictionary_are_sorted_not_binned(monkeypatch: pytest.MonkeyPatch) -> None:
-    # 20,000 users in the dictionary; a filter keeps one user's rows: 5 × 20,001 possible keys
-    # for a handful of rows is past 4 bins a row (+ 65,536)
+    # 20,000 users in the dictionary; a filter keeps two users' rows: 5 × 20,001 possible keys
+    # for two rows is past 2 bins a row (+ 65,536)
     events = [Event(T0 + i, TYPES[i % 4], f"u{i:05d}", float(i), None) for i in range(20_000)]
     store = EventStore()
     store.append(events_ipc(events))
@@ -176,7 +176,10 @@ def test_few_rows_of_a_large_dictionary_are_sorted_not_binned(monkeypatch: pytes
 
 
 def test_fits_bins_bounds_the_bins_by_the_rows_and_a_ceiling() -> None:
-    assert binned.fits_bins(4 * 1_000_000 + 65_536, 1_000_000)
-    assert not binned.fits_bins(4 * 1_000_000 + 65_537, 1_000_000)
+    assert binned.fits_bins(2 * 500_000 + 65_536, 500_000)
+    assert not binned.fits_bins(2 * 500_000 + 65_537, 500_000)
     assert binned.fits_bins(65_536, 0)
+    assert binned.fits_bins(binned.BINS_MAX, 10**9)
     assert not binned.fits_bins(binned.BINS_MAX + 1, 10**9)
+    # by event type and user at 10 M events: 9 × ~151,000 possible keys for 5 M rows per shard
+    assert binned.fits_bins(1_360_000, 5_000_000)
