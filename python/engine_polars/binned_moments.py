@@ -23,12 +23,10 @@ numpy is imported by the first grouping that bins, not at start: it holds ~13 MB
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
-
-from engine_polars.errors import ResultTooLarge
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,11 +46,12 @@ def fits_bins(possible: int, rows: int) -> bool:
     return possible <= min(BINS_MAX, 2 * rows + 65_536)
 
 
-def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], keys: Sequence[str], max_cells: int | None) -> pl.DataFrame | None:
+def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], check_groups: Callable[[int], None]) -> pl.DataFrame | None:
     """``keyed`` (``__key``, an unsigned packed key below ``possible``, and the Float64 metric
     columns) → one row per group in key order: ``__key``, ``count``, per metric ``<m>__count``,
     ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean``. None when a metric is not Float64 (the
-    caller sorts instead). :class:`ResultTooLarge` past ``max_cells`` groups, before any moment."""
+    caller sorts instead). ``check_groups`` gets the number of groups before any moment is taken
+    (and may raise, e.g. :class:`~engine_polars.errors.ResultTooLarge`)."""
     import numpy as np
 
     if any(keyed.schema[m] != pl.Float64 for m in metrics):
@@ -61,11 +60,7 @@ def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], k
     key = keyed["__key"].to_numpy().astype(np.intp)
     counts = np.bincount(key, minlength=possible)
     present = np.flatnonzero(counts)
-    if max_cells is not None and present.size > max_cells:
-        raise ResultTooLarge(
-            f"`groupBy`: {present.size} result cells (groups of {' × '.join(keys)}) on this shard; "
-            f"at most `maxResultCells` {max_cells}: narrow the filter or group by fewer keys"
-        )
+    check_groups(int(present.size))
     columns: dict[str, pl.Series] = {
         "__key": pl.Series("__key", present).cast(keyed.schema["__key"]),
         "count": pl.Series("count", counts[present].astype(np.uint32)),

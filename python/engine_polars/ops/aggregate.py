@@ -345,18 +345,21 @@ def _by_rank_key(rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics:
     ``max_cells``, before any moment is taken."""
     key = packed.key if packed.possible > 2**32 else packed.key.cast(pl.UInt32)  # a narrower key sorts faster
     keyed = rows.select(key.alias("__key"), *metrics).collect()
-    if fits_bins(packed.possible, keyed.height):
-        binned = binned_moments(keyed, packed.possible, metrics, keys, max_cells)
-        if binned is not None:
-            return binned.lazy().select(*packed.decode, pl.exclude("__key"))
-    keyed = keyed.sort("__key")
-    if max_cells is not None:
-        groups = keyed["__key"].n_unique()
-        if groups > max_cells:
+
+    def check_groups(groups: int) -> None:
+        if max_cells is not None and groups > max_cells:
             raise ResultTooLarge(
                 f"`groupBy`: {groups} result cells (groups of {' × '.join(keys)}) on this shard; "
                 f"at most `maxResultCells` {max_cells}: narrow the filter or group by fewer keys"
             )
+
+    if fits_bins(packed.possible, keyed.height):
+        binned = binned_moments(keyed, packed.possible, metrics, check_groups)
+        if binned is not None:
+            return binned.lazy().select(*packed.decode, pl.exclude("__key"))
+    keyed = keyed.sort("__key")
+    if max_cells is not None:
+        check_groups(keyed["__key"].n_unique())
     aggs = [pl.len().alias("count")]
     finish: list[pl.Expr] = []
     for m in metrics:
@@ -404,7 +407,7 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
         keys = [key_column(k) for k in plan.group_by]
         packed = _rank_key(rows.collect_schema(), keys) if panes is None else None
         if packed is not None:
-            # the exact group count is checked against max_cells, once the rows are sorted
+            # the exact group count is checked against max_cells, once the groups are counted
             out = _by_rank_key(rows, packed, keys, plan.metrics, plan.max_cells)
         else:
             check_result_size(rows, dims, panes=panes, max_windows=MAX_WINDOWS, max_cells=plan.max_cells)
