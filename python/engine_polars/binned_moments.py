@@ -23,7 +23,7 @@ numpy is imported by the first grouping that bins, not at start: it holds ~13 MB
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -31,7 +31,7 @@ import polars as pl
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["BINS_MAX", "binned_moments", "fits_bins"]
+__all__ = ["ALL_MOMENTS", "BINS_MAX", "binned_moments", "fits_bins"]
 
 #: Most bins (possible keys) counted into, whatever the rows. A bin costs 8 bytes in each of up
 #: to 7 arrays alive at once (the counts, then a metric's count, sum, min, max, mean and m2): at
@@ -46,12 +46,23 @@ def fits_bins(possible: int, rows: int) -> bool:
     return possible <= min(BINS_MAX, 2 * rows + 65_536)
 
 
-def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], check_groups: Callable[[int], None]) -> pl.DataFrame | None:
-    """``keyed`` (``__key``, an unsigned packed key below ``possible``, and the Float64 metric
+#: Every moment, in the columns' order.
+ALL_MOMENTS = ("sum", "min", "max", "m2", "mean")
+
+
+def binned_moments(
+    keyed: pl.DataFrame,
+    possible: int,
+    metrics: Sequence[str],
+    check_groups: Callable[[int], None],
+    moments: Collection[str] = ALL_MOMENTS,
+) -> pl.DataFrame | None:
+    """``keyed`` (``__key``, a non-negative packed key below ``possible``, and the Float64 metric
     columns) → one row per group in key order: ``__key``, ``count``, per metric ``<m>__count``,
-    ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean``. None when a metric is not Float64 (the
-    caller sorts instead). ``check_groups`` gets the number of groups before any moment is taken
-    (and may raise, e.g. :class:`~engine_polars.errors.ResultTooLarge`)."""
+    ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean`` (those not in ``moments`` null, and not
+    computed). None when a metric is not Float64 (the caller groups another way).
+    ``check_groups`` gets the number of groups before any moment is taken (and may raise, e.g.
+    :class:`~engine_polars.errors.ResultTooLarge`)."""
     import numpy as np
 
     if any(keyed.schema[m] != pl.Float64 for m in metrics):
@@ -65,45 +76,52 @@ def binned_moments(keyed: pl.DataFrame, possible: int, metrics: Sequence[str], c
         "__key": pl.Series("__key", present).cast(keyed.schema["__key"]),
         "count": pl.Series("count", counts[present].astype(np.uint32)),
     }
-    del counts
     for m in metrics:
-        columns.update(_metric_moments(m, keyed[m], key, possible, present))
+        columns.update(_metric_moments(m, keyed[m], key, counts, present, moments))
     return pl.DataFrame(columns)
 
 
-def _metric_moments(m: str, values: pl.Series, key: np.ndarray, possible: int, present: np.ndarray) -> dict[str, pl.Series]:
+def _metric_moments(
+    m: str, values: pl.Series, key: np.ndarray, counts: np.ndarray, present: np.ndarray, moments: Collection[str]
+) -> dict[str, pl.Series]:
     import numpy as np
 
+    possible = counts.size
     if values.null_count() > 0:
         kept = values.is_not_null().to_numpy()
         key = key[kept]
         v = values.drop_nulls().to_numpy()
+        n = np.bincount(key, minlength=possible)
     else:
         v = values.to_numpy()
-    n = np.bincount(key, minlength=possible)
-    total = np.bincount(key, weights=v, minlength=possible)
-    if np.isnan(v).any():
+        n = counts  # every row has a value
+    arrays: dict[str, np.ndarray] = {}
+    if moments:
+        arrays["sum"] = np.bincount(key, weights=v, minlength=possible)
+    if "min" in moments or "max" in moments:
         # polars' min and max skip NaN unless a group holds nothing else: fmin/fmax from NaN
-        low = np.full(possible, np.nan)
-        high = np.full(possible, np.nan)
-        np.fmin.at(low, key, v)
-        np.fmax.at(high, key, v)
-    else:
-        low = np.full(possible, np.inf)
-        high = np.full(possible, -np.inf)
-        np.minimum.at(low, key, v)
-        np.maximum.at(high, key, v)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = total / n
-        deviation = v - mean[key]
-    m2 = np.bincount(key, weights=deviation * deviation, minlength=possible)
-    del deviation
+        nan = bool(np.isnan(v).any())
+        for name, plain, skipping, start in (("min", np.minimum, np.fmin, np.inf), ("max", np.maximum, np.fmax, -np.inf)):
+            if name in moments:
+                arrays[name] = np.full(possible, np.nan if nan else start)
+                (skipping if nan else plain).at(arrays[name], key, v)
+    if "mean" in moments or "m2" in moments:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = arrays["sum"] / n
+            if "m2" in moments:
+                deviation = v - mean[key]
+                arrays["m2"] = np.bincount(key, weights=deviation * deviation, minlength=possible)
+                del deviation
+        arrays["mean"] = mean
     count = n[present]
-    empty = count == 0
+    empty = np.flatnonzero(count == 0)
     out = {f"{m}__count": pl.Series(f"{m}__count", count.astype(np.uint32))}
-    for name, array in (("sum", total), ("min", low), ("max", high), ("m2", m2), ("mean", mean)):
-        picked = array[present]
-        out[f"{m}__{name}"] = pl.Series(f"{m}__{name}", picked, dtype=pl.Float64)
-        if empty.any():
-            out[f"{m}__{name}"] = out[f"{m}__{name}"].scatter(np.flatnonzero(empty), None)
+    for name in ALL_MOMENTS:
+        column = f"{m}__{name}"
+        if name not in moments:
+            out[column] = pl.Series(column, [None] * present.size, dtype=pl.Float64)
+            continue
+        out[column] = pl.Series(column, arrays[name][present], dtype=pl.Float64)
+        if empty.size:
+            out[column] = out[column].scatter(empty, None)
     return out

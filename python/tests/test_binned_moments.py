@@ -183,3 +183,36 @@ def test_fits_bins_bounds_the_bins_by_the_rows_and_a_ceiling() -> None:
     assert not binned.fits_bins(binned.BINS_MAX + 1, 10**9)
     # by event type and user at 10 M events: 9 × ~151,000 possible keys for 5 M rows per shard
     assert binned.fits_bins(1_360_000, 5_000_000)
+
+
+@pytest.mark.parametrize("moments", [["sum"], ["min", "max"], ["mean", "m2"], ["sum", "min", "max", "mean", "m2"]])
+def test_window_panes_by_a_dictionary_key_are_binned_as_the_group_by_answers_them(moments: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine_polars.ops.window as window
+
+    store, events = _store(17, n=4_000, users=40)
+    plan = {"kind": "window", "pane_ms": 250, "metric": "value", "group_by": "event_type", "moments": moments}
+    calls = []
+    real = binned.binned_moments
+    monkeypatch.setattr(window, "binned_moments", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = run_plan(parse_plan(plan), store.frame())
+    assert calls, "the bins were not used"
+    # plain Python: count and value count per (pane, type)
+    brute: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    for e in events:
+        cell = brute[((e.timestamp // 250) * 250, e.event_type)]
+        cell[0] += 1
+        cell[1] += e.value is not None
+    assert sorted(zip(got["pane_start"], got["event_type"])) == sorted(brute)
+    assert {(p, t): [c, n] for p, t, c, n in got.select("pane_start", "event_type", "count", "value__count").rows()} == brute
+    monkeypatch.setattr(window, "fits_bins", lambda *_: False)
+    hashed = run_plan(parse_plan(plan), store.frame())
+    assert hashed.columns == got.columns and hashed.schema == got.schema
+    exact = ["pane_start", "event_type", "count", "value__count", "value__min", "value__max"]
+    assert hashed.select(exact).equals(got.select(exact), null_equal=True)
+    finite = [m is not None and math.isfinite(m) for m in got["value__mean"].to_list()] if "mean" in moments else [True] * got.height
+    for f in ("sum", "mean", "m2"):
+        pairs = zip(hashed[f"value__{f}"].to_list(), got[f"value__{f}"].to_list(), finite)
+        assert all(_same(a, b, 1e-12 if f != "m2" else 1e-9) for a, b, ok in pairs if ok or f != "m2"), f
+    for f in ("sum", "min", "max", "mean", "m2"):
+        if f not in moments:
+            assert got[f"value__{f}"].null_count() == got.height, f

@@ -42,6 +42,7 @@ import polars as pl
 
 from engine_polars._utils.fields import distinct_names, max_cells, reject_unknown_keys, require_key
 from engine_polars._utils.json_types import json_type
+from engine_polars.binned_moments import binned_moments, fits_bins
 from engine_polars.dictionary import category_strings, lexical_ranks
 from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan
@@ -137,29 +138,36 @@ def _by_pane_and_code(rows: pl.LazyFrame, plan: WindowPlan) -> pl.DataFrame | No
     if not isinstance(dtype, pl.Categorical):
         return None
     span = rows.select(
-        pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last")
+        pl.col("timestamp").min().alias("first"), pl.col("timestamp").max().alias("last"), pl.len().alias("rows")
     ).collect().row(0, named=True)
     if span["first"] is None:
         return None
     first, last = span["first"] // plan.pane_ms, span["last"] // plan.pane_ms
     categories = category_strings(dtype)
     width = categories.len() + 1  # the null group's code is past every string's
-    if (last - first + 1) * width >= 2**62:
+    possible = (last - first + 1) * width
+    if possible >= 2**62:
         return None
     code = pl.col(key).to_physical().cast(pl.Int64).fill_null(width - 1)
     packed = (pl.col("timestamp") // plan.pane_ms - first) * width + code
     m = plan.metric
-    grouped = rows.select(packed.alias(_KEY), m)
-    deviations = None
-    if "m2" in plan.moments:
-        # m2's second pass as a column summed on polars' fast path (as ops/aggregate.py does)
-        grouped = grouped.with_columns(((pl.col(m) - pl.col(m).mean().over(_KEY)) ** 2).alias(_D2))
-        deviations = _D2
-    summary = (
-        grouped.group_by(_KEY)
-        .agg(pl.len().alias("count"), *_moment_columns(plan, deviations))
-        .collect(engine="streaming")
-    )
+    summary = None
+    if fits_bins(possible, span["rows"]):
+        # counted into bins (engine_polars.binned_moments): 1-minute × event type, 5 M rows, one
+        # thread: ~70 against ~125 ms of CPU for the streaming group-by below
+        summary = binned_moments(rows.select(packed.alias(_KEY), m).collect(), possible, [m], lambda _: None, plan.moments)
+    if summary is None:
+        grouped = rows.select(packed.alias(_KEY), m)
+        deviations = None
+        if "m2" in plan.moments:
+            # m2's second pass as a column summed on polars' fast path (as ops/aggregate.py does)
+            grouped = grouped.with_columns(((pl.col(m) - pl.col(m).mean().over(_KEY)) ** 2).alias(_D2))
+            deviations = _D2
+        summary = (
+            grouped.group_by(_KEY)
+            .agg(pl.len().alias("count"), *_moment_columns(plan, deviations))
+            .collect(engine="streaming")
+        )
     # each code's string and the rank of its string (null: after every string), for the result rows
     strings = pl.concat([categories, pl.Series([None], dtype=pl.String)])
     ranks = pl.concat([lexical_ranks(dtype)[0].cast(pl.Int64), pl.Series([width - 1], dtype=pl.Int64)])
