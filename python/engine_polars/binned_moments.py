@@ -56,17 +56,14 @@ def binned_moments(
     metrics: Sequence[str],
     check_groups: Callable[[int], None],
     moments: Collection[str] = ALL_MOMENTS,
-) -> pl.DataFrame | None:
-    """``keyed`` (``__key``, a non-negative packed key below ``possible``, and the Float64 metric
-    columns) → one row per group in key order: ``__key``, ``count``, per metric ``<m>__count``,
-    ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean`` (those not in ``moments`` null, and not
-    computed). None when a metric is not Float64 (the caller groups another way).
-    ``check_groups`` gets the number of groups before any moment is taken (and may raise, e.g.
-    :class:`~engine_polars.errors.ResultTooLarge`)."""
+) -> pl.DataFrame:
+    """``keyed`` (``__key``, a non-negative packed key below ``possible``, and the metric columns:
+    the store's measures, Float64) → one row per group in key order: ``__key``, ``count``, per
+    metric ``<m>__count``, ``__sum``, ``__min``, ``__max``, ``__m2``, ``__mean`` (those not in
+    ``moments`` null, and not computed). ``check_groups`` gets the number of groups before any
+    moment is taken (and may raise, e.g. :class:`~engine_polars.errors.ResultTooLarge`)."""
     import numpy as np
 
-    if any(keyed.schema[m] != pl.Float64 for m in metrics):
-        return None
     # as the index type once: bincount would convert an unsigned key again on every call
     key = keyed["__key"].to_numpy().astype(np.intp)
     counts = np.bincount(key, minlength=possible)

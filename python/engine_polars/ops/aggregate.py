@@ -354,9 +354,7 @@ def _by_rank_key(rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics:
             )
 
     if fits_bins(packed.possible, keyed.height):
-        binned = binned_moments(keyed, packed.possible, metrics, check_groups)
-        if binned is not None:
-            return binned.lazy().select(*packed.decode, pl.exclude("__key"))
+        return binned_moments(keyed, packed.possible, metrics, check_groups).lazy().select(*packed.decode, pl.exclude("__key"))
     keyed = keyed.sort("__key")
     if max_cells is not None:
         check_groups(keyed["__key"].n_unique())
