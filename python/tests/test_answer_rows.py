@@ -158,3 +158,32 @@ def test_keys_holding_a_whole_number_s_text_are_kept_as_they_are() -> None:
     # without such a key the row is encoded whole, and the same text
     out = answer_rows(_grouped([2.0, 3.0, 4.5, 100.0], ["a", "c", "d", "e"]), ["k"], ["value"], None)
     assert [_number_text(r, "value_sum") for r in out["__row"]] == ["2", "3", "4.5", "100"]
+
+
+def test_stats_names_the_moments_a_row_has_in_the_fixed_order() -> None:
+    grouped = _grouped([2.5, None, 1e20])
+    full = [json.loads(r) for r in answer_rows(grouped, ["k"], ["value"], None)["__row"]]
+    for stats in (("max", "sum"), ("stddev",), ("sum", "mean", "min", "max", "stddev")):
+        out = answer_rows(grouped, ["k"], ["value"], None, stats)
+        fixed = [s for s in ("sum", "mean", "min", "max", "stddev") if s in stats]
+        for row, whole in zip(out["__row"], full):
+            parsed = json.loads(row)
+            assert list(parsed) == ["k", "count", "value_count", *[f"value_{s}" for s in fixed]]
+            assert parsed == {k: v for k, v in whole.items() if k in parsed}
+    # only a moment outside the plain range flags the row: 1e20 as a min, not without it
+    assert answer_rows(grouped, ["k"], ["value"], None, ("stddev",))["__reparse"].to_list() == [False, False, False]
+    assert answer_rows(grouped, ["k"], ["value"], None, ("min",))["__reparse"].to_list() == [False, False, True]
+
+
+def test_a_plan_refuses_stats_that_are_empty_unknown_or_twice() -> None:
+    import pytest
+
+    from engine_polars.errors import BadPlan
+    from engine_polars.ops.aggregate import parse
+
+    base = {"kind": "aggregate", "group_by": ["user_id"], "metrics": ["value"], "finish": True}
+    assert parse({**base, "stats": ["max", "sum"]}, "plan").stats == ("sum", "max")
+    assert parse(base, "plan").stats == ("sum", "mean", "min", "max", "stddev")
+    for bad, match in (([], "at least one"), (["median"], "unknown statistic `median`"), (["sum", "sum"], "duplicate statistic `sum`"), ("sum", "plan.stats")):
+        with pytest.raises(BadPlan, match=match):
+            parse({**base, "stats": bad}, "plan")

@@ -3,11 +3,15 @@
  *
  * Request (seed shape `{groupBy: [...], metrics: [...]}`): `groupBy` — at most `maxGroupByKeys`
  * of `event_type`, `user_id`, `metadata.<key>`, `<table>.<column>` and `window` (the tumbling
- * event-time window of `windowSize`, see windows.ts); `metrics` (default `["value"]`); `filter`.
+ * event-time window of `windowSize`, see windows.ts); `metrics` (default `["value"]`); `stats`
+ * (default all of `sum`, `mean`, `min`, `max`, `stddev`); `filter`.
  *
  * Answer: `{results: [row]}`, a row per group: the keys (`window` → `window_start`,
  * `window_end`), `count` (events), and per metric m `m_count` (non-null values), `m_sum`,
- * `m_mean`, `m_min`, `m_max`, `m_stddev` (population), sorted by keys. No groupBy → one row.
+ * `m_mean`, `m_min`, `m_max`, `m_stddev` (population; only those `stats` names, in this order),
+ * sorted by keys. No groupBy → one row. A shard skips what no named statistic needs when it
+ * finishes its rows itself (e.g. `m2` without `stddev`); partials merged across shards always
+ * carry every moment.
  *
  * Partial (python/engine_polars/ops/aggregate.py), one row per group: the keys (LargeUtf8;
  * `window` → `window_start` Int64), `count` Int64, and per metric `<m>__count` Int64,
@@ -23,7 +27,7 @@
  * src/merge/aggregate-arrow.ts; the envelope's fields in headers). A `finish` plan then also asks
  * for `columns`: each shard sends its finished rows as the answer's columns, no JSON text made.
  */
-import aggregateMerge from '../merge/aggregate.js';
+import aggregateMerge, { AGGREGATE_STATS, type AggregateStat } from '../merge/aggregate.js';
 import aggregateRowsMerge, { RowsMerge } from '../merge/aggregate-rows.js';
 import { z } from 'zod';
 import aggregateArrowMerge, { STREAM_ARROW_FROM } from '../merge/aggregate-arrow.js';
@@ -52,6 +56,8 @@ export interface AggregatePlan {
   max_bytes?: number;
   /** With `finish`: the shard answers its finished rows as the answer's columns (an Arrow answer), no JSON text. */
   columns?: boolean;
+  /** The statistics the answer rows have per metric, in AGGREGATE_STATS order; absent: all. */
+  stats?: AggregateStat[];
 }
 
 export const AGGREGATE_FORMATS = ['json', 'arrow'] as const;
@@ -80,6 +86,7 @@ function schema(limits: RequestLimits) {
     .strictObject({
       groupBy: oneOrMany(groupKey, limits.maxGroupByKeys, 'maxGroupByKeys').nullish(),
       metrics: oneOrMany(measure, 8, 'metrics').nullish(),
+      stats: z.array(z.enum(AGGREGATE_STATS)).min(1, 'needs at least one of sum, mean, min, max, stddev').nullish(),
       filter: filterSchema(limits),
       windowSize: duration.nullish(),
       format: z.enum(AGGREGATE_FORMATS).nullish(),
@@ -90,6 +97,11 @@ function schema(limits: RequestLimits) {
       distinct(groupBy, 'groupBy', ctx);
       distinct(metrics, 'metrics', ctx);
       const plan: AggregateRequest = { kind: 'aggregate', filter: b.filter, group_by: groupBy, metrics, max_cells: limits.maxResultCells, format: b.format ?? 'json' };
+      if (b.stats != null) {
+        distinct(b.stats, 'stats', ctx);
+        // in the answer's order; all of them is the default (the plan then says nothing)
+        if (b.stats.length < AGGREGATE_STATS.length) plan.stats = AGGREGATE_STATS.filter((s) => b.stats!.includes(s));
+      }
       // Every user lives on one shard: a group keyed by user_id is on that shard only.
       if (groupBy.includes('user_id')) {
         plan.finish = true;
@@ -112,7 +124,7 @@ export type AggregateInput = z.input<ReturnType<typeof schema>>;
 
 /** The merge spec of an aggregate plan. */
 export function aggregateSpec(plan: AggregatePlan) {
-  return { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}) };
+  return { groupBy: plan.group_by, metrics: plan.metrics, ...(plan.window_ms ? { windowMs: plan.window_ms } : {}), ...(plan.stats ? { stats: plan.stats } : {}) };
 }
 
 export default defineKind<AggregateRequest>({
@@ -120,7 +132,7 @@ export default defineKind<AggregateRequest>({
   method: 'POST',
   path: '/query/aggregate',
   input: 'body',
-  summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
+  summary: 'Event count and metric statistics (sum, mean, min, max, stddev, or those named) per group',
   formats: { json: 'application/json', arrow: ARROW_STREAM } satisfies Record<AggregateRequest['format'], string>,
   schema,
   dimensions: (plan) => [

@@ -14,7 +14,7 @@
  */
 import { Type, tableFromIPC, type Data } from 'apache-arrow';
 import { compareRows, KeyColumn, setHeads, validityOf, type Keyed } from './aggregate-rows.js';
-import { mergeAggregateTask, type AggregateRow, type AggregateSpec } from './aggregate.js';
+import { mergeAggregateTask, statsOf, type AggregateRow, type AggregateSpec } from './aggregate.js';
 import { BatchWriter, ipcPieces, schemaMessage, type ColumnSpec, type IpcPieces } from './arrow-ipc.js';
 import { defineMerge, type PieceStream } from './merge-def.js';
 import { ARROW_EOS } from './export.js';
@@ -35,8 +35,6 @@ export const ARROW_BATCH_ROWS = 65_536;
  */
 export const STREAM_ARROW_FROM = 4 * 1024 * 1024;
 
-const MOMENT_FIELDS = ['sum', 'mean', 'min', 'max', 'stddev'] as const;
-
 /** The answer's columns, named and ordered as the JSON answer's fields. */
 export function answerColumns(spec: AggregateSpec): ColumnSpec[] {
   const out: ColumnSpec[] = [];
@@ -47,7 +45,7 @@ export function answerColumns(spec: AggregateSpec): ColumnSpec[] {
   out.push({ name: 'count', kind: 'int64', nullable: false });
   for (const m of spec.metrics) {
     out.push({ name: `${m}_count`, kind: 'int64', nullable: false });
-    for (const f of MOMENT_FIELDS) out.push({ name: `${m}_${f}`, kind: 'float64', nullable: true });
+    for (const f of statsOf(spec)) out.push({ name: `${m}_${f}`, kind: 'float64', nullable: true });
   }
   return out;
 }

@@ -13,11 +13,22 @@ export interface AggregateGroup {
   metrics: Moments[];
 }
 
+/** The statistics an answer row has per metric (after `m_count`), in this order. */
+export const AGGREGATE_STATS = ['sum', 'mean', 'min', 'max', 'stddev'] as const;
+export type AggregateStat = (typeof AGGREGATE_STATS)[number];
+
 export interface AggregateSpec {
   groupBy: string[];
   metrics: string[];
   /** With a `window` group key: the window size (ms), for `window_end`. */
   windowMs?: number;
+  /** The statistics the rows have per metric, in AGGREGATE_STATS order; absent: all of them. */
+  stats?: AggregateStat[];
+}
+
+/** The statistics of `spec`'s rows, in AGGREGATE_STATS order. */
+export function statsOf(spec: AggregateSpec): readonly AggregateStat[] {
+  return spec.stats ?? AGGREGATE_STATS;
 }
 
 /** The partial column of a group key: `window` → `window_start` (Int64), a dimension → itself. */
@@ -124,7 +135,7 @@ function compareGroups(groupBy: string[]): (a: AggregateGroup, b: AggregateGroup
 
 /**
  * Answer rows: the group keys, `count` (events), and per metric m `m_count` (non-null values),
- * `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` (population). Sorted by keys (null last; the
+ * `m_sum`, `m_mean`, `m_min`, `m_max`, `m_stddev` (population), or those of `spec.stats`. Sorted by keys (null last; the
  * window by time). A `window` key answers `window_start` and `window_end` (epoch ms). With no
  * group keys there is always exactly one row, even on an empty engine.
  */
@@ -133,6 +144,7 @@ export function finishAggregate(groups: AggregateGroup[], spec: AggregateSpec): 
     groups = [{ keys: [], count: 0, metrics: spec.metrics.map(emptyMoments) }];
   }
   const sorted = [...groups].sort(compareGroups(spec.groupBy));
+  const stats = statsOf(spec);
   return sorted.map((g) => {
     const row: AggregateRow = {};
     spec.groupBy.forEach((k, i) => {
@@ -148,11 +160,7 @@ export function finishAggregate(groups: AggregateGroup[], spec: AggregateSpec): 
     spec.metrics.forEach((m, i) => {
       const f = finishMoments(g.metrics[i]!);
       row[`${m}_count`] = f.count;
-      row[`${m}_sum`] = f.sum;
-      row[`${m}_mean`] = f.mean;
-      row[`${m}_min`] = f.min;
-      row[`${m}_max`] = f.max;
-      row[`${m}_stddev`] = f.stddev;
+      for (const s of stats) row[`${m}_${s}`] = f[s];
     });
     return row;
   });

@@ -6,6 +6,7 @@
  * independently from the routing function).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tableFromIPC } from 'apache-arrow';
 import type { EngineConfig } from '../../src/config/schema.js';
 import { shardForUser } from '../../src/router/route-hash.js';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
@@ -135,5 +136,34 @@ describe('aggregates grouped by user_id over 3 shards', () => {
     const c = await postJson(`${fits.queryUrl}/query/aggregate`, { groupBy: ['event_type', 'user_id'] });
     expect(c.status).toBe(200);
     expect(c.body.results).toEqual(rows);
+  });
+
+  it('carry only the statistics `stats` names, in their fixed order, finished on the shards or merged, as JSON and as Arrow; bad `stats` is a 400 naming it', async () => {
+    const arrowRows = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${open.queryUrl}/query/aggregate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, format: 'arrow' }) });
+      expect(res.status).toBe(200);
+      return tableFromIPC(new Uint8Array(await res.arrayBuffer())).toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON() as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
+    };
+    const cases = [
+      { asked: ['max', 'sum'], fields: ['sum', 'max'] },
+      { asked: ['stddev'], fields: ['stddev'] },
+      { asked: ['mean', 'min'], fields: ['mean', 'min'] },
+      { asked: ['stddev', 'max', 'min', 'mean', 'sum'], fields: ['sum', 'mean', 'min', 'max', 'stddev'] },
+    ] as const;
+    for (const { asked, fields } of cases) {
+      // finished on the shards (by user) and merged across them (by event type)
+      for (const groupBy of [['event_type', 'user_id'], ['event_type']] as Key[][]) {
+        const json = await postJson(`${open.queryUrl}/query/aggregate`, { groupBy, stats: asked });
+        expect(json.status).toBe(200);
+        expectBruteAggregate(json.body.results, events, groupBy, {}, fields);
+        const arrow = await arrowRows({ groupBy, stats: asked });
+        expectBruteAggregate(arrow, events, groupBy, {}, fields);
+      }
+    }
+    for (const bad of [[], ['median'], ['sum', 'sum'], 'sum', [1]]) {
+      const res = await postJson(`${open.queryUrl}/query/aggregate`, { groupBy: ['event_type', 'user_id'], stats: bad });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(JSON.stringify(res.body), JSON.stringify(bad)).toContain('stats');
+    }
   });
 });

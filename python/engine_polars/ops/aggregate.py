@@ -50,7 +50,7 @@ estimate, is checked against ``max_cells`` before any group is aggregated (:func
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -63,7 +63,7 @@ from engine_polars.dimensions import check_dimension, with_dimensions
 from engine_polars.errors import BadPlan, ResultTooLarge
 from engine_polars.filters import Filter, apply_filter, parse_filter
 from engine_polars.limits import MAX_WINDOW_MS, MAX_WINDOWS
-from engine_polars.answer_rows import answer_columns, answer_rows, column_bytes
+from engine_polars.answer_rows import STATS, answer_columns, answer_rows, column_bytes
 from engine_polars.binned_moments import binned_moments, fits_bins
 from engine_polars.result_size import check_result_size
 from engine_polars.store import MEASURES
@@ -91,6 +91,14 @@ class AggregatePlan:
     max_bytes: int | None = None
     #: With ``finish``: answer the finished rows as columns (an Arrow answer), not JSON text.
     columns: bool = False
+    #: The statistics the answer rows have per metric (``answer_rows.STATS`` order). Only a
+    #: ``finish`` plan heeds it (it skips the moments none of them needs); a partial merged
+    #: across shards always has every moment.
+    stats: tuple[str, ...] = STATS
+
+
+#: The moments each statistic of a finished row is made of (``mean`` is ``sum`` / count).
+_STAT_MOMENTS = {"sum": ("sum",), "mean": ("sum", "mean"), "min": ("min",), "max": ("max",), "stddev": ("sum", "mean", "m2")}
 
 
 def _group_keys(raw: object, path: str) -> tuple[str, ...]:
@@ -113,7 +121,7 @@ def _group_keys(raw: object, path: str) -> tuple[str, ...]:
 
 
 def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan:
-    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells", "finish", "max_bytes", "columns"), path)
+    reject_unknown_keys(obj, ("kind", "filter", "group_by", "metrics", "window_ms", "max_cells", "finish", "max_bytes", "columns", "stats"), path)
     group_by = _group_keys(require_key(obj, "group_by", path), f"{path}.group_by")
     window_ms = obj.get("window_ms")
     if "window" in group_by:
@@ -134,6 +142,12 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan
         raise BadPlan(f"`{path}.columns` must be a boolean; got {json_type(columns)}")
     if columns and not finish:
         raise BadPlan(f"`{path}.columns` needs `finish`")
+    stats = STATS
+    if obj.get("stats") is not None:
+        named = distinct_names(obj["stats"], f"{path}.stats", "statistic", STATS)
+        if not named:
+            raise BadPlan(f"`{path}.stats` needs at least one of {', '.join(STATS)}")
+        stats = tuple(s for s in STATS if s in named)
     return AggregatePlan(
         filter=parse_filter(obj.get("filter"), f"{path}.filter"),
         group_by=group_by,
@@ -143,6 +157,7 @@ def parse(obj: Mapping[str, Any], path: str, body: bytes = b"") -> AggregatePlan
         finish=finish,
         max_bytes=max_bytes,
         columns=columns,
+        stats=stats,
     )
 
 
@@ -157,7 +172,7 @@ def partial_schema(plan: AggregatePlan) -> pl.Schema:
         key_column(k): pl.Int64() if k == "window" else pl.String() for k in plan.group_by
     }
     if plan.finish and plan.columns:
-        return answer_columns(pl.DataFrame(schema=_moments_schema(cols, plan.metrics)), plan.group_by, plan.metrics, plan.window_ms or 1).schema
+        return answer_columns(pl.DataFrame(schema=_moments_schema(cols, plan.metrics)), plan.group_by, plan.metrics, plan.window_ms or 1, plan.stats).schema
     if plan.finish:
         return pl.Schema({**cols, "__row": pl.String(), "__reparse": pl.Boolean()})
     return pl.Schema(_moments_schema(cols, plan.metrics))
@@ -333,7 +348,9 @@ def _slice_moments(m: str) -> tuple[list[pl.Expr], list[pl.Expr]]:
     return aggs, finish
 
 
-def _by_rank_key(rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics: tuple[str, ...], max_cells: int | None) -> pl.LazyFrame:
+def _by_rank_key(
+    rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics: tuple[str, ...], max_cells: int | None, moments: Collection[str] = MOMENTS
+) -> pl.LazyFrame:
     """``count`` and the moments per group of up to two dictionary-coded ``keys`` (``packed``),
     sorted by the keys (null last). When the packed key's range is not much larger than the rows
     (``binned_moments.fits_bins``), each moment is counted into bins indexed by the key and the
@@ -342,7 +359,8 @@ def _by_rank_key(rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics:
     so every group is a contiguous slice (~0.55 s there; hashing the rows into groups took ~1.5
     s: a group-by for the means broadcast back to the rows, then another for the sums of squared
     deviations). Either way the exact number of groups is known, and checked against
-    ``max_cells``, before any moment is taken."""
+    ``max_cells``, before any moment is taken. Counted into bins, only ``moments`` are taken (the
+    others are null); sorted, every one."""
     key = packed.key if packed.possible > 2**32 else packed.key.cast(pl.UInt32)  # a narrower key sorts faster
     keyed = rows.select(key.alias("__key"), *metrics).collect()
 
@@ -354,7 +372,7 @@ def _by_rank_key(rows: pl.LazyFrame, packed: _RankKey, keys: list[str], metrics:
             )
 
     if fits_bins(packed.possible, keyed.height):
-        return binned_moments(keyed, packed.possible, metrics, check_groups).lazy().select(*packed.decode, pl.exclude("__key"))
+        return binned_moments(keyed, packed.possible, metrics, check_groups, moments).lazy().select(*packed.decode, pl.exclude("__key"))
     keyed = keyed.sort("__key")
     if max_cells is not None:
         check_groups(keyed["__key"].n_unique())
@@ -406,7 +424,9 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
         packed = _rank_key(rows.collect_schema(), keys) if panes is None else None
         if packed is not None:
             # the exact group count is checked against max_cells, once the groups are counted
-            out = _by_rank_key(rows, packed, keys, plan.metrics, plan.max_cells)
+            # finished rows need only their statistics' moments; a partial to merge needs every one
+            moments = {m for s in plan.stats for m in _STAT_MOMENTS[s]} if plan.finish else set(MOMENTS)
+            out = _by_rank_key(rows, packed, keys, plan.metrics, plan.max_cells, moments)
         else:
             check_result_size(rows, dims, panes=panes, max_windows=MAX_WINDOWS, max_cells=plan.max_cells)
             if panes is not None:
@@ -421,12 +441,12 @@ def run(plan: AggregatePlan, frame: pl.LazyFrame) -> pl.DataFrame:
                 row.update(series_moments(data[m], m))
         out = pl.DataFrame([row], schema=_moments_schema({}, plan.metrics)).lazy()
     if plan.finish and plan.columns:
-        columns = answer_columns(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
+        columns = answer_columns(out.collect(), plan.group_by, plan.metrics, plan.window_ms, plan.stats)
         if plan.max_bytes is not None:
             _check_column_bytes(columns, plan.max_bytes)
         return columns
     if plan.finish:
-        rows_out = answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms)
+        rows_out = answer_rows(out.collect(), plan.group_by, plan.metrics, plan.window_ms, plan.stats)
         if plan.max_bytes is not None:
             _check_text_bytes(rows_out, plan.max_bytes)
         return rows_out

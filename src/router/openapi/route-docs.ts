@@ -255,7 +255,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   },
   'POST /query/aggregate': {
     tag: 'query',
-    summary: 'Event count and metric moments (sum, mean, min, max, stddev) per group',
+    summary: 'Event count and metric statistics (sum, mean, min, max, stddev, or those named) per group',
     description:
       'With `"format": "arrow"`, or no `format` and an Accept header that prefers `application/vnd.apache.arrow.stream`, the same rows come as an Arrow IPC stream (query_time_ms and timestamp in the headers X-Query-Time-Ms and X-Timestamp); a `format` in the body wins over Accept; see docs/API.md.',
     responses: {
