@@ -7,6 +7,8 @@
  * Where the documents fix a choice, the peers follow it:
  * - aggregate (Q1, Q1b, Q1b-arrow: Q1b with the engine's Arrow answer): `count` counts events, `value_count` non-null values; sum, mean, min
  *   and max are over non-null values and null for a group without any (polars would sum to 0);
+ *   the engine is asked for those four statistics (`stats`), as the peers compute them, not
+ *   also its default `value_stddev`;
  * - window (Q2): tumbling 1-minute windows aligned to the epoch, one row per (window, type) with
  *   at least one event, `value_sum` null when the window's events have no value;
  * - exact percentiles (Q3, Q7 quartiles): polars' linear interpolation on the non-null values,
@@ -61,7 +63,7 @@ function aggregateQuery(id: string, title: string, key: readonly string[], arrow
   return {
     id,
     title,
-    engine: [{ method: 'POST', path: '/query/aggregate', body: { groupBy: key, metrics: ['value'], ...(arrow ? { format: 'arrow' } : {}) }, ...(arrow ? { arrow } : {}) }],
+    engine: [{ method: 'POST', path: '/query/aggregate', body: { groupBy: key, metrics: ['value'], stats: ['sum', 'mean', 'min', 'max'], ...(arrow ? { format: 'arrow' } : {}) }, ...(arrow ? { arrow } : {}) }],
     // the same question as without Arrow for the peers
     polars: id.replace(/-arrow$/, ''),
     sql: [
