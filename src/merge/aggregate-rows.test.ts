@@ -129,7 +129,8 @@ describe('finished aggregate rows merge', () => {
       return seed % n;
     };
     const types = ['click', 'page_view', 'page_viewed', null];
-    const users = ['user-1', 'user-10', 'user-100000', 'user-2', 'user-20000a', 'user-20000b', 'ü', '', 'user-1234567890'];
+    // NUL bytes inside and after a head's 6 bytes: a head pads a short string with zeros
+    const users = ['user-1', 'user-10', 'user-100000', 'user-2', 'user-20000a', 'user-20000b', 'ü', '', 'user-1234567890', 'user-1\u0000', 'user-1\u0000\u0000\u0000\u0000\u0000z', 'user-\u0000'];
     for (let round = 0; round < 40; round++) {
       const shards = 1 + rand(4);
       const all: Array<{ shard: number; row: Row; text?: string; reparse?: boolean }> = [];
