@@ -64,8 +64,9 @@ def binned_moments(
     moment is taken (and may raise, e.g. :class:`~engine_polars.errors.ResultTooLarge`)."""
     import numpy as np
 
-    # as the index type once: bincount would convert an unsigned key again on every call
-    key = keyed["__key"].to_numpy().astype(np.intp)
+    # as the index type once: bincount would convert an unsigned key again on every call (and
+    # not copied again when it is one already, as a window's Int64 key is)
+    key = keyed["__key"].to_numpy().astype(np.intp, copy=False)
     counts = np.bincount(key, minlength=possible)
     present = np.flatnonzero(counts)
     check_groups(int(present.size))
@@ -84,24 +85,20 @@ def _metric_moments(
     import numpy as np
 
     possible = counts.size
-    if values.null_count() > 0:
-        kept = values.is_not_null().to_numpy()
-        key = key[kept]
-        v = values.drop_nulls().to_numpy()
-        n = np.bincount(key, minlength=possible)
+    # Rows without a value are few: they are found by index, and their slot in the values (a
+    # copy of the column) counts 0.0 toward a sum and its squared deviation is set to 0, then NaN
+    # for min and max, which skip it. Compacting every row instead (the keys by a mask, the
+    # values without nulls) was a quarter of a 1-minute window's ~105 ms at 10 M events.
+    missing = np.flatnonzero(values.is_null().to_numpy()) if values.null_count() > 0 else None
+    v = values.to_numpy(writable=missing is not None)
+    if missing is not None:
+        v[missing] = 0.0
+        n = counts - np.bincount(key[missing], minlength=possible)
     else:
-        v = values.to_numpy()
         n = counts  # every row has a value
     arrays: dict[str, np.ndarray] = {}
     if moments:
         arrays["sum"] = np.bincount(key, weights=v, minlength=possible)
-    if "min" in moments or "max" in moments:
-        # polars' min and max skip NaN unless a group holds nothing else: fmin/fmax from NaN
-        nan = bool(np.isnan(v).any())
-        for name, plain, skipping, start in (("min", np.minimum, np.fmin, np.inf), ("max", np.maximum, np.fmax, -np.inf)):
-            if name in moments:
-                arrays[name] = np.full(possible, np.nan if nan else start)
-                (skipping if nan else plain).at(arrays[name], key, v)
     if "mean" in moments or "m2" in moments:
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = arrays["sum"] / n
@@ -111,9 +108,21 @@ def _metric_moments(
                 squares = np.take(mean, key)
                 np.subtract(v, squares, out=squares)
                 np.multiply(squares, squares, out=squares)
+                if missing is not None:
+                    squares[missing] = 0.0
                 arrays["m2"] = np.bincount(key, weights=squares, minlength=possible)
                 del squares
         arrays["mean"] = mean
+    if "min" in moments or "max" in moments:
+        # polars' min and max skip NaN unless a group holds nothing else: fmin/fmax from NaN
+        nan = bool(np.isnan(v).any())
+        if missing is not None:
+            v[missing] = np.nan
+        skip = nan or missing is not None
+        for name, plain, skipping, start in (("min", np.minimum, np.fmin, np.inf), ("max", np.maximum, np.fmax, -np.inf)):
+            if name in moments:
+                arrays[name] = np.full(possible, np.nan if skip else start)
+                (skipping if skip else plain).at(arrays[name], key, v)
     count = n[present]
     empty = np.flatnonzero(count == 0)
     out = {f"{m}__count": pl.Series(f"{m}__count", count.astype(np.uint32))}
