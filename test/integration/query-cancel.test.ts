@@ -5,11 +5,16 @@
  * - with one query slot and no queue, a second query while one runs is answered 429 + Retry-After;
  * - a polars process that stops answering (SIGSTOP) holds the ingest backpressure: the ring fills
  *   and ingest answers 503; when it answers again nothing acknowledged is missing, and when it
- *   stays stopped past the busy limit it is killed and restored, again with nothing missing.
+ *   stays stopped past the busy limit it is killed and restored, again with nothing missing;
+ * - a polars process killed with -9 from outside while it computes a by-user aggregate (counting
+ *   its groups into bins): the query answers 503 SHARD_RESTORING naming the signal, the shard comes
+ *   back with every row, and the same query then equals brute force.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { postJson, startEngine, type RunningEngine } from '../helpers/engine-harness.js';
 import { cpuSeconds, ingestUntilHeld, processAlive, shardStats, storedTotals, until, waitReady, type Ingested } from '../helpers/shard-probes.js';
+import { expectBruteAggregate } from '../helpers/expect-aggregate.js';
+import { makeEvents } from '../helpers/random-events.js';
 
 const running: RunningEngine[] = [];
 afterEach(async () => {
@@ -86,6 +91,55 @@ describe('cancellation by kill', () => {
       }),
     );
   });
+
+  it('answers 503 SHARD_RESTORING naming SIGKILL when its polars process is killed with -9 in the middle of a by-user aggregate; the shard restores every row and the query then equals brute force', async () => {
+    const e = await start({ shards: 1 });
+    const events = makeEvents(300_000, 41, { users: 120_000 });
+    for (let i = 0; i < events.length; i += 10_000) expect((await postJson(`${e.ingestUrl}/ingest/batch?wait=true`, { events: events.slice(i, i + 10_000) })).status).toBe(200);
+    const query = { groupBy: ['event_type', 'user_id'], metrics: ['value'] };
+    // Send the query, then kill its polars process once that has spent CPU on it (10 ms ticks):
+    // it is then inside the op (most of which is the keyed rows and the bins). Where the answer
+    // came first the kill missed the op: that attempt's 200 must equal brute force, and another
+    // one is made.
+    let killed: { status: number; body: any; pid: number } | null = null;
+    for (let attempt = 0; attempt < 10 && killed === null; attempt++) {
+      await waitReady(e.queryUrl);
+      const pid = (await shardStats(e.queryUrl))[0]!.polars_pid as number;
+      // idle first (segments written, restored): any CPU it spends from here on is the query's
+      let idle = cpuSeconds(pid)!;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 300));
+        const now = cpuSeconds(pid)!;
+        if (now === idle) break;
+        idle = now;
+      }
+      const before = idle;
+      let answered = false;
+      const pending = postJson(`${e.queryUrl}/query/aggregate`, query).finally(() => (answered = true));
+      while (!answered && (cpuSeconds(pid) ?? before) < before + 0.02) await new Promise((r) => setImmediate(r));
+      if (!answered) process.kill(pid, 'SIGKILL');
+      const res = await pending;
+      if (res.status === 200) {
+        expectBruteAggregate(res.body.results, events, ['event_type', 'user_id']);
+        continue;
+      }
+      killed = { status: res.status, body: res.body, pid };
+    }
+    expect(killed, 'no kill landed inside the op in 10 attempts').not.toBeNull();
+    expect(killed!.status, JSON.stringify(killed!.body)).toBe(503);
+    // an answer cut by its process's death says so, as a shard restoring (retry shortly): the
+    // message names the signal, so the query was in that process when it died
+    expect(killed!.body.error).toBe('SHARD_RESTORING');
+    expect(killed!.body.message).toContain('shard 0: polars process exited (signal SIGKILL)');
+    await until(() => !processAlive(killed!.pid), 'the killed polars process to be gone', 30_000);
+    await waitReady(e.queryUrl);
+    const [after] = await shardStats(e.queryUrl);
+    expect(after!.polars_pid).not.toBe(killed!.pid);
+    expect(after!.rows_held).toBe(events.length);
+    const again = await postJson(`${e.queryUrl}/query/aggregate`, query);
+    expect(again.status).toBe(200);
+    expectBruteAggregate(again.body.results, events, ['event_type', 'user_id']);
+  }, 120_000);
 
   it('answers 429 with Retry-After for a second query while the only slot is taken and no queue is allowed', async () => {
     const e = await start({ shards: 1, queryTimeoutMs: 3000, shardQueryConcurrency: 1, shardQueryQueue: 0 });
