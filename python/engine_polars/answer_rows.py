@@ -108,23 +108,38 @@ def answer_rows(
     )
     flags = [_reparse_flag(name) for name, _, _ in finished]
     reparse = pl.any_horizontal(flags).fill_null(False) if flags else pl.lit(False)
-    if all_finite and not _keys_hold(frame, group_by, _WHOLE_FLOAT):
-        row = _encoded_row(keys, metrics, finished)
-    else:
-        row = _concatenated_row(keys, metrics, finished, all_finite)
     key_columns = [pl.col(k).cast(pl.String) if k != "window" else pl.col("window_start") for k in group_by]
+    if all_finite and not _keys_hold(frame, group_by, _WHOLE_FLOAT):
+        out = frame.select(*key_columns, _encoded_row(keys, metrics, finished).alias("__row"), reparse.alias("__reparse"))
+        return out.with_columns(_cut_whole_dots(out["__row"], frame, finished))
+    row = _concatenated_row(keys, metrics, finished, all_finite)
     return frame.select(*key_columns, row.alias("__row"), reparse.alias("__reparse"))
 
 
 def _encoded_row(keys: list[pl.Expr], metrics: Sequence[str], finished: list[tuple[str, pl.Expr, str]]) -> pl.Expr:
     """The row's text encoded whole by polars (~0.1 s less per 680,000 rows than
-    :func:`_concatenated_row`), less the ``.0`` of whole doubles. Only when every finished moment is
-    finite (polars encodes a non-finite double as ``null``) and no key's string holds ``.0,`` or
-    ``.0}``."""
+    :func:`_concatenated_row`), whole doubles still with their ``.0`` (:func:`_cut_whole_dots`).
+    Only when every finished moment is finite (polars encodes a non-finite double as ``null``) and
+    no key's string holds ``.0,`` or ``.0}``."""
     fields = [*keys, pl.col("count")]
     fields += [pl.col(f"{m}__count").alias(f"{m}_count") for m in metrics]
     fields += [pl.col(f"__{name}").alias(name) for name, _, _ in finished]
-    return pl.struct(fields).struct.json_encode().str.replace_all(_WHOLE_FLOAT, "${1}")
+    return pl.struct(fields).struct.json_encode()
+
+
+def _cut_whole_dots(texts: pl.Series, frame: pl.DataFrame, finished: list[tuple[str, pl.Expr, str]]) -> pl.Series:
+    """``texts`` (:func:`_encoded_row` of ``frame``) less the ``.0`` polars writes after a whole
+    double, cut only in the rows that have one (a finished moment equal to its floor). By event
+    type and user at 10 M events, asked for sum, mean, min and max, that is 1.7 % of the rows:
+    ~3 instead of ~70 ms for the cut over every row (a standard deviation is 0 in every group of
+    one event, so with it far more rows are cut)."""
+    if not finished:
+        return texts
+    whole = frame.select(pl.any_horizontal(pl.col(f"__{name}") == pl.col(f"__{name}").floor() for name, _, _ in finished).fill_null(False))
+    rows = whole.to_series().arg_true()
+    if rows.len() == 0:
+        return texts
+    return texts.scatter(rows, texts.gather(rows).str.replace_all(_WHOLE_FLOAT, "${1}"))
 
 
 def _concatenated_row(keys: list[pl.Expr], metrics: Sequence[str], finished: list[tuple[str, pl.Expr, str]], all_finite: bool) -> pl.Expr:
