@@ -69,13 +69,40 @@ export function cancelFeeds(pieces: ReadonlyArray<Uint8Array | JsonStream | Byte
 /** Pieces up to this many bytes in all are joined into one buffer: a copy costs less than a stream. */
 const JOIN_UP_TO = 1 << 20;
 /**
- * A JsonStream is sent in buffers of this size, below glibc's mmap threshold (`npm start` sets
- * 128 KiB): bigger ones were fresh mappings each, paid for in page faults (Q1b at 10 M events, 243
- * MB: 2,822 ms merged in the pool, 2,660 streamed in 1 MiB buffers, 2,564 in 64 KiB ones).
+ * A JsonStream is sent in buffers of this size. Fresh buffers above glibc's mmap threshold
+ * (`npm start` sets 128 KiB) were new mappings each, paid for in page faults (Q1b at 10 M events,
+ * 243 MB: 2,822 ms merged in the pool, 2,660 streamed in fresh 1 MiB buffers, 2,564 in 64 KiB
+ * ones); sent to a Node socket they come from a ring reused in turn (ChunkRing), so they are
+ * faulted in once per answer: 208 MB went out in ~580-630 ms instead of ~700-750 in fresh 64 KiB
+ * ones.
  */
-export const STREAM_CHUNK = 64 * 1024;
+export const STREAM_CHUNK = 256 * 1024;
 /** Buffers filled ahead of the socket: the merge keeps going while the socket drains. */
 const STREAM_AHEAD = 32;
+
+/**
+ * The buffers a JsonStream is filled into when the body is written to a Node socket by
+ * @hono/node-server (`writeFromReadableStream`): it reads a chunk only once the one before is
+ * written (`write` returned true) or drained, and a write that returns true leaves at most the
+ * socket's high-water mark (16 KiB) of that latest chunk with the kernel. When chunk n is filled
+ * at most STREAM_AHEAD chunks wait in the stream's queue, the reader may still be writing the one
+ * before them and hold the tail of the one before that: a ring of STREAM_AHEAD + 4 buffers never
+ * hands out one that is still in use (test/integration/stream-chunk-ring.test.ts reads a
+ * 40 MB answer slowly and at once, byte for byte). A consumer that keeps what it reads (a Response
+ * read whole in-process) gets fresh buffers instead: `answerBody`'s `reuse` is false.
+ */
+export class ChunkRing {
+  static readonly SIZE = STREAM_AHEAD + 4;
+  private readonly buffers: Buffer[] = [];
+  private next = 0;
+
+  /** The next buffer, `bytes` long (at most STREAM_CHUNK). */
+  take(bytes: number): Buffer {
+    const slot = this.next++ % ChunkRing.SIZE;
+    const buffer = (this.buffers[slot] ??= Buffer.allocUnsafeSlow(STREAM_CHUNK));
+    return buffer.subarray(0, bytes);
+  }
+}
 
 /**
  * The HTTP body of a serialized answer: one buffer, or for a large answer with several pieces
@@ -84,9 +111,10 @@ const STREAM_AHEAD = 32;
  * is filled STREAM_CHUNK bytes at a time, STREAM_AHEAD buffers ahead of the socket; a BytesFeed
  * piece is sent as its pieces come. When either fails midway (`onError`), the body errors and
  * the connection is cut, never a short answer that looks whole; when the body is cancelled (the
- * client has gone), every feed is cancelled too.
+ * client has gone), every feed is cancelled too. `reuse`: the body goes to a Node socket through
+ * @hono/node-server, so a JsonStream's buffers come from a ChunkRing.
  */
-export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => void = () => undefined): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
+export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => void = () => undefined, reuse = false): Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array> {
   const { pieces, bytes } = answer;
   const streams = pieces.some((p) => p instanceof JsonStream || p instanceof BytesFeed);
   if (!streams && pieces.length === 1 && (pieces[0] as Uint8Array).buffer instanceof ArrayBuffer) return pieces[0] as Uint8Array<ArrayBuffer>;
@@ -98,6 +126,7 @@ export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => 
   };
   let next = 0;
   let left = 0;
+  const ring = reuse ? new ChunkRing() : null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       // (a pull must enqueue, close or error: a feed's end moves on to the next piece)
@@ -127,7 +156,8 @@ export function answerBody(answer: SerializedAnswer, onError: (err: unknown) => 
         // microtasks through the whole answer (~30-50 ms for 15 MB, ingest waiting behind it).
         await new Promise<void>((resolve) => setImmediate(resolve));
         try {
-          const chunk = Buffer.allocUnsafeSlow(Math.min(STREAM_CHUNK, left));
+          const size = Math.min(STREAM_CHUNK, left);
+          const chunk = ring === null ? Buffer.allocUnsafeSlow(size) : ring.take(size);
           const n = piece.fill(chunk);
           if (n !== chunk.length) throw new Error(`a streamed answer field wrote ${n} of ${chunk.length} bytes (${left} were left)`);
           left -= n;

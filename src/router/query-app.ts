@@ -97,7 +97,8 @@ function sendAnswer(c: Context, answer: SerializedAnswer, budget: AnswerBudget, 
       res.destroy();
     });
   }
-  const body = answerBody(answer, (err) => log.error({ err }, 'answer failed while it was sent; connection cut'));
+  // written to the socket by @hono/node-server: a streamed field's buffers can be reused (ChunkRing)
+  const body = answerBody(answer, (err) => log.error({ err }, 'answer failed while it was sent; connection cut'), res !== undefined);
   return c.body(body, 200, { ...headers, 'content-length': String(answer.bytes) });
 }
 
