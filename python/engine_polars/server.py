@@ -37,6 +37,7 @@ from engine_polars.errors import (
     unknown_name,
 )
 from engine_polars.handlers import OPS, Reply, finish_roll
+from engine_polars.idle_trim import IdleTrim
 from engine_polars.protocol import encode_frame, frame_head, read_frame
 from engine_polars.store import EventStore, RollJob
 
@@ -217,13 +218,15 @@ def serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore | None = None) ->
     log(f"serving: polars {pl.__version__}, {pl.thread_pool_size()} thread(s)")
     lock = threading.Lock()
     roller = _Roller(store, stdout, lock)
+    trim = IdleTrim()
+    trim.start()
     try:
-        return _serve(stdin, stdout, store, lock, roller)
+        return _serve(stdin, stdout, store, lock, roller, trim)
     finally:
         roller.wait()
 
 
-def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading.Lock, roller: _Roller) -> int:
+def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading.Lock, roller: _Roller, trim: IdleTrim) -> int:
     while True:
         try:
             frame = read_frame(stdin)
@@ -257,6 +260,7 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO, store: EventStore, lock: threading
                 roller.start(frame[0]["id"], reply.roll)
                 continue
             _send(stdout, response)
+            trim.touched()
             if reply is not None and reply.stop:
                 log(f"shutdown; exiting with {store.rows} rows")
                 return 0

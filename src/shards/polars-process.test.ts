@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ColumnBuilder } from './column-builder.js';
-import { MAX_FRAME_HEADER_BYTES, PolarsProcess, type PolarsExit } from './polars-process.js';
+import { MAX_FRAME_HEADER_BYTES, POLARS_MALLOC_ENV, PolarsProcess, type PolarsExit } from './polars-process.js';
 import { decodeRecord, encodeRecord } from './ring-record.js';
 import { ShardError } from './shard-errors.js';
 
@@ -52,6 +52,26 @@ const gone = (pid: number) => {
 };
 
 describe('PolarsProcess', () => {
+  it("starts with glibc's thresholds raised (POLARS_MALLOC_ENV), whatever this process's own are", async () => {
+    const own = process.env.MALLOC_MMAP_THRESHOLD_;
+    process.env.MALLOC_MMAP_THRESHOLD_ = '131072'; // what npm start gives the engine
+    try {
+      const p = spawnPolars();
+      await p.request('ping');
+      const environ = new Map(
+        readFileSync(`/proc/${p.pid}/environ`, 'utf8')
+          .split('\0')
+          .filter((kv) => kv.includes('='))
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+      for (const [name, value] of Object.entries(POLARS_MALLOC_ENV)) expect(environ.get(name), name).toBe(value);
+      expect(Number(POLARS_MALLOC_ENV.MALLOC_MMAP_THRESHOLD_)).toBeGreaterThan(64 * 1024 * 1024);
+    } finally {
+      if (own === undefined) delete process.env.MALLOC_MMAP_THRESHOLD_;
+      else process.env.MALLOC_MMAP_THRESHOLD_ = own;
+    }
+  });
+
   it('never writes a frame whose header is over maxFrameHeaderBytes, and the process serves on', async () => {
     const p = spawnPolars();
     await p.request('ping');

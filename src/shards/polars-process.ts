@@ -30,6 +30,16 @@ export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin'
 const PYTHON_PATH = join(ROOT, 'python');
 
 /**
+ * glibc's thresholds for a polars process (numpy allocates with glibc; polars with jemalloc): its
+ * large arrays come from the heap and are reused by the next query instead of being new mappings
+ * faulted in page by page (Node's 128 KiB mmap threshold, set by `npm start`, would otherwise be
+ * inherited). The process gives the heap back after 10 s without a request
+ * (python/engine_polars/idle_trim.py). A by-user aggregate at 10 M events: ~114,000 -> ~66,000
+ * page faults per request over both shards.
+ */
+export const POLARS_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: String(2 ** 30), MALLOC_TRIM_THRESHOLD_: String(2 ** 30) } as const;
+
+/**
  * The polars side refuses a longer header (config/limits.json, read by both languages), so it is
  * never sent. `ENGINE_MAX_FRAME_HEADER_BYTES` (tests only) may lower it, never raise it, as on the
  * Python side.
@@ -112,7 +122,7 @@ export class PolarsProcess {
 
   constructor(private readonly options: PolarsProcessOptions) {
     this.child = spawn(PYTHON_BIN, ['-m', 'engine_polars'], {
-      env: { ...process.env, POLARS_MAX_THREADS: '1', SHARDLYTICS_PARENT_PID: String(process.pid), PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1', ENGINE_PARTIAL_CACHE: options.partialCache === false ? 'false' : 'true' },
+      env: { ...process.env, ...POLARS_MALLOC_ENV, POLARS_MAX_THREADS: '1', SHARDLYTICS_PARENT_PID: String(process.pid), PYTHONPATH: PYTHON_PATH, PYTHONUNBUFFERED: '1', ENGINE_PARTIAL_CACHE: options.partialCache === false ? 'false' : 'true' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     // Below the HTTP thread in CPU priority: on a box with as many cores as shards, a heavy query
