@@ -15,7 +15,6 @@ before.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import threading
 import time
 from collections.abc import Callable
@@ -27,13 +26,10 @@ IDLE_SECONDS = 10.0
 
 
 def malloc_trim() -> bool:
-    """glibc's ``malloc_trim(0)``: free heap pages back to the system. False where there is no
-    glibc (nothing to do)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    """glibc's ``malloc_trim(0)``: free heap pages back to the system (looked up among the
+    process's own symbols, no library search). False where there is no glibc (nothing to do)."""
     try:
-        return bool(ctypes.CDLL(name).malloc_trim(0))
+        return bool(ctypes.CDLL(None).malloc_trim(0))
     except (OSError, AttributeError):
         return False
 
