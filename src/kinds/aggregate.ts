@@ -86,7 +86,7 @@ function schema(limits: RequestLimits) {
     .strictObject({
       groupBy: oneOrMany(groupKey, limits.maxGroupByKeys, 'maxGroupByKeys').nullish(),
       metrics: oneOrMany(measure, 8, 'metrics').nullish(),
-      stats: z.array(z.enum(AGGREGATE_STATS)).min(1, 'needs at least one of sum, mean, min, max, stddev').nullish(),
+      stats: z.array(z.enum(AGGREGATE_STATS)).min(1, `needs at least one of ${AGGREGATE_STATS.join(', ')}`).nullish(),
       filter: filterSchema(limits),
       windowSize: duration.nullish(),
       format: z.enum(AGGREGATE_FORMATS).nullish(),

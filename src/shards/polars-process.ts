@@ -30,12 +30,9 @@ export const PYTHON_BIN = process.env.ENGINE_PYTHON ?? join(ROOT, '.venv', 'bin'
 const PYTHON_PATH = join(ROOT, 'python');
 
 /**
- * glibc's thresholds for a polars process (numpy allocates with glibc; polars with jemalloc): its
- * large arrays come from the heap and are reused by the next query instead of being new mappings
- * faulted in page by page (Node's 128 KiB mmap threshold, set by `npm start`, would otherwise be
- * inherited). The process gives the heap back after 10 s without a request
- * (python/engine_polars/idle_trim.py). A by-user aggregate at 10 M events: ~114,000 -> ~66,000
- * page faults per request over both shards.
+ * glibc's thresholds for a polars process, over the 128 KiB mmap threshold `npm start` sets for
+ * node: numpy's large arrays are reused by the next query, and the process gives its heap back
+ * after 10 s without a request (why and what it measured: python/engine_polars/idle_trim.py).
  */
 export const POLARS_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: String(2 ** 30), MALLOC_TRIM_THRESHOLD_: String(2 ** 30) } as const;
 
